@@ -1,0 +1,64 @@
+/* common.h - error reporting, checked allocation and atomic file I/O shared
+ * by every module. Nothing here keeps global state. */
+#ifndef AUGPROBE_COMMON_H
+#define AUGPROBE_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define AUGPROBE_VERSION "0.1.0"
+
+/* Exit codes of the program, documented in the README. */
+enum {
+    EXIT_OK = 0,
+    EXIT_FAIL = 1,     /* runtime error: bad data, I/O, diverged run */
+    EXIT_USAGE = 2,    /* bad command line */
+    EXIT_INTERRUPTED = 130 /* SIGINT/SIGTERM: stopped at a clean point */
+};
+
+/* An error message carried back to the caller. Functions that can fail take
+ * an Err * and return -1 (or NULL) after filling it; the message is one line
+ * that names the file or flag and what is wrong. */
+typedef struct Err {
+    char msg[512];
+} Err;
+
+/* Formats the message into e (if e is not NULL) and returns -1. */
+int err_set(Err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Checked allocation: on failure prints "augprobe: out of memory (N bytes)"
+ * and exits 1. Used where running out of memory cannot be recovered from. */
+void *xmalloc(size_t n);
+void *xcalloc(size_t count, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+/* 64-byte aligned, zeroed; free with free(). */
+float *xalloc_floats(size_t count);
+
+/* Reads a whole file. *out is NUL-terminated (not counted in *len). */
+int file_read_all(const char *path, uint8_t **out, size_t *len, Err *e);
+/* Writes data to path+".tmp", fsyncs it and renames it over path, so a crash
+ * or a full disk never leaves a half-written file in place of a good one. */
+int file_write_atomic(const char *path, const void *data, size_t len, Err *e);
+/* Same, for writers that stream: open a temp file, write, then commit. */
+typedef struct AtomicFile {
+    FILE *f;
+    char *path;
+    char *tmp_path;
+} AtomicFile;
+int atomic_open(AtomicFile *af, const char *path, Err *e);
+/* Checks every write that went to af->f, fsyncs, renames. Closes either way. */
+int atomic_commit(AtomicFile *af, Err *e);
+void atomic_abort(AtomicFile *af);
+
+/* mkdir -p; succeeds when the directory already exists. */
+int mkdir_p(const char *path, Err *e);
+/* Joins dir and name with one '/', into a new string. */
+char *path_join(const char *dir, const char *name);
+int path_exists(const char *path);
+int path_is_dir(const char *path);
+
+double now_seconds(void); /* monotonic clock */
+
+#endif

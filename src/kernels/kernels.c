@@ -1,0 +1,105 @@
+/* kernels.c - the Kernels tables and runtime dispatch between them. */
+#include "kernels.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common.h"
+#include "../layers.h"
+
+void kctx_init(KernelCtx *ctx, int threads) {
+    memset(ctx, 0, sizeof *ctx);
+    ctx->threads = threads > 0 ? threads : 1;
+}
+
+void kctx_free(KernelCtx *ctx) {
+    free(ctx->scratch);
+    ctx->scratch = NULL;
+    ctx->scratch_len = 0;
+}
+
+float *kctx_scratch(KernelCtx *ctx, size_t n) {
+    if (n > ctx->scratch_len) {
+        free(ctx->scratch);
+        ctx->scratch = xalloc_floats(n);
+        ctx->scratch_len = n;
+    }
+    return ctx->scratch;
+}
+
+/* ---- reference table: thin wrappers over layers.c ---- */
+
+static void r_conv_f(KernelCtx *c, float *out, const float *in, const float *w, const float *b,
+                     int N, int H, int W, int Cin, int Cout, int K, int relu) {
+    (void)c;
+    ref_conv2d_forward(out, in, w, b, N, H, W, Cin, Cout, K, relu);
+}
+static void r_conv_b(KernelCtx *c, float *din, float *dw, float *db, const float *dout,
+                     const float *in, const float *w, int N, int H, int W, int Cin, int Cout,
+                     int K) {
+    (void)c;
+    ref_conv2d_backward(din, dw, db, dout, in, w, N, H, W, Cin, Cout, K);
+}
+static void r_dense_f(KernelCtx *c, float *out, const float *in, const float *w, const float *b,
+                      int B, int In, int Out, int relu) {
+    (void)c;
+    ref_dense_forward(out, in, w, b, B, In, Out, relu);
+}
+static void r_dense_b(KernelCtx *c, float *din, float *dw, float *db, const float *dout,
+                      const float *in, const float *w, int B, int In, int Out) {
+    (void)c;
+    ref_dense_backward(din, dw, db, dout, in, w, B, In, Out);
+}
+static void r_relu_b(KernelCtx *c, float *din, const float *dout, const float *out, long n) {
+    (void)c;
+    ref_relu_backward(din, dout, out, n);
+}
+static void r_bn_ft(KernelCtx *c, float *out, float *sm, float *si, const float *in,
+                    const float *gamma, const float *beta, float *mm, float *mv, long M, int C,
+                    float momentum, float eps) {
+    (void)c;
+    ref_batchnorm_forward_train(out, sm, si, in, gamma, beta, mm, mv, M, C, momentum, eps);
+}
+static void r_bn_fi(KernelCtx *c, float *out, const float *in, const float *gamma,
+                    const float *beta, const float *mm, const float *mv, long M, int C,
+                    float eps) {
+    (void)c;
+    ref_batchnorm_forward_infer(out, in, gamma, beta, mm, mv, M, C, eps);
+}
+static void r_bn_b(KernelCtx *c, float *din, float *dgamma, float *dbeta, const float *dout,
+                   const float *in, const float *sm, const float *si, const float *gamma, long M,
+                   int C) {
+    (void)c;
+    ref_batchnorm_backward(din, dgamma, dbeta, dout, in, sm, si, gamma, M, C);
+}
+static void r_pool_f(KernelCtx *c, float *out, const float *in, int N, int H, int W, int C) {
+    (void)c;
+    ref_maxpool2_forward(out, in, N, H, W, C);
+}
+static void r_pool_b(KernelCtx *c, float *din, const float *dout, const float *in, int N, int H,
+                     int W, int C) {
+    (void)c;
+    ref_maxpool2_backward(din, dout, in, N, H, W, C);
+}
+
+static const Kernels REFERENCE = {
+    "reference", r_conv_f, r_conv_b, r_dense_f, r_dense_b, r_relu_b,
+    r_bn_ft,     r_bn_fi,  r_bn_b,   r_pool_f,  r_pool_b,
+};
+
+const Kernels *kernels_reference(void) { return &REFERENCE; }
+
+const Kernels *kernels_cpu_best(void) {
+    /* Until the fast kernels land, the reference path is the only one. */
+    return &REFERENCE;
+}
+
+const Kernels *kernels_by_name(const char *name) {
+    if (!strcmp(name, "reference")) return &REFERENCE;
+    if (!strcmp(name, "auto")) return kernels_cpu_best();
+    const Kernels *best = kernels_cpu_best();
+    if (!strcmp(name, best->name)) return best;
+    return NULL;
+}
+
+const char *kernels_compiled(void) { return "reference"; }
