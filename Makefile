@@ -10,6 +10,7 @@ AVX512_FLAGS := -mavx512f -mavx512vl -mavx512bw -mavx512dq -mavx2 -mfma
 AVX2_FLAGS   := -mavx2 -mfma
 
 BUILD   ?= build
+BIN     ?= augprobe
 SRCS    := $(wildcard src/*.c src/kernels/*.c)
 LIBSRCS := $(filter-out src/main.c,$(SRCS))
 TESTSRCS:= $(wildcard tests/*.c)
@@ -24,9 +25,9 @@ RUN_DATA ?= $(shell if [ -n "$$AUGPROBE_DATA" ]; then echo "$$AUGPROBE_DATA"; \
 RUN_ARGS ?= data
 
 .PHONY: all run test check-asan bench fuzz clean
-all: augprobe
+all: $(BIN)
 
-augprobe: $(OBJS)
+$(BIN): $(OBJS)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/run_tests: $(LIBOBJS) $(TESTOBJS)
@@ -44,11 +45,11 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-run: augprobe
-	./augprobe $(RUN_ARGS) $(if $(RUN_DATA),--data $(RUN_DATA))
+run: $(BIN)
+	./$(BIN) $(RUN_ARGS) $(if $(RUN_DATA),--data $(RUN_DATA))
 
-test: augprobe $(BUILD)/tests/run_tests
-	$(BUILD)/tests/run_tests $(T)
+test: $(BIN) $(BUILD)/tests/run_tests
+	AUGPROBE_BIN=./$(BIN) $(BUILD)/tests/run_tests $(T)
 
 # The test suite under AddressSanitizer + UBSan (separate build dir).
 check-asan:

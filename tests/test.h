@@ -82,5 +82,7 @@ float *test_load_floats(const char *name, size_t *count);
 /* Runs a shell command line, captures stdout+stderr (up to cap bytes) and
  * returns its exit status (or -1). Used for CLI tests of ./augprobe. */
 int test_run(const char *cmdline, char *out, size_t cap);
+/* The program under test: $AUGPROBE_BIN (set by make test), else ./augprobe. */
+const char *test_bin(void);
 
 #endif

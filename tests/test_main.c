@@ -187,3 +187,8 @@ int main(int argc, char **argv) {
     fprintf(stdout, "%d passed, %d failed, %d skipped\n", passed, failed, skipped);
     return failed ? 1 : 0;
 }
+
+const char *test_bin(void) {
+    const char *b = getenv("AUGPROBE_BIN");
+    return b && *b ? b : "./augprobe";
+}

@@ -1,0 +1,88 @@
+/* augment.h - image augmentations with Keras semantics, their spec grammar,
+ * and their random parameters.
+ *
+ * A spec is a comma-separated list of items, e.g. "hflip,vflip,zoom=0.5:1.0"
+ * or "zoom=0.7" or "brightness=-0.2:0.2": NAME (flips: probability 0.5),
+ * NAME=P for flips (probability), NAME=V (fixed) or NAME=LO:HI (drawn per
+ * image, uniform). Images are float HWC in [0, 1]. */
+#ifndef AUGPROBE_AUGMENT_H
+#define AUGPROBE_AUGMENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cifar10.h"
+#include "common.h"
+#include "rng.h"
+
+typedef enum AugKind {
+    AUG_HFLIP,
+    AUG_VFLIP,
+    AUG_ZOOM,        /* Keras zoom_range: factor z < 1 zooms in; zx, zy independent */
+    AUG_ASPECT,      /* aspect ratio: zx = s, zy = 1/s */
+    AUG_BRIGHTNESS,  /* tf.image.adjust_brightness: x + delta */
+    AUG_CONTRAST,    /* tf.image.adjust_contrast: (x - mean) * f + mean */
+    AUG_SATURATION,  /* tf.image.adjust_saturation: HSV s * f */
+    AUG_HUE,         /* tf.image.adjust_hue: HSV h + delta (turns) */
+    AUG_ROTATION,    /* degrees, Keras rotation semantics */
+    AUG_TRANSLATION, /* fraction of the size, tx = ty drawn independently */
+    AUG_KINDS
+} AugKind;
+
+typedef struct AugItem {
+    AugKind kind;
+    float lo, hi; /* range (lo == hi: fixed); flips: probability in lo */
+} AugItem;
+
+#define AUG_MAX_ITEMS 16
+typedef struct AugSpec {
+    int n;
+    AugItem items[AUG_MAX_ITEMS];
+} AugSpec;
+
+/* The drawn parameters of one image; identity when made by aug_params_identity. */
+typedef struct AugParams {
+    int hflip, vflip;
+    float zx, zy;       /* 1 = identity */
+    float brightness;   /* 0 */
+    float contrast;     /* 1 */
+    float saturation;   /* 1 */
+    float hue;          /* 0 */
+    float rotation;     /* degrees, 0 */
+    float tx, ty;       /* fraction of width/height, 0 */
+} AugParams;
+
+/* Parses a spec ("" or "none": no augmentation). One clear error. */
+int aug_parse(AugSpec *spec, const char *text, Err *e);
+/* Canonical text of a spec (round-trips through aug_parse). */
+void aug_format(const AugSpec *spec, char *buf, size_t len);
+
+const char *aug_kind_name(AugKind kind);
+/* -1 when unknown. */
+int aug_kind_from_name(const char *name);
+
+void aug_params_identity(AugParams *p);
+/* Draws one image's parameters from the spec. */
+void aug_draw(const AugSpec *spec, Rng *rng, AugParams *p);
+/* Identity except that `kind` is applied at strength `level` (the probe's
+ * pairs; zoom: zx = zy = level). */
+void aug_params_level(AugKind kind, float level, AugParams *p);
+/* The probe's default levels of a family (zoom: 0.5,0.6,0.7,0.8,0.9). Returns
+ * the count (<= 16). */
+int aug_default_levels(AugKind kind, float *levels);
+/* Valid range of a family's parameter, for checking user input. */
+void aug_valid_range(AugKind kind, float *lo, float *hi);
+
+/* Applies p to one uint8 HWC image of h x w x 3, writing float HWC in [0,1].
+ * Geometry first (scipy.ndimage.affine_transform order=1 mode='nearest', as
+ * Keras), then colour, then flips (Keras applies flips after the affine). */
+void aug_apply(const AugParams *p, const uint8_t *in, float *out, int h, int w);
+
+/* Augments images idx[0..n) of set into out (n x 32 x 32 x 3 floats),
+ * image i's parameters drawn from rng_stream(seed, rng_mix(stream, idx[i]))
+ * so the result is independent of the thread count. spec may be NULL or
+ * empty: plain conversion to float. Parallel (OpenMP). */
+void aug_batch(const AugSpec *spec, const ImageSet *set, const int *idx, int n, uint64_t seed,
+               uint64_t stream, float *out);
+
+#endif
