@@ -245,6 +245,23 @@ static int load_dir(Cifar10 *d, const char *dir, Err *e) {
     free(meta);
     if (rc) return -1;
 
+    /* Sizes first, so a missing or short file is reported before 184 MB
+     * are read. */
+    for (int i = 0; i < N_BATCHES; i++) {
+        char *path = path_join(dir, FILE_NAMES[i]);
+        struct stat st;
+        int rc = 0;
+        if (stat(path, &st) != 0)
+            rc = errno == ENOENT ? err_set(e, "%s: missing", path)
+                                 : err_set(e, "%s: cannot access: %s", path, strerror(errno));
+        else if (!S_ISREG(st.st_mode))
+            rc = err_set(e, "%s: not a regular file", path);
+        else if ((size_t)st.st_size != BATCH_BYTES)
+            rc = err_set(e, "%s: %lld bytes, expected %zu (10,000 records of 3,073 bytes)", path,
+                         (long long)st.st_size, BATCH_BYTES);
+        free(path);
+        if (rc) return -1;
+    }
     alloc_sets(d);
     /* One file per thread; the conversion inside runs serially then. The
      * error reported is that of the first bad file, whatever the threads. */
