@@ -405,6 +405,7 @@ typedef struct Download {
     size_t bytes;
     int write_errno; /* set when a write to the temp file failed */
     int bar;         /* draw a progress bar (stderr is a terminal, not quiet) */
+    int drawn_finish; /* the 100% bar is drawn */
     double t0, last_draw;
 } Download;
 
@@ -442,8 +443,11 @@ static int download_progress(void *user, curl_off_t dltotal, curl_off_t dlnow, c
     (void)ulnow;
     Download *dl = user;
     double now = now_seconds();
-    if (now - dl->last_draw >= 0.1 || (dltotal > 0 && dlnow == dltotal)) {
+    int finished = dltotal > 0 && dlnow == dltotal;
+    if (finished && dl->drawn_finish) return 0;
+    if (now - dl->last_draw >= 0.1 || finished) {
         dl->last_draw = now;
+        dl->drawn_finish = finished;
         draw_bar((double)dlnow, (double)dltotal, now - dl->t0);
     }
     return 0;
