@@ -623,6 +623,9 @@ TEST(cifar10_cli_no_data_and_no_download) {
     CHECK_STR_CONTAINS(out, "--data (or AUGPROBE_DATA)");
 }
 
+/* A proxy in the environment would change what a local URL answers. */
+#define NO_PROXY_ENV "-u http_proxy -u https_proxy -u HTTP_PROXY -u HTTPS_PROXY -u all_proxy -u ALL_PROXY"
+
 /* Runs `augprobe data` in a fresh directory (no data/) downloading from url;
  * returns the exit code, output in out, the directory in cwd. */
 static int run_download(const char *url, const char *md5, char *cwd, size_t cwd_cap, char *out,
@@ -630,7 +633,8 @@ static int run_download(const char *url, const char *md5, char *cwd, size_t cwd_
     snprintf(cwd, cwd_cap, "%s", test_tmpdir());
     char cmd[4096];
     snprintf(cmd, sizeof cmd,
-             "cd '%s' && env -u AUGPROBE_DATA AUGPROBE_CIFAR_URL='%s' %s%s '%s' data", cwd, url,
+             "cd '%s' && env -u AUGPROBE_DATA " NO_PROXY_ENV " AUGPROBE_CIFAR_URL='%s' %s%s '%s' data",
+             cwd, url,
              md5 ? "AUGPROBE_CIFAR_MD5=" : "", md5 ? md5 : "", abs_bin());
     return test_run(cmd, out, cap);
 }
@@ -724,7 +728,8 @@ TEST(cifar10_download_success_then_reuses_archive) {
      * would refuse). */
     char cmd[2048];
     snprintf(cmd, sizeof cmd,
-             "cd '%s' && env -u AUGPROBE_DATA AUGPROBE_CIFAR_URL=http://127.0.0.1:9/ '%s' data",
+             "cd '%s' && env -u AUGPROBE_DATA " NO_PROXY_ENV
+             " AUGPROBE_CIFAR_URL=http://127.0.0.1:9/ '%s' data",
              cwd, abs_bin());
     CHECK_INT_EQ(test_run(cmd, out, sizeof out), 0);
     CHECK(strstr(out, "downloading") == NULL);
