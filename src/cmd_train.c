@@ -201,7 +201,7 @@ int cmd_train(int argc, char **argv, GlobalOpts *g) {
             set.batch = 1;
             break;
         case OPT_LR:
-            r = cli_parse_float("train", "--lr", optarg, 1e-12, 1e30, &cfg.lr);
+            r = cli_parse_float("train", "--lr", optarg, 1e-12, 1e38, &cfg.lr);
             set.lr = 1;
             break;
         case OPT_LIMIT:
@@ -301,8 +301,8 @@ int cmd_train(int argc, char **argv, GlobalOpts *g) {
         return EXIT_INTERRUPTED;
     }
     const TrainEpoch *f = &res.final;
-    printf("done: %d epochs, test accuracy %.4f (val %.4f), %.1f s; model in %s/model.safetensors\n",
-           res.epochs_done, f->test_acc, f->val_acc, res.wall_seconds, cfg.out_dir);
+    printf("done: %d epoch%s, test accuracy %.4f (val %.4f), %.1f s; model in %s/model.safetensors\n",
+           res.epochs_done, res.epochs_done == 1 ? "" : "s", f->test_acc, f->val_acc, res.wall_seconds, cfg.out_dir);
     train_result_free(&res);
     return EXIT_OK;
 }

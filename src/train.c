@@ -455,6 +455,12 @@ static void draw_progress(int epoch, int epochs, int step, int steps, long seen,
 
 /* ---- the training loop ---- */
 
+static int all_finite(const float *x, size_t n) {
+    int ok = 1;
+    for (size_t i = 0; i < n; i++) ok &= isfinite(x[i]) != 0;
+    return ok;
+}
+
 static void fill_result(TrainResult *res, const TrainEpoch *hist, int n, double wall,
                         int interrupted, const char *kernels) {
     if (!res) return;
@@ -656,6 +662,22 @@ int train_run(const TrainConfig *cfg_in, const Cifar10 *data, TrainResult *res, 
         float vl, va, tl, ta;
         eval_split(net, &val, &vl, &va, NULL);
         eval_split(net, &test, &tl, &ta, NULL);
+        const char *bad = !isfinite(vl)                       ? "validation loss"
+                          : !isfinite(tl)                       ? "test loss"
+                          : !all_finite(net->params, net->n_params) ? "weights"
+                          : !all_finite(net->state, net->n_state)   ? "BN moving statistics"
+                                                                    : NULL;
+        if (bad) {
+            if (tty) printf("\n");
+            if (epoch > 0)
+                rc = err_set(e, "epoch %d: the %s became NaN or infinite, training diverged; "
+                                "the last good checkpoint (epoch %d) is kept in %s",
+                             epoch + 1, bad, epoch, ckpt_path);
+            else
+                rc = err_set(e, "epoch 1: the %s became NaN or infinite, training diverged "
+                                "before the first checkpoint", bad);
+            goto out;
+        }
         t->epoch = epoch + 1;
         t->train_loss = loss_sum / seen;
         t->train_acc = (double)correct / seen;
