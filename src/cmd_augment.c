@@ -1,6 +1,7 @@
 /* cmd_augment.c - `augprobe export` (augmented images as CIFAR-10 binary
  * records) and `augprobe preview` (the notebook's 5x5 augmentation check as
- * a PNG). Both load CIFAR-10, split it by --seed and augment with a spec. */
+ * a PNG, also drawn by `study` through preview.h). Both load CIFAR-10, split it
+ * by --seed and augment with a spec. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include "cli.h"
 #include "common.h"
 #include "plot.h"
+#include "preview.h"
 
 #define NOTEBOOK_SPEC "hflip,vflip,zoom=0.5:1.0"
 
@@ -164,6 +166,23 @@ int cmd_export(int argc, char **argv, GlobalOpts *g) {
     return rc ? EXIT_FAIL : EXIT_OK;
 }
 
+int augment_preview_png(const char *path, const Cifar10 *d, const AugSpec *spec, uint64_t seed,
+                        int scale, int *n_drawn, Err *e) {
+    enum { N = 25, COLS = 5 };
+    int n = d->train.n < N ? d->train.n : N, idx[N];
+    for (int i = 0; i < n; i++) idx[i] = i;
+    float *buf = xalloc_floats((size_t)N * CIFAR_PIXELS);
+    uint8_t *img = xmalloc((size_t)N * CIFAR_PIXELS);
+    aug_batch(spec, &d->train, idx, n, seed, stream_of(SPLIT_TRAIN), buf);
+    for (size_t i = 0; i < (size_t)n * CIFAR_PIXELS; i++) img[i] = to_byte(buf[i]);
+    const char *caps[N];
+    for (int i = 0; i < n; i++) caps[i] = d->class_names[d->train.labels[i]];
+    int rc = plot_image_grid_png(path, img, n, COLS, CIFAR_H, CIFAR_W, caps, scale, e);
+    free(buf), free(img);
+    if (n_drawn) *n_drawn = n;
+    return rc;
+}
+
 static const char PREVIEW_USAGE[] =
     "Usage: augprobe preview [--aug SPEC] [-o FILE] [--scale N] [flags]\n"
     "Draws the notebook's check of its augmentation: the first 25 training images\n"
@@ -220,17 +239,9 @@ int cmd_preview(int argc, char **argv, GlobalOpts *g) {
 
     Cifar10 d;
     if (load_data("preview", g, &d)) return EXIT_FAIL;
-    enum { N = 25, COLS = 5 };
-    int n = d.train.n < N ? d.train.n : N, idx[N];
-    for (int i = 0; i < n; i++) idx[i] = i;
-    float *buf = xalloc_floats((size_t)N * CIFAR_PIXELS);
-    uint8_t *img = xmalloc((size_t)N * CIFAR_PIXELS);
-    aug_batch(&spec, &d.train, idx, n, g->seed, stream_of(SPLIT_TRAIN), buf);
-    for (size_t i = 0; i < (size_t)n * CIFAR_PIXELS; i++) img[i] = to_byte(buf[i]);
-    const char *caps[N];
-    for (int i = 0; i < n; i++) caps[i] = d.class_names[d.train.labels[i]];
     Err e = {{0}};
-    int rc = plot_image_grid_png(out_path, img, n, COLS, CIFAR_H, CIFAR_W, caps, scale, &e);
+    int n = 0;
+    int rc = augment_preview_png(out_path, &d, &spec, g->seed, scale, &n, &e);
     if (rc)
         fprintf(stderr, "augprobe preview: %s\n", e.msg);
     else if (!g->quiet) {
@@ -239,7 +250,6 @@ int cmd_preview(int argc, char **argv, GlobalOpts *g) {
         printf("wrote %s: the first %d training images with %s (seed %llu)\n", out_path, n, canon,
                (unsigned long long)g->seed);
     }
-    free(buf), free(img);
     cifar10_free(&d);
     return rc ? EXIT_FAIL : EXIT_OK;
 }

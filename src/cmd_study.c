@@ -1,5 +1,230 @@
-/* cmd_study.c - placeholder until this command lands. */
+/* cmd_study.c - `augprobe study`: the paper's question over the whole grid
+ * (networks x augmentations x taps x seeds) in one command, resumable, with
+ * a report. The work is in study.c. */
 #include <stdio.h>
+#include <string.h>
+
+#include "cifar10.h"
 #include "cli.h"
 #include "common.h"
-int cmd_study(int argc, char **argv, GlobalOpts *g) { (void)argc; (void)argv; (void)g; fprintf(stderr, "augprobe study: not implemented yet\n"); return EXIT_FAIL; }
+#include "study.h"
+#include "train.h"
+
+enum {
+    OPT_OUT = 1,
+    OPT_QUICK,
+    OPT_FULL,
+    OPT_EPOCHS,
+    OPT_TRAIN_LIMIT,
+    OPT_EVAL_LIMIT,
+    OPT_PASSES,
+    OPT_PROBE_EPOCHS,
+    OPT_PROBE_LIMIT,
+    OPT_SEEDS,
+    OPT_NETWORKS,
+    OPT_FAMILIES,
+    OPT_TAPS,
+};
+
+static const char USAGE[] =
+    "Usage: augprobe study [--quick | --full] [--out DIR] [knobs] [flags]\n"
+    "Answers the paper's question over a grid: networks (aug: trained with\n"
+    "hflip,vflip,zoom=0.5:1.0; noaug: trained without; random: untrained control)\n"
+    "x augmentations (zoom aspect brightness contrast saturation hue) x taps\n"
+    "(block1_pool block2_pool block3_pool averaged over space, flatten, dense1)\n"
+    "x seeds 1..N, one RankNet probe per cell; writes DIR/report.md, results.json,\n"
+    "preview.png, depth.png, the training runs DIR/seed<s>/<net>/ and one JSON per\n"
+    "finished cell in DIR/cells/. Rerunning continues: finished cells and networks\n"
+    "are reused, an interrupted training resumes from its checkpoint.\n"
+    "\n"
+    "Profiles (default --quick):\n"
+    "  --quick            3 epochs on 4,000 images, 2 passes, 10 probe epochs, 500\n"
+    "                     val/test images probed, 1 seed (about 10 min on 2 cores)\n"
+    "  --full             the paper's: 50 epochs on all 40,000 images, 4 passes,\n"
+    "                     50 probe epochs, every val/test image, 3 seeds (days on 2\n"
+    "                     cores)\n"
+    "Knobs (override the profile):\n"
+    "  --epochs N         training epochs of aug and noaug\n"
+    "  --train-limit N    train on the first N training images (0 = all)\n"
+    "  --eval-limit N     per-epoch evaluation on the first N val/test images (0 = all)\n"
+    "  --passes N         probe passes over each split\n"
+    "  --probe-epochs N   RankNet head epochs\n"
+    "  --probe-limit N    probe the first N val and N test images (0 = all)\n"
+    "  --seeds N          seeds 1..N (1..16)\n"
+    "  --networks LIST    restrict the grid, e.g. aug,random (default all)\n"
+    "  --families LIST    e.g. zoom,hue (default all)\n"
+    "  --taps LIST        e.g. flatten,dense1 (default all)\n"
+    "  --out DIR          output directory (default runs/study)\n"
+    "--seed S sets the train/val split (default 1, the notebook's random_state);\n"
+    "networks and probes use the seeds 1..N. Ctrl-C stops at a clean point.\n";
+
+/* A knob given on the command line: its value, and that it was given. */
+typedef struct Knob {
+    int given, value;
+} Knob;
+
+static int usage_error(void) {
+    cli_print_usage(stderr, USAGE);
+    return EXIT_USAGE;
+}
+
+static int parse_mask(const char *flag, const char *text, const char *const *names, int n,
+                      unsigned *mask) {
+    Err e;
+    if (study_parse_mask(flag, text, names, n, mask, &e) == 0) return 0;
+    fprintf(stderr, "augprobe study: %s\n", e.msg);
+    return -1;
+}
+
+int cmd_study(int argc, char **argv, GlobalOpts *g) {
+    static const struct option opts[] = {CLI_GLOBAL_OPTIONS,
+                                         {"out", required_argument, 0, OPT_OUT},
+                                         {"quick", no_argument, 0, OPT_QUICK},
+                                         {"full", no_argument, 0, OPT_FULL},
+                                         {"epochs", required_argument, 0, OPT_EPOCHS},
+                                         {"train-limit", required_argument, 0, OPT_TRAIN_LIMIT},
+                                         {"eval-limit", required_argument, 0, OPT_EVAL_LIMIT},
+                                         {"passes", required_argument, 0, OPT_PASSES},
+                                         {"probe-epochs", required_argument, 0, OPT_PROBE_EPOCHS},
+                                         {"probe-limit", required_argument, 0, OPT_PROBE_LIMIT},
+                                         {"seeds", required_argument, 0, OPT_SEEDS},
+                                         {"networks", required_argument, 0, OPT_NETWORKS},
+                                         {"families", required_argument, 0, OPT_FAMILIES},
+                                         {"taps", required_argument, 0, OPT_TAPS},
+                                         {0, 0, 0, 0}};
+    const char *out = "runs/study";
+    int quick = 0, full = 0;
+    Knob epochs = {0, 0}, train_limit = {0, 0}, eval_limit = {0, 0}, passes = {0, 0},
+         probe_epochs = {0, 0}, probe_limit = {0, 0}, seeds = {0, 0};
+    const char *nets_text = NULL, *fams_text = NULL, *taps_text = NULL;
+    unsigned net_mask = 0, fam_mask = 0, tap_mask = 0;
+    cli_begin();
+    int c;
+    while ((c = getopt_long(argc, argv, CLI_OPTSTRING(""), opts, NULL)) != -1) {
+        int bad = 0;
+        Knob *k = NULL;
+        int lo = 0, hi = 0;
+        const char *flag = NULL;
+        switch (c) {
+        case OPT_OUT:
+            if (!*optarg) {
+                fprintf(stderr, "augprobe study: --out: empty directory name\n");
+                bad = 1;
+            }
+            out = optarg;
+            break;
+        case OPT_QUICK: quick = 1; break;
+        case OPT_FULL: full = 1; break;
+        case OPT_EPOCHS: k = &epochs, lo = 1, hi = 10000, flag = "--epochs"; break;
+        case OPT_TRAIN_LIMIT:
+            k = &train_limit, lo = 0, hi = CIFAR_TRAIN_ALL - CIFAR_VAL, flag = "--train-limit";
+            break;
+        case OPT_EVAL_LIMIT: k = &eval_limit, lo = 0, hi = CIFAR_TEST, flag = "--eval-limit"; break;
+        case OPT_PASSES: k = &passes, lo = 1, hi = 100, flag = "--passes"; break;
+        case OPT_PROBE_EPOCHS: k = &probe_epochs, lo = 1, hi = 10000, flag = "--probe-epochs"; break;
+        case OPT_PROBE_LIMIT: k = &probe_limit, lo = 0, hi = CIFAR_TEST, flag = "--probe-limit"; break;
+        case OPT_SEEDS: k = &seeds, lo = 1, hi = STUDY_MAX_SEEDS, flag = "--seeds"; break;
+        case OPT_NETWORKS:
+            nets_text = optarg;
+            bad = parse_mask("--networks", optarg, STUDY_NET_NAMES, STUDY_NETS, &net_mask);
+            break;
+        case OPT_FAMILIES:
+            fams_text = optarg;
+            bad = parse_mask("--families", optarg, study_family_names(), STUDY_FAMILIES,
+                             &fam_mask);
+            break;
+        case OPT_TAPS:
+            taps_text = optarg;
+            bad = parse_mask("--taps", optarg, STUDY_TAP_NAMES, STUDY_TAPS, &tap_mask);
+            break;
+        default: {
+            int r = cli_global_opt(c, "study", argv, g);
+            if (r == 1) {
+                cli_print_usage(stdout, USAGE);
+                return EXIT_OK;
+            }
+            bad = r < 0;
+        }
+        }
+        if (k) {
+            bad = cli_parse_int("study", flag, optarg, lo, hi, &k->value);
+            k->given = 1;
+        }
+        if (bad) return usage_error();
+    }
+    if (quick && full) {
+        fprintf(stderr, "augprobe study: --quick and --full exclude each other\n");
+        return usage_error();
+    }
+    if (cli_no_positional("study", argc, argv)) return usage_error();
+
+    StudyConfig cfg;
+    if (full)
+        study_config_full(&cfg);
+    else
+        study_config_quick(&cfg);
+    cfg.out_dir = out;
+    /* Overrides, applied and recorded in a fixed order for the report. */
+    struct {
+        const char *flag;
+        const Knob *k;
+        int *field;
+    } knobs[] = {{"--epochs", &epochs, &cfg.epochs},
+                 {"--train-limit", &train_limit, &cfg.train_limit},
+                 {"--eval-limit", &eval_limit, &cfg.eval_limit},
+                 {"--passes", &passes, &cfg.passes},
+                 {"--probe-epochs", &probe_epochs, &cfg.probe_epochs},
+                 {"--probe-limit", &probe_limit, &cfg.probe_limit},
+                 {"--seeds", &seeds, &cfg.seeds}};
+    size_t used = 0;
+    for (size_t i = 0; i < sizeof knobs / sizeof knobs[0]; i++) {
+        if (!knobs[i].k->given) continue;
+        *knobs[i].field = knobs[i].k->value;
+        used += (size_t)snprintf(cfg.overrides + used, sizeof cfg.overrides - used, "%s%s %d",
+                                 used ? " " : "", knobs[i].flag, knobs[i].k->value);
+        if (used >= sizeof cfg.overrides) used = sizeof cfg.overrides - 1;
+    }
+    const struct {
+        const char *flag, *text;
+        unsigned mask, *field;
+    } masks[] = {{"--networks", nets_text, net_mask, &cfg.net_mask},
+                 {"--families", fams_text, fam_mask, &cfg.family_mask},
+                 {"--taps", taps_text, tap_mask, &cfg.tap_mask}};
+    for (size_t i = 0; i < sizeof masks / sizeof masks[0]; i++) {
+        if (!masks[i].text) continue;
+        *masks[i].field = masks[i].mask;
+        used += (size_t)snprintf(cfg.overrides + used, sizeof cfg.overrides - used, "%s%s %s",
+                                 used ? " " : "", masks[i].flag, masks[i].text);
+        if (used >= sizeof cfg.overrides) used = sizeof cfg.overrides - 1;
+    }
+    cfg.split_seed = g->seed;
+    cfg.threads = g->threads;
+    cfg.quiet = g->quiet;
+    cli_apply_threads(g);
+
+    Err e = {{0}};
+    Cifar10 d;
+    if (cifar10_load(&d, g->data_dir, 1, g->quiet, &e)) {
+        fprintf(stderr, "augprobe study: %s\n", e.msg);
+        return EXIT_FAIL;
+    }
+    cifar10_split(&d, g->seed);
+    train_catch_signals();
+    StudyStats st;
+    int rc = study_run(&cfg, &d, &st, &e);
+    cifar10_free(&d);
+    if (rc == STUDY_STOPPED) {
+        fprintf(stderr, "augprobe study: stopped; %d cells done are kept in %s/cells, run the "
+                        "same command again to continue\n",
+                st.cells_reused + st.cells_computed, out);
+        return EXIT_INTERRUPTED;
+    }
+    if (rc) {
+        fprintf(stderr, "augprobe study: %s\n", e.msg);
+        return EXIT_FAIL;
+    }
+    if (!g->quiet)
+        printf("done: %d cells (%d computed, %d reused) in %.1f s; report in %s/report.md\n",
+               st.cells_total, st.cells_computed, st.cells_reused, st.wall_seconds, out);
+    return EXIT_OK;
+}

@@ -1,0 +1,89 @@
+/* study.h - the paper's question over a whole grid, in one call: networks
+ * (trained with the seed's augmentation, trained without, untrained) x
+ * augmentation families x taps (layers) x seeds, each cell a RankNet probe
+ * (probe.h), then a report (report.md, results.json, figures).
+ *
+ * Layout of the output directory:
+ *   seed<s>/aug/, seed<s>/noaug/   training runs (train.h): reused when
+ *                                  complete, resumed from their checkpoint
+ *                                  when not
+ *   cells/seed<s>-<net>-<aug>-<tap>.json
+ *                                  one finished probe each (atomic); a rerun
+ *                                  skips every cell whose settings match
+ *   report.md, results.json, preview.png, depth.png
+ *
+ * Taps: block1_pool, block2_pool, block3_pool averaged over space (32, 64,
+ * 128 values: the unpooled block3_pool output is exactly `flatten`, and the
+ * unpooled early blocks, 8192 and 4096 values per image, would need 1.6 GB
+ * of features per split at full size), `flatten` (2048, the notebook's tap)
+ * and `dense1` (1024). */
+#ifndef AUGPROBE_STUDY_H
+#define AUGPROBE_STUDY_H
+
+#include <stdint.h>
+
+#include "augment.h"
+#include "cifar10.h"
+#include "common.h"
+
+enum { STUDY_NETS = 3, STUDY_FAMILIES = 6, STUDY_TAPS = 5, STUDY_MAX_SEEDS = 16 };
+enum { STUDY_NET_AUG, STUDY_NET_NOAUG, STUDY_NET_RANDOM };
+
+/* Names in grid order: networks "aug" "noaug" "random"; families zoom aspect
+ * brightness contrast saturation hue; taps block1_pool block2_pool
+ * block3_pool flatten dense1. */
+extern const char *const STUDY_NET_NAMES[STUDY_NETS];
+extern const AugKind STUDY_FAMILY_KINDS[STUDY_FAMILIES];
+extern const char *const STUDY_TAP_NAMES[STUDY_TAPS];
+
+typedef struct StudyConfig {
+    const char *out_dir;  /* default "runs/study" */
+    char profile[16];     /* "quick" or "full" */
+    char overrides[256];  /* the knobs given on top of the profile, for the report */
+    int epochs;           /* training epochs of aug and noaug */
+    int train_limit;      /* first N of the train split; 0 = all 40,000 */
+    int eval_limit;       /* per-epoch val/test evaluation on the first N; 0 = all */
+    int passes;           /* probe passes over each split */
+    int probe_epochs;     /* RankNet head epochs */
+    int probe_limit;      /* first N images of val and of test probed; 0 = all */
+    int seeds;            /* seeds 1..seeds: training, random init, probe */
+    uint64_t split_seed;  /* the seed the data was split with (recorded) */
+    int threads;          /* OpenMP threads (> 0) */
+    /* The grid: bit i selects STUDY_NET_NAMES[i] etc. (all by default; fewer
+     * for tests and quick looks; the report says the grid is partial). */
+    unsigned net_mask, family_mask, tap_mask;
+    int quiet;            /* no progress lines */
+} StudyConfig;
+
+/* Profiles. quick: `make run`, sized to finish in about 10 minutes on 2
+ * cores; full: the paper's settings (50 epochs, 4 passes, 50 probe epochs,
+ * 3 seeds, every image). Both select the whole grid. */
+void study_config_quick(StudyConfig *c);
+void study_config_full(StudyConfig *c);
+
+/* Parses a comma-separated list of names (from `names`, n of them) into a
+ * bit mask; "all" selects every one. One clear error naming the flag. */
+int study_parse_mask(const char *flag, const char *text, const char *const *names, int n,
+                     unsigned *mask, Err *e);
+/* The six family names, in grid order (for study_parse_mask). */
+const char *const *study_family_names(void);
+
+typedef struct StudyStats {
+    int cells_total;    /* cells in the grid */
+    int cells_computed; /* probed by this call */
+    int cells_reused;   /* found finished in cells/ */
+    int cells_stale;    /* found with other settings and recomputed */
+    int nets_trained, nets_resumed, nets_reused;
+    double wall_seconds, cpu_seconds;
+} StudyStats;
+
+/* Return value of study_run when a stop was requested (SIGINT/SIGTERM via
+ * train_catch_signals): finished cells and checkpoints are kept; the same
+ * call again continues. */
+enum { STUDY_STOPPED = 1 };
+
+/* Runs the grid on data (already split with c->split_seed) and writes the
+ * report. Returns 0, STUDY_STOPPED, or -1 with e set. stats may be NULL. */
+int study_run(const StudyConfig *c, const Cifar10 *data, StudyStats *stats, Err *e);
+
+#endif
