@@ -46,6 +46,24 @@ TEST(net_seed_cnn_shapes_and_param_counts_match_keras) {
     net_free(net);
 }
 
+TEST(net_summary_command_prints_keras_totals) {
+    char out[16384], cmd[512];
+    snprintf(cmd, sizeof cmd, "%s summary", test_bin());
+    CHECK_INT_EQ(test_run(cmd, out, sizeof out), 0);
+    CHECK_STR_CONTAINS(out, "Total params: 2,397,226");
+    CHECK_STR_CONTAINS(out, "logits (Dense)");
+    snprintf(cmd, sizeof cmd, "%s summary --arch ranknet_head", test_bin());
+    CHECK_INT_EQ(test_run(cmd, out, sizeof out), 0);
+    CHECK_STR_CONTAINS(out, "Total params: 2,099,201");
+    CHECK_STR_CONTAINS(out, "score (Dense)");
+    snprintf(cmd, sizeof cmd, "%s summary --arch resnet", test_bin());
+    CHECK_INT_EQ(test_run(cmd, out, sizeof out), 2);
+    CHECK_STR_CONTAINS(out, "--arch: 'resnet' is not seed_cnn or ranknet_head");
+    snprintf(cmd, sizeof cmd, "%s summary --help", test_bin());
+    CHECK_INT_EQ(test_run(cmd, out, sizeof out), 0);
+    CHECK_STR_CONTAINS(out, "Usage: augprobe summary");
+}
+
 TEST(net_ranknet_head_shapes) {
     int n;
     const LayerSpec *s = net_arch_ranknet_head(&n);
@@ -200,6 +218,7 @@ TEST(net_forward_upto_and_inference_mode) {
     CHECK(!memcmp(st, net->state, net->n_state * 4));
     net_forward(net, x, B, 1, NULL, -1);
     CHECK(memcmp(st, net->state, net->n_state * 4) != 0);
+    CHECK(net_forward(net, x, B + 1, 0, NULL, -1) == NULL); /* over max_batch */
     net_free(net);
 }
 
