@@ -15,10 +15,13 @@
  *     Dense 1) shared by both images; d = score(a) - score(b); ranknet_loss;
  *     Adam (Keras defaults); `batch` pairs per step, run as one batch of 2B
  *     (a rows then b rows; the head has no BN, so that is exact).
- *  4. Result on the test pairs: the notebook's "a has more aug" (target < 0,
- *     i.e. level_a < level_b: for zoom the smaller factor is the stronger
- *     zoom) and "b has more aug" (target > 0) counts, the non-tie accuracy,
- *     and the accuracy per level gap |a - b|.
+ *  4. Result on the test pairs: the notebook's "a has more aug" and "b has
+ *     more aug" counts, the non-tie accuracy, and the accuracy per level gap
+ *     |a - b|. "a has more aug" means a's level is further from the
+ *     identity: for zoom (and aspect, contrast, saturation, whose levels lie
+ *     below the identity 1) that is level_a < level_b, i.e. target < 0,
+ *     exactly the notebook's count; for brightness, hue, rotation,
+ *     translation and flips (levels above the identity 0) it is target > 0.
  *
  * Every random draw comes from rng_stream(seed, rng_mix(RNG_TAG_PROBE, ...)),
  * one stream per (split, pass, image) for pairs and per (epoch) / (step) for
@@ -72,8 +75,9 @@ typedef struct ProbeResult {
     int pairs_train, ties_train;   /* all pairs built; ties among them */
     int pairs_test, ties_test;
     double accuracy;               /* test, over non-tie pairs */
-    ProbeCount a_more;             /* test pairs with target < 0 (level_a < level_b) */
-    ProbeCount b_more;             /* test pairs with target > 0 */
+    int more_is_lower;             /* 1: a lower level is more augmentation (zoom) */
+    ProbeCount a_more;             /* test pairs where a has more aug (zoom: target < 0) */
+    ProbeCount b_more;             /* test pairs where b has more aug (zoom: target > 0) */
     int n_gaps;                    /* distinct |level_a - level_b| > 0, ascending */
     float gap[PROBE_MAX_GAPS];
     ProbeCount by_gap[PROBE_MAX_GAPS];
@@ -92,6 +96,11 @@ void probe_config_family(ProbeConfig *c, AugKind family);
 /* Parses "a,b,c" into levels: each a number inside aug_valid_range(family),
  * at least two distinct values, at most PROBE_MAX_LEVELS. One clear error. */
 int probe_parse_levels(AugKind family, const char *text, float *levels, int *n_levels, Err *e);
+
+/* 1 when a lower level of family means a stronger augmentation: the
+ * levels' mean lies below the family's identity (1 for zoom, aspect,
+ * contrast, saturation; 0 for the others). */
+int probe_more_is_lower(AugKind family, const float *levels, int n_levels);
 
 /* ---- pairs ---- */
 
@@ -125,6 +134,9 @@ typedef struct ProbeFeatures {
     float *x; /* [level][image][dim], 64-byte aligned */
 } ProbeFeatures;
 
+/* Index of the trunk's layer named layer, or -1 with a message that lists
+ * the layer names. */
+int probe_find_tap(const Net *trunk, const char *layer, Err *e);
 /* Floats per example that a tap of layer `layer_index` yields with `pool`. */
 size_t probe_tap_dim(const Net *trunk, int layer_index, ProbePool pool);
 
@@ -169,7 +181,8 @@ void probe_print(FILE *f, const ProbeConfig *c, const ProbeResult *r);
 /* probe.json (atomic): augmentation, layer, pool, levels, pairs_train,
  * pairs_test, ties_test, accuracy, a_more [correct, total], b_more,
  * accuracy_by_gap {"gap": accuracy}, seconds, plus model, seed, epochs,
- * passes, batch, limit, ties_train, train_loss, train_accuracy, feature_dim. */
+ * passes, batch, limit, more_aug_is, ties_train, train_loss, train_accuracy,
+ * feature_dim. */
 int probe_write_json(const char *path, const ProbeConfig *c, const ProbeResult *r,
                      const char *model, Err *e);
 
