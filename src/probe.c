@@ -287,7 +287,9 @@ Net *probe_head_train(const ProbeConfig *c, const ProbeFeatures *train, ProbeRes
     }
     int n_specs;
     const LayerSpec *specs = net_arch_ranknet_head(&n_specs);
-    Net *head = net_create("ranknet_head", specs, n_specs, 1, 1, D, 2 * B, c->threads, e);
+    /* 2B rows per training step; scoring the cache runs in larger batches */
+    int max_batch = 2 * B > 256 ? 2 * B : 256;
+    Net *head = net_create("ranknet_head", specs, n_specs, 1, 1, D, max_batch, c->threads, e);
     if (!head) {
         free(order);
         probe_pairs_free(&pairs);
@@ -455,7 +457,13 @@ int probe_run(const ProbeConfig *c, Net *trunk, const Cifar10 *data, ProbeResult
                                c->max_feature_bytes, &f, &ran, e))
         return -1;
     r->forward_images += ran;
+    if (!c->quiet)
+        fprintf(stderr, "probe: features of %d val images x %d levels (%d floats each): %.1f s\n",
+                n_val, c->n_levels, f.dim, now_seconds() - t0);
+    double t1 = now_seconds();
     Net *head = probe_head_train(c, &f, r, e);
+    if (head && !c->quiet)
+        fprintf(stderr, "probe: head trained in %.1f s\n", now_seconds() - t1);
     probe_features_free(&f);
     if (!head) return -1;
     int rc = probe_features_compute(trunk, test, n_test, c->family, c->levels, c->n_levels,
@@ -486,8 +494,8 @@ void probe_print(FILE *f, const ProbeConfig *c, const ProbeResult *r) {
     fprintf(f, "where a has more aug : %d / %d\n", r->a_more.correct, r->a_more.total);
     fprintf(f, "where b has more aug : %d / %d\n", r->b_more.correct, r->b_more.total);
     fprintf(f, "ties (a == b, excluded) : %d / %d\n", r->ties_test, r->pairs_test);
-    fprintf(f, "accuracy (%s, %s %s, non-tie test pairs) : %.4f\n", aug_kind_name(c->family),
-            c->layer, pool_name(c->pool), r->accuracy);
+    fprintf(f, "accuracy (%s on %s%s, non-tie test pairs) : %.4f\n", aug_kind_name(c->family),
+            c->layer, c->pool == PROBE_POOL_AVG ? " avg" : "", r->accuracy);
     fprintf(f, "accuracy by gap |a - b| :");
     for (int g = 0; g < r->n_gaps; g++)
         fprintf(f, "  %g: %.4f (%d)", tidy(r->gap[g]), r->accuracy_by_gap[g], r->by_gap[g].total);
