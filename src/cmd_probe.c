@@ -14,10 +14,6 @@
 #include "net.h"
 #include "probe.h"
 
-/* TEMPORARY until src/checkpoint.c lands on main: a weak reference keeps the
- * build linking; --model FILE then fails with a clear message. */
-#pragma weak checkpoint_load
-
 static const char USAGE[] =
     "Usage: augprobe probe [flags]\n"
     "Freezes a trained network, shows it two copies of each image augmented by\n"
@@ -233,9 +229,6 @@ int cmd_probe(int argc, char **argv, GlobalOpts *g) {
     }
     if (!strcmp(model, "random")) {
         net_init(trunk, g->seed);
-    } else if (!checkpoint_load) {
-        err_set(&e, "%s: loading checkpoints is not built in yet (use --model random)", model);
-        goto fail;
     } else if (checkpoint_load(model, trunk, NULL, NULL, &meta, &e)) {
         goto fail;
     }

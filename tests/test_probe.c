@@ -13,6 +13,7 @@
 #endif
 
 #include "../src/augment.h"
+#include "../src/checkpoint.h"
 #include "../src/cifar10.h"
 #include "../src/common.h"
 #include "../src/net.h"
@@ -398,4 +399,61 @@ TEST(probe_command_missing_model_exits_1) {
     snprintf(cmd, sizeof cmd, "%s probe --model %s/none.safetensors --limit 8", test_bin(), tmp);
     CHECK_INT_EQ(test_run(cmd, out, sizeof out), 1);
     CHECK_STR_CONTAINS(out, "none.safetensors");
+}
+
+/* Reads "accuracy" and "a_more" of DIR/probe.json; -1 when unreadable. */
+static double json_accuracy(const char *dir, int *a_correct) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/probe.json", dir);
+    uint8_t *text;
+    size_t len;
+    Err e = {{0}};
+    if (file_read_all(path, &text, &len, &e)) return -1;
+    cJSON *o = cJSON_Parse((const char *)text);
+    double acc = -1;
+    const cJSON *a = o ? cJSON_GetObjectItem(o, "accuracy") : NULL;
+    const cJSON *am = o ? cJSON_GetObjectItem(o, "a_more") : NULL;
+    if (cJSON_IsNumber(a) && cJSON_GetArraySize(am) == 2) {
+        acc = a->valuedouble;
+        *a_correct = cJSON_GetArrayItem(am, 0)->valueint;
+    }
+    cJSON_Delete(o);
+    free(text);
+    return acc;
+}
+
+TEST(probe_command_loads_a_model_file) {
+    const char *dir = test_data_dir();
+    if (!dir) SKIP("no offline CIFAR-10 copy (shared/data/cifar10-q75)");
+    /* the random control with --seed 4 and a saved copy of that same network
+     * must give the same bits */
+    Err e = {{0}};
+    Net *trunk = random_trunk(1, &e);
+    REQUIRE(trunk);
+    net_init(trunk, 4);
+    const char *tmp = test_tmpdir();
+    char model[1024], cmd[2048], out[8192];
+    snprintf(model, sizeof model, "%s/m.safetensors", tmp);
+    CheckpointMeta meta;
+    memset(&meta, 0, sizeof meta);
+    snprintf(meta.arch, sizeof meta.arch, "seed_cnn");
+    meta.seed = 4;
+    REQUIRE(checkpoint_save(model, trunk, NULL, NULL, &meta, &e) == 0);
+    net_free(trunk);
+    const char *common = "--limit 16 --epochs 1 --threads 2 --quiet --seed 4 --aug contrast "
+                         "--layer block2_pool --pool avg";
+    snprintf(cmd, sizeof cmd, "%s probe --data %s --model %s --out %s/f %s", test_bin(), dir,
+             model, tmp, common);
+    REQUIRE(test_run(cmd, out, sizeof out) == 0);
+    snprintf(cmd, sizeof cmd, "%s probe --data %s --model random --out %s/r %s", test_bin(), dir,
+             tmp, common);
+    REQUIRE(test_run(cmd, out, sizeof out) == 0);
+    char fdir[1024], rdir[1024];
+    snprintf(fdir, sizeof fdir, "%s/f", tmp);
+    snprintf(rdir, sizeof rdir, "%s/r", tmp);
+    int af = -1, ar = -2;
+    double accf = json_accuracy(fdir, &af), accr = json_accuracy(rdir, &ar);
+    CHECK(accf >= 0);
+    CHECK(accf == accr);
+    CHECK_INT_EQ(af, ar);
 }
