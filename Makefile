@@ -22,7 +22,7 @@ TESTOBJS:= $(TESTSRCS:%.c=$(BUILD)/%.o)
 RUN_DATA ?= $(shell if [ -n "$$AUGPROBE_DATA" ]; then echo "$$AUGPROBE_DATA"; \
              elif [ -e data ]; then echo data; \
              elif [ -d ../shared/data/cifar10-q75 ]; then echo ../shared/data/cifar10-q75; fi)
-RUN_ARGS ?= data
+RUN_ARGS ?= study --quick --out runs/study
 
 .PHONY: all run test check-asan bench fuzz clean
 all: $(BIN)
