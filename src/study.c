@@ -50,17 +50,21 @@ static void config_common(StudyConfig *c) {
     c->tap_mask = (1u << STUDY_TAPS) - 1;
 }
 
-/* Sized by measurement on this project's 2-core machine (README, "The
- * study"): about 1,000 CPU-seconds in all, i.e. about 10 minutes on 2 cores. */
+/* Sized by measurement (single-thread CPU time on this project's 2-core
+ * AMD EPYC machine): a training image costs 3.8 ms, an evaluation image
+ * 0.4 ms, a probed (image, level) 1.1 ms, a probe pair-epoch for all five
+ * taps 1.0 ms. So: training 2 x 4 x (10,000 x 3.8 + 2,000 x 0.4) ms = 310 s,
+ * features 18 x 10 x 1,000 x 1.1 ms = 198 s, heads 18 x 1,640 pairs x 15
+ * epochs x 1.0 ms = 443 s: about 950 CPU-seconds, 9 to 10 minutes on 2 cores. */
 void study_config_quick(StudyConfig *c) {
     config_common(c);
     snprintf(c->profile, sizeof c->profile, "quick");
-    c->epochs = 3;
-    c->train_limit = 4000;
+    c->epochs = 4;
+    c->train_limit = 10000;
     c->eval_limit = 1000;
     c->passes = 2;
-    c->probe_epochs = 10;
-    c->probe_limit = 500;
+    c->probe_epochs = 15;
+    c->probe_limit = 1000;
     c->seeds = 1;
 }
 
