@@ -738,6 +738,7 @@ typedef struct Setup {
     int n_val, n_test, n_train;
     char eval_what[64];
     double wall, cpu_secs;
+    double probe_secs, train_secs; /* recorded in the cells and runs, all invocations */
 } Setup;
 
 static void fmt_agg(const Agg *a, char *buf, size_t len) {
@@ -798,14 +799,15 @@ static int write_report(const Grid *g, const NetSummary *ns, const Setup *su,
             c->seeds == 1 ? "" : "s", st->cells_total,
             full_grid ? "" : " (a PARTIAL grid: restricted by --networks/--families/--taps)");
     fprintf(f, "- Networks: `aug` trained with %s, `noaug` trained without augmentation, "
-               "`random` untrained (net_init(seed), the control); training: %d epochs on %d "
+               "`random` untrained (net_init(seed), the control); training: %d epoch%s on %d "
                "images, batch 32, Adam lr 0.001, per-epoch evaluation on %s\n",
-            TRAIN_DEFAULT_AUG, c->epochs, su->n_train, su->eval_what);
+            TRAIN_DEFAULT_AUG, c->epochs, c->epochs == 1 ? "" : "s", su->n_train, su->eval_what);
     fprintf(f, "- Probe: RankNet head (Dropout 0.2, Dense 1024 ReLU, Dropout 0.2, Dense 1), "
-               "%d pass%s, %d epochs, batch 32; training pairs from the first %d validation "
+               "%d pass%s, %d epoch%s, batch 32; training pairs from the first %d validation "
                "images, test pairs from the first %d test images; ties (a == b) excluded "
                "from the accuracy\n",
-            c->passes, c->passes == 1 ? "" : "es", c->probe_epochs, su->n_val, su->n_test);
+            c->passes, c->passes == 1 ? "" : "es", c->probe_epochs, c->probe_epochs == 1 ? "" : "s",
+            su->n_val, su->n_test);
     fprintf(f, "- Levels: ");
     for (int fi = 0; fi < g->n_fams; fi++) {
         float lv[PROBE_MAX_LEVELS];
@@ -825,6 +827,9 @@ static int write_report(const Grid *g, const NetSummary *ns, const Setup *su,
                "%d recomputed as stale; networks %d trained, %d resumed, %d reused)\n\n",
             su->wall, su->cpu_secs, st->cells_computed, st->cells_reused, st->cells_stale,
             st->nets_trained, st->nets_resumed, st->nets_reused);
+    fprintf(f, "- Recorded over all invocations (wall): %.1f s probing the cells, %.1f s "
+               "training the networks\n",
+            su->probe_secs, su->train_secs);
 
     fprintf(f, "## The notebook's result\n\n");
     const Cell *nb = (c->net_mask >> STUDY_NET_AUG & 1) && (c->family_mask & 1) &&
@@ -943,6 +948,20 @@ static int write_results(const Grid *g, const NetSummary *ns, const Setup *su,
     cJSON_AddNumberToObject(cf, "seeds", c->seeds);
     cJSON_AddNumberToObject(cf, "split_seed", (double)c->split_seed);
     cJSON_AddStringToObject(cf, "train_aug", TRAIN_DEFAULT_AUG);
+    cJSON_AddNumberToObject(cf, "train_batch", 32);
+    cJSON_AddNumberToObject(cf, "train_lr", 0.001);
+    cJSON_AddNumberToObject(cf, "probe_batch", 32);
+    cJSON *lv = cJSON_AddObjectToObject(cf, "levels");
+    for (int i = 0; i < g->n_fams; i++) {
+        float levels[PROBE_MAX_LEVELS];
+        int n = aug_default_levels(STUDY_FAMILY_KINDS[g->fams[i]], levels);
+        cJSON *arr = cJSON_AddArrayToObject(lv, FAMILY_NAMES[g->fams[i]]);
+        for (int j = 0; j < n; j++) {
+            char buf[32];
+            snprintf(buf, sizeof buf, "%g", (double)levels[j]); /* 0.6f as 0.6 */
+            cJSON_AddItemToArray(arr, cJSON_CreateNumber(strtod(buf, NULL)));
+        }
+    }
     cJSON *a;
     a = cJSON_AddArrayToObject(cf, "networks");
     for (int i = 0; i < g->n_nets; i++)
@@ -976,6 +995,8 @@ static int write_results(const Grid *g, const NetSummary *ns, const Setup *su,
     cJSON_AddNumberToObject(sj, "cores", (double)su->cores);
     cJSON_AddNumberToObject(sj, "wall_seconds", su->wall);
     cJSON_AddNumberToObject(sj, "cpu_seconds", su->cpu_secs);
+    cJSON_AddNumberToObject(sj, "probe_seconds_recorded", su->probe_secs);
+    cJSON_AddNumberToObject(sj, "training_seconds_recorded", su->train_secs);
     cJSON *stj = cJSON_AddObjectToObject(o, "stats");
     cJSON_AddNumberToObject(stj, "cells_total", st->cells_total);
     cJSON_AddNumberToObject(stj, "cells_computed", st->cells_computed);
@@ -1214,6 +1235,17 @@ int study_run(const StudyConfig *c, const Cifar10 *data, StudyStats *stats, Err 
     su.compiled = kernels_compiled();
     su.threads = c->threads;
     su.n_train = c->train_limit ? c->train_limit : data->train.n;
+    for (int s = 1; s <= c->seeds; s++)
+        for (int ni = 0; ni < g.n_nets; ni++) {
+            for (int fi = 0; fi < g.n_fams; fi++)
+                for (int ti = 0; ti < g.n_taps; ti++) {
+                    const Cell *x = grid_cell(&g, s, g.nets[ni], g.fams[fi], g.taps[ti]);
+                    su.probe_secs += x->head_seconds + x->features_seconds;
+                }
+            NetRun r;
+            read_run(c, s, g.nets[ni], &r);
+            su.train_secs += r.seconds;
+        }
     if (c->eval_limit)
         snprintf(su.eval_what, sizeof su.eval_what, "the first %d val and test images",
                  c->eval_limit);
