@@ -24,7 +24,7 @@ RUN_DATA ?= $(shell if [ -n "$$AUGPROBE_DATA" ]; then echo "$$AUGPROBE_DATA"; \
              elif [ -d ../shared/data/cifar10-q75 ]; then echo ../shared/data/cifar10-q75; fi)
 RUN_ARGS ?= data
 
-.PHONY: all run test check-asan bench fuzz clean
+.PHONY: all run test check-asan bench bench-kernels fuzz clean
 all: $(BIN)
 
 $(BIN): $(OBJS)
@@ -56,6 +56,17 @@ check-asan:
 	$(MAKE) BUILD=build/asan CFLAGS="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
 	    LDLIBS_EXTRA= build/asan/tests/run_tests
 	ASAN_OPTIONS=detect_leaks=1 AUGPROBE_ASAN=1 build/asan/tests/run_tests $(T)
+
+# Micro-benchmarks of the kernels (bench/): per-layer times and the FMA peak.
+bench-kernels: $(BUILD)/bench/kernels_bench $(BUILD)/bench/peak_fma
+	$(BUILD)/bench/peak_fma
+	$(BUILD)/bench/kernels_bench --batch 32
+
+$(BUILD)/bench/kernels_bench: $(BUILD)/bench/kernels_bench.o $(LIBOBJS)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bench/peak_fma: $(BUILD)/bench/peak_fma.o
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 clean:
 	rm -rf build augprobe

@@ -4,7 +4,8 @@
  *
  *   V                vector of VL floats
  *   v_load(p) v_store(p, x) v_set1(f) v_zero() v_fma(a, b, c) = a*b + c
- *   v_max(a, b)      element-wise max
+ *   v_max(a, b)      element-wise max   (V must be a GCC vector type: x > y
+ *                    gives a lane mask, see v_sel)
  *   MR, NV           micro-tile: MR rows x NV vectors (NR = NV*VL columns)
  *   KT_NAME          the table's name; KT_GETTER the function returning it
  *
@@ -28,6 +29,10 @@
 #include "kernels.h"
 
 #define NR (NV * VL)
+
+/* Lane masks (all ones / zeros) from GCC vector comparisons, and a select. */
+typedef int VI __attribute__((vector_size(sizeof(V))));
+static inline V v_sel(VI mask, V x, V y) { return (V)((mask & (VI)x) | (~mask & (VI)y)); }
 #define ROUND_UP(x, m) (((x) + (m) - 1) / (m) * (m))
 
 /* ---------------------------------------------------------------------------
@@ -127,25 +132,32 @@ static void im2col(float *col, long ldk, const float *in, long p0, int mc, int H
                    int Cin, int K) {
     int pad = K / 2;
     long kdim = (long)K * K * Cin;
+    int x = (int)(p0 % W), y = (int)(p0 / W % H);
+    long n = p0 / ((long)W * H);
     for (int i = 0; i < mc; i++) {
-        long p = p0 + i;
-        int x = (int)(p % W), y = (int)(p / W % H);
-        long n = p / ((long)W * H);
         float *dst = col + (long)i * ldk;
+        /* Taps kx in [kx0, kx1) fall inside the image; for each kernel row
+         * they are K*Cin-long runs contiguous in NHWC, copied in one go. */
+        int kx0 = pad - x > 0 ? pad - x : 0, kx1 = W - x + pad < K ? W - x + pad : K;
         for (int ky = 0; ky < K; ky++) {
             int iy = y + ky - pad;
-            for (int kx = 0; kx < K; kx++) {
-                int ix = x + kx - pad;
-                float *d = dst + (long)(ky * K + kx) * Cin;
-                if (iy < 0 || iy >= H || ix < 0 || ix >= W) {
-                    for (int c = 0; c < Cin; c++) d[c] = 0;
-                } else {
-                    const float *s = in + ((n * H + iy) * W + ix) * Cin;
-                    for (int c = 0; c < Cin; c++) d[c] = s[c];
-                }
+            float *d = dst + (long)ky * K * Cin;
+            if (iy < 0 || iy >= H) {
+                for (long c = 0; c < (long)K * Cin; c++) d[c] = 0;
+                continue;
             }
+            for (long c = 0; c < (long)kx0 * Cin; c++) d[c] = 0;
+            const float *s = in + ((n * H + iy) * W + x + kx0 - pad) * Cin;
+            long run = (long)(kx1 - kx0) * Cin;
+            float *dr = d + (long)kx0 * Cin;
+            for (long c = 0; c < run; c++) dr[c] = s[c];
+            for (long c = (long)kx1 * Cin; c < (long)K * Cin; c++) d[c] = 0;
         }
         for (long k = kdim; k < ldk; k++) dst[k] = 0;
+        if (++x == W) {
+            x = 0;
+            if (++y == H) y = 0, n++;
+        }
     }
 }
 
@@ -296,28 +308,60 @@ static void conv_backward(KernelCtx *ctx, float *din, float *dw, float *db, cons
 /* ---------------------------------------------------------------------------
  * Dense. */
 
+/* Rows of W per block in the dense forward: the block (DENSE_KC rows, read
+ * in order) streams from memory while the output stays in cache. */
+#define DENSE_KC 64
+
+/* out[B][Out] = in . W + b. W is used once per call, so it is read in
+ * blocks of whole rows (sequential, prefetcher-friendly) rather than in
+ * column panels, whose 4 KiB-strided rows would stall on memory latency;
+ * the output accumulates in cache across blocks. */
 static void dense_forward(KernelCtx *ctx, float *out, const float *in, const float *w,
                           const float *b, int B, int In, int Out, int relu) {
-    int npanels = (Out + NR - 1) / NR, nrows = (B + MR - 1) / MR;
-    int full = Out / NR;
-    size_t elen = (size_t)In * NR;
-    float *s = kctx_scratch(ctx, elen + ROUND_UP(npanels * NR, 16));
-    float *edge = s, *bias = s + elen;
+    int npanels = (Out + NR - 1) / NR, full = Out / NR;
+    int kblocks = In > 0 ? (In + DENSE_KC - 1) / DENSE_KC : 0, nt = ctx->threads;
+    size_t elen = (size_t)In * NR, blen = (size_t)DENSE_KC * NR;
+    float *s = kctx_scratch(ctx, elen + ROUND_UP(npanels * NR, 16) + blen * nt);
+    float *edge = s, *bias = s + elen, *btiles = bias + ROUND_UP(npanels * NR, 16);
     if (full < npanels) pack_panel(edge, w, Out, In, full * NR, Out - full * NR);
     for (int j = 0; j < npanels * NR; j++) bias[j] = (b && j < Out) ? b[j] : 0;
-    long items = (long)npanels * nrows;
-    int nt = ctx->threads;
 #pragma omp parallel num_threads(nt)
     for (int part = omp_get_thread_num(); part < nt; part += omp_get_num_threads()) {
-        long lo, hi;
-        split(items, part, nt, &lo, &hi);
-        for (long it = lo; it < hi; it++) {
-            int jp = (int)(it / nrows), i0 = (int)(it % nrows) * MR;
-            int j0 = jp * NR, nr = Out - j0 < NR ? Out - j0 : NR, mr = B - i0 < MR ? B - i0 : MR;
-            const float *Bp = jp < full ? w + j0 : edge;
-            long ldb = jp < full ? Out : NR;
-            uk_rows(In, in + (long)i0 * In, In, Bp, ldb, out + (long)i0 * Out + j0, Out, mr, nr,
-                    bias + j0, relu, EPI_STORE);
+        float *bt = btiles + blen * part;
+        long plo, phi; /* this part's column panels */
+        split(npanels, part, nt, &plo, &phi);
+        if (kblocks == 0) /* In == 0: out = bias */
+            for (int n = 0; n < B; n++)
+                for (long j = plo * NR; j < phi * NR && j < Out; j++)
+                    out[(long)n * Out + j] = relu && bias[j] < 0 ? 0 : bias[j];
+        for (int kb = 0; kb < kblocks; kb++) {
+            int k0 = kb * DENSE_KC, kc = In - k0 < DENSE_KC ? In - k0 : DENSE_KC;
+            int last = kb == kblocks - 1;
+            for (long jp = plo; jp < phi; jp++) {
+                int j0 = (int)jp * NR, nr = Out - j0 < NR ? Out - j0 : NR;
+                /* The kc x NR tile of W, packed: its rows are 4 KiB apart in
+                 * W and would evict each other from L1 between row tiles. */
+                const float *Bp = edge + (long)k0 * NR;
+                if (jp < full) {
+                    for (int k = 0; k < kc; k++)
+                        for (int j = 0; j < NR; j++)
+                            bt[k * NR + j] = w[(long)(k0 + k) * Out + j0 + j];
+                    Bp = bt;
+                }
+                long ldb = NR;
+                for (int i0 = 0; i0 < B; i0 += MR) {
+                    int mr = B - i0 < MR ? B - i0 : MR;
+                    float *C = out + (long)i0 * Out + j0;
+                    uk_rows(kc, in + (long)i0 * In + k0, In, Bp, ldb, C, Out, mr, nr,
+                            kb == 0 ? bias + j0 : NULL, 0, kb == 0 ? EPI_STORE : EPI_ACCUM);
+                    if (last && relu)
+                        for (int r = 0; r < mr; r++)
+                            for (int j = 0; j < nr; j++) {
+                                float *o = C + (long)r * Out + j;
+                                *o = *o > 0 ? *o : 0;
+                            }
+                }
+            }
         }
     }
 }
@@ -575,20 +619,38 @@ static void maxpool_backward(KernelCtx *ctx, float *din, const float *dout, cons
         for (long row = lo; row < hi; row++) {
             long n = row / Ho, y = row % Ho;
             for (int x = 0; x < Wo; x++) {
-                long ia = ((n * H + 2 * y) * W + 2 * x) * C, ib = ia + C;
-                long ic = ia + (long)W * C, id = ic + C;
-                const float *g = dout + (row * Wo + x) * C;
-                for (int c = 0; c < C; c++) {
-                    float va = in[ia + c], vb = in[ib + c], vc = in[ic + c], vd = in[id + c];
-                    float m = va;
+                long ia = ((n * H + 2 * y) * W + 2 * x) * C;
+                const float *restrict a = in + ia, *restrict b = a + C;
+                const float *restrict c2 = a + (long)W * C, *restrict d = c2 + C;
+                const float *restrict g = dout + (row * Wo + x) * C;
+                float *restrict da = din + ia, *restrict dbp = da + C;
+                float *restrict dc = da + (long)W * C, *restrict dd = dc + C;
+                /* Branch-free so it vectorises: the later candidates win
+                 * only when strictly greater. */
+                int c = 0;
+                for (; c + VL <= C; c += VL) {
+                    V va = v_load(a + c), vb = v_load(b + c), vc = v_load(c2 + c);
+                    V vd = v_load(d + c), gc = v_load(g + c), z = v_zero();
+                    VI tb = vb > va;
+                    V m = v_sel(tb, vb, va);
+                    VI tc = vc > m;
+                    m = v_sel(tc, vc, m);
+                    VI td = vd > m, nd = ~td;
+                    v_store(dd + c, v_sel(td, gc, z));
+                    v_store(dc + c, v_sel(tc & nd, gc, z));
+                    v_store(dbp + c, v_sel(tb & ~tc & nd, gc, z));
+                    v_store(da + c, v_sel(tb | tc | td, z, gc));
+                }
+                for (; c < C; c++) {
+                    float m = a[c], gc = g[c];
                     int w = 0;
-                    if (vb > m) m = vb, w = 1;
-                    if (vc > m) m = vc, w = 2;
-                    if (vd > m) w = 3;
-                    din[ia + c] = w == 0 ? g[c] : 0;
-                    din[ib + c] = w == 1 ? g[c] : 0;
-                    din[ic + c] = w == 2 ? g[c] : 0;
-                    din[id + c] = w == 3 ? g[c] : 0;
+                    if (b[c] > m) m = b[c], w = 1;
+                    if (c2[c] > m) m = c2[c], w = 2;
+                    if (d[c] > m) w = 3;
+                    da[c] = w == 0 ? gc : 0.0f;
+                    dbp[c] = w == 1 ? gc : 0.0f;
+                    dc[c] = w == 2 ? gc : 0.0f;
+                    dd[c] = w == 3 ? gc : 0.0f;
                 }
             }
         }
