@@ -37,8 +37,8 @@ static inline V v_sel(VI mask, V x, V y) { return (V)((mask & (VI)x) | (~mask & 
 
 /* ---------------------------------------------------------------------------
  * Micro-kernel. C[r][j] (r < mr, j < nr) gets sum_k A(r,k) * B[k*ldb + j]
- * with an epilogue: + bias[j], ReLU, and either stored, added to C, or
- * stored transposed (C[j*ldc + r]). B must have NR readable columns.
+ * with an epilogue: + C (EPI_ACCUM), + bias[j], ReLU, then stored (to C, or
+ * transposed: C[j*ldc + r]). B must have NR readable columns.
  * A(r,k) = A[r*a_rs + k*a_cs]. With clamp, rows r >= mr read row mr-1
  * (results dropped) so A needs only mr readable rows; without, A needs MR. */
 enum { EPI_STORE = 0, EPI_ACCUM = 1, EPI_STORE_T = 2 };
@@ -72,9 +72,9 @@ ukernel(int kc, const float *A, long a_rs, long a_cs, const float *B, long ldb, 
             for (int v = 0; v < NV; v++) {
                 V x = acc[r][v];
                 float *c = C + (long)r * ldc + v * VL;
+                if (mode == EPI_ACCUM) x = x + v_load(c);
                 if (bias) x = x + v_load(bias + v * VL);
                 if (relu) x = v_max(x, v_zero());
-                if (mode == EPI_ACCUM) x = x + v_load(c);
                 v_store(c, x);
             }
         return;
@@ -87,11 +87,11 @@ ukernel(int kc, const float *A, long a_rs, long a_cs, const float *B, long ldb, 
     for (int r = 0; r < mr; r++)
         for (int j = 0; j < nr; j++) {
             float x = tmp[r * NR + j];
+            if (mode == EPI_ACCUM) x += C[(long)r * ldc + j];
             if (bias) x += bias[j];
             if (relu) x = x > 0 ? x : 0;
-            if (mode == EPI_ACCUM) C[(long)r * ldc + j] += x;
-            else if (mode == EPI_STORE) C[(long)r * ldc + j] = x;
-            else C[(long)j * ldc + r] = x;
+            if (mode == EPI_STORE_T) C[(long)j * ldc + r] = x;
+            else C[(long)r * ldc + j] = x;
         }
 }
 
