@@ -57,18 +57,24 @@ check-asan:
 	    LDLIBS_EXTRA= build/asan/tests/run_tests
 	ASAN_OPTIONS=detect_leaks=1 AUGPROBE_ASAN=1 build/asan/tests/run_tests $(T)
 
-# Micro-benchmarks of the kernels (bench/): per-layer times and the FMA peak.
-bench-kernels: $(BUILD)/bench/kernels_bench $(BUILD)/bench/peak_fma
-	$(BUILD)/bench/peak_fma
-	$(BUILD)/bench/kernels_bench --batch 32
-
-$(BUILD)/bench/kernels_bench: $(BUILD)/bench/kernels_bench.o $(LIBOBJS)
+# make bench: augprobe vs the PyTorch peer on the same work (see bench/bench.c).
+BENCHSRCS := $(wildcard bench/*.c)
+$(BUILD)/bench/bench: $(LIBOBJS) $(BENCHSRCS:%.c=$(BUILD)/%.o)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/bench/peak_fma: $(BUILD)/bench/peak_fma.o
+bench: $(BUILD)/bench/bench
+	$(BUILD)/bench/bench $(BENCH_ARGS)
+
+# make bench-kernels: per-layer times of the kernels on the seed net's shapes
+# (bench/kernels/kernels_bench.c; not part of bench/bench).
+$(BUILD)/bench/kernels/kernels_bench: $(BUILD)/bench/kernels/kernels_bench.o \
+    $(BUILD)/bench/peak.o $(BUILD)/bench/peak_avx512.o $(BUILD)/bench/peak_avx2.o $(LIBOBJS)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+bench-kernels: $(BUILD)/bench/kernels/kernels_bench
+	$(BUILD)/bench/kernels/kernels_bench $(BENCH_KERNELS_ARGS)
 
 clean:
 	rm -rf build augprobe
 
--include $(OBJS:.o=.d) $(TESTOBJS:.o=.d)
+-include $(OBJS:.o=.d) $(TESTOBJS:.o=.d) $(BENCHSRCS:%.c=$(BUILD)/%.d)

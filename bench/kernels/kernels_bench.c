@@ -7,7 +7,7 @@
  * on a loaded shared machine this is closer to what the code would do alone
  * (it counts OpenMP spin-waiting, so it errs on the slow side).
  *
- *   build/bench/kernels_bench [--kernels NAME] [--batch N] [--threads T] [--reps R]
+ *   build/bench/kernels/kernels_bench [--kernels NAME] [--batch N] [--threads T] [--reps R]
  *                             [--clock wall|cpu]
  */
 #include <omp.h>
@@ -16,8 +16,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "../src/common.h"
-#include "../src/kernels/kernels.h"
+#include "../../src/common.h"
+#include "../../src/kernels/kernels.h"
+#include "../peak.h"
 
 typedef struct {
     const char *name;
@@ -85,8 +86,9 @@ int main(int argc, char **argv) {
     for (int i = 0; i < 1024; i++) v[0][i] = 1, v[1][i] = 0, v[3][i] = 1;
     double *t = malloc(sizeof(double) * reps);
     double tot_f = 0, tot_b = 0, tot_mem_f = 0, tot_mem_b = 0, tot_infer_mem = 0, flops_f = 0;
-    printf("kernels=%s batch=%d threads=%d (best of %d, %s clock)\n", k->name, B, threads, reps,
-           use_cpu_clock ? "cpu" : "wall");
+    printf("kernels=%s batch=%d threads=%d (best of %d, %s clock); FMA peak %.0f GFLOP/s on 1 "
+           "thread, %.0f on %d (wall clock)\n", k->name, B, threads, reps,
+           use_cpu_clock ? "cpu" : "wall", peak_gflops(1), peak_gflops(threads), threads);
     printf("%-22s %9s %8s %9s %8s | %-28s\n", "layer", "fwd ms", "GFLOP/s", "bwd ms", "GFLOP/s",
            "BN+pool+relu' fwd/bwd/infer ms");
     int nl = (int)(sizeof SEED / sizeof SEED[0]);
