@@ -99,6 +99,7 @@ static void check_conv(const Kernels *k, int threads, int N, int H, int W, int C
     free(dw2);
 }
 
+/* Odd shapes take the im2col GEMM path; 3x3 on even H, W the Winograd one. */
 TEST(kernels_conv_match_reference_on_odd_shapes) {
     const Kernels *paths[3];
     int np = fast_paths(paths);
@@ -108,6 +109,8 @@ TEST(kernels_conv_match_reference_on_odd_shapes) {
         {1, 5, 7, 3, 13, 3},  {2, 7, 5, 13, 33, 3}, {3, 4, 4, 33, 16, 1},
         {1, 6, 9, 5, 3, 5},   {2, 8, 8, 3, 32, 3},  {1, 1, 1, 7, 9, 3},
         {2, 6, 6, 32, 64, 3}, {1, 5, 3, 64, 47, 3}, {3, 3, 5, 17, 29, 5},
+        /* even H, W with K=3 take the Winograd path */
+        {3, 4, 6, 13, 33, 3}, {1, 2, 2, 5, 7, 3},   {2, 10, 4, 33, 17, 3},
     };
     int ns = (int)(sizeof shapes / sizeof shapes[0]);
     for (int p = 0; p < np; p++)

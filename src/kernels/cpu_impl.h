@@ -24,8 +24,10 @@
  * shapes and the thread count, so a result is bit-identical run to run. */
 #include <math.h>
 #include <omp.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "../common.h"
 #include "kernels.h"
 
 #define NR (NV * VL)
@@ -213,8 +215,8 @@ static size_t conv_forward_scratch(int threads, long kdim, int Cout) {
     return (size_t)ROUND_UP(ROUND_UP(Cout, NR), 16) + (size_t)threads * conv_chunk(ldk) * ldk;
 }
 
-static void conv_forward(KernelCtx *ctx, float *out, const float *in, const float *w,
-                         const float *b, int N, int H, int W, int Cin, int Cout, int K,
+static void conv_forward_gemm(KernelCtx *ctx, float *out, const float *in, const float *w,
+                              const float *b, int N, int H, int W, int Cin, int Cout, int K,
                          int relu) {
     long kdim = (long)K * K * Cin;
     int npanels = (Cout + NR - 1) / NR;
@@ -227,8 +229,8 @@ static void conv_forward(KernelCtx *ctx, float *out, const float *in, const floa
     conv_forward_packed(ctx, out, in, s, b, N, H, W, Cin, Cout, K, relu, s + wlen);
 }
 
-static void conv_backward(KernelCtx *ctx, float *din, float *dw, float *db, const float *dout,
-                          const float *in, const float *w, int N, int H, int W, int Cin,
+static void conv_backward_gemm(KernelCtx *ctx, float *din, float *dw, float *db,
+                               const float *dout, const float *in, const float *w, int N, int H, int W, int Cin,
                           int Cout, int K) {
     long kdim = (long)K * K * Cin;
     long ldk = ROUND_UP(ROUND_UP(kdim, MR), 16); /* clamped tiles read up to MR rows */
@@ -303,6 +305,312 @@ static void conv_backward(KernelCtx *ctx, float *din, float *dw, float *db, cons
             }
         }
     conv_forward_packed(ctx, din, dout, s2, NULL, N, H, W, Cout, Cin, K, 0, s2 + wlen);
+}
+
+/* ---------------------------------------------------------------------------
+ * Winograd F(2x2, 3x3) for the 3x3 convolutions with even H and W (all of
+ * the seed net's): each 2x2 output tile costs 16 products per (ci, co)
+ * instead of 36, so the GEMMs do 2.25x fewer multiply-adds. Per tile of 4x4
+ * inputs d: V = B^T d B, per (ci, co) kernel g: U = G g G^T, and the output
+ * is A^T (sum_ci V U) A; in the transformed domain the sum over ci is one
+ * GEMM per each of the 16 positions xi. Backward: dU = sum_tiles V * Z with
+ * Z = A dY A^T, then dW = G^T dU G; dIn is a forward pass of the flipped
+ * kernel. Transforms use only +, - and *0.5, so they are accurate.
+ *   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]
+ *   G   = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]
+ *   A^T = [1 1 1 0; 0 1 -1 -1] */
+
+/* Only where it pays: with few input channels the transforms dominate. */
+static int wino_ok(int H, int W, int Cin, int K) {
+    return K == 3 && H % 2 == 0 && W % 2 == 0 && Cin >= 8;
+}
+
+/* Tiles per chunk: V and M of a chunk (16 * tc * (Cin + Cout) floats) ~512 KiB. */
+static int wino_chunk(int Cin, int Cout) {
+    long tc = 32768 / (ROUND_UP(Cin, MR) + ROUND_UP(Cout, NR)) / MR * MR;
+    if (tc < MR) tc = MR;
+    if (tc > 64 * MR) tc = 64 * MR;
+    return (int)tc;
+}
+
+/* o = B^T-style butterfly of four rows d (n floats each): d0-d2, d1+d2,
+ * d2-d1, d1-d3. Explicit vectors: the compiler cannot prove no aliasing. */
+static void bt4(float *o0, float *o1, float *o2, float *o3, const float *d0, const float *d1,
+                const float *d2, const float *d3, int n) {
+    int c = 0;
+    for (; c + VL <= n; c += VL) {
+        V a = v_load(d0 + c), b = v_load(d1 + c), e = v_load(d2 + c), f = v_load(d3 + c);
+        v_store(o0 + c, a - e);
+        v_store(o1 + c, b + e);
+        v_store(o2 + c, e - b);
+        v_store(o3 + c, b - f);
+    }
+    for (; c < n; c++) {
+        float a = d0[c], b = d1[c], e = d2[c], f = d3[c];
+        o0[c] = a - e, o1[c] = b + e, o2[c] = e - b, o3[c] = b - f;
+    }
+}
+
+/* V[xi][i][0..Cin) (row stride ldv, 16 planes of plane floats) for tiles
+ * [t0, t0+tc); channels Cin..ldv are zero. tb: 16*Cin floats of work space;
+ * zeros: Cin zeros (the padding). */
+static void wino_input(float *vt, long plane, int ldv, const float *in, long t0, int tc, int H,
+                       int W, int Cin, float *tb, const float *zeros) {
+    int th = H / 2, tw = W / 2;
+    for (int i = 0; i < tc; i++) {
+        long t = t0 + i;
+        int tx = (int)(t % tw), ty = (int)(t / tw % th);
+        long n = t / ((long)tw * th);
+        const float *row[4][4];
+        for (int a = 0; a < 4; a++)
+            for (int b = 0; b < 4; b++) {
+                int y = 2 * ty - 1 + a, x = 2 * tx - 1 + b;
+                row[a][b] = (y < 0 || y >= H || x < 0 || x >= W)
+                                ? zeros
+                                : in + ((n * H + y) * W + x) * Cin;
+            }
+        float *v = vt + (long)i * ldv;
+        /* tb[a][b] = (B^T d)[a][b], then V[4a+b] = (tb B)[a][b]. */
+        for (int b = 0; b < 4; b++)
+            bt4(tb + (0 * 4 + b) * Cin, tb + (1 * 4 + b) * Cin, tb + (2 * 4 + b) * Cin,
+                tb + (3 * 4 + b) * Cin, row[0][b], row[1][b], row[2][b], row[3][b], Cin);
+        for (int a = 0; a < 4; a++)
+            bt4(v + (4 * a + 0) * plane, v + (4 * a + 1) * plane, v + (4 * a + 2) * plane,
+                v + (4 * a + 3) * plane, tb + (4 * a + 0) * Cin, tb + (4 * a + 1) * Cin,
+                tb + (4 * a + 2) * Cin, tb + (4 * a + 3) * Cin, Cin);
+        for (int c = Cin; c < ldv; c++)
+            for (int xi = 0; xi < 16; xi++) v[xi * plane + c] = 0;
+    }
+}
+
+/* U = G g G^T for every (ci, co), packed as the GEMM's B operand:
+ * up[xi][panel][ci][NR]. */
+static void wino_weights(float *up, const float *w, int Cin, int Cout) {
+    int npanels = (Cout + NR - 1) / NR;
+    long pstride = (long)npanels * Cin * NR;
+    for (int ci = 0; ci < Cin; ci++)
+        for (int co = 0; co < npanels * NR; co++) {
+            float g[3][3], gg[4][3];
+            for (int a = 0; a < 3; a++)
+                for (int b = 0; b < 3; b++)
+                    g[a][b] = co < Cout ? w[((long)(a * 3 + b) * Cin + ci) * Cout + co] : 0;
+            for (int b = 0; b < 3; b++) {
+                gg[0][b] = g[0][b];
+                gg[1][b] = 0.5f * (g[0][b] + g[1][b] + g[2][b]);
+                gg[2][b] = 0.5f * (g[0][b] - g[1][b] + g[2][b]);
+                gg[3][b] = g[2][b];
+            }
+            float *u = up + ((long)(co / NR) * Cin + ci) * NR + co % NR;
+            for (int a = 0; a < 4; a++) {
+                u[(4 * a + 0) * pstride] = gg[a][0];
+                u[(4 * a + 1) * pstride] = 0.5f * (gg[a][0] + gg[a][1] + gg[a][2]);
+                u[(4 * a + 2) * pstride] = 0.5f * (gg[a][0] - gg[a][1] + gg[a][2]);
+                u[(4 * a + 3) * pstride] = gg[a][2];
+            }
+        }
+}
+
+static void wino_forward(KernelCtx *ctx, float *out, const float *in, const float *w,
+                         const float *b, int N, int H, int W, int Cin, int Cout, int relu) {
+    int nt = ctx->threads, npanels = (Cout + NR - 1) / NR, ldv = ROUND_UP(Cin, MR);
+    int ldm = npanels * NR, tc = wino_chunk(Cin, Cout);
+    long T = (long)N * (H / 2) * (W / 2), nchunks = (T + tc - 1) / tc;
+    long pstride = (long)npanels * Cin * NR, vplane = (long)tc * ldv, mplane = (long)tc * ldm;
+    size_t per = (size_t)16 * (vplane + mplane) + 17 * ROUND_UP(Cin, 16);
+    float *s = kctx_scratch(ctx, 16 * pstride + ROUND_UP(ldm, 16) + per * nt);
+    float *up = s, *bias = up + 16 * pstride, *work = bias + ROUND_UP(ldm, 16);
+    wino_weights(up, w, Cin, Cout);
+    for (int j = 0; j < ldm; j++) bias[j] = (b && j < Cout) ? b[j] : 0;
+    int th = H / 2, tw = W / 2;
+#pragma omp parallel num_threads(nt)
+    for (int part = omp_get_thread_num(); part < nt; part += omp_get_num_threads()) {
+        float *vt = work + per * part, *Mb = vt + 16 * vplane, *tb = Mb + 16 * mplane;
+        float *zeros = tb + 16 * ROUND_UP(Cin, 16);
+        memset(zeros, 0, sizeof(float) * Cin);
+        long c0, c1;
+        split(nchunks, part, nt, &c0, &c1);
+        for (long ch = c0; ch < c1; ch++) {
+            long t0 = ch * tc;
+            int m = (int)(T - t0 < tc ? T - t0 : tc);
+            wino_input(vt, vplane, ldv, in, t0, m, H, W, Cin, tb, zeros);
+            for (int xi = 0; xi < 16; xi++)
+                for (int jp = 0; jp < npanels; jp++)
+                    for (int i0 = 0; i0 < m; i0 += MR)
+                        uk_rows(Cin, vt + xi * vplane + (long)i0 * ldv, ldv,
+                                up + xi * pstride + (long)jp * Cin * NR, NR,
+                                Mb + xi * mplane + (long)i0 * ldm + jp * NR, ldm,
+                                m - i0 < MR ? m - i0 : MR, NR, NULL, 0, EPI_STORE);
+            /* Output transform Y = A^T M A, + bias, ReLU. */
+            for (int i = 0; i < m; i++) {
+                long t = t0 + i;
+                int tx = (int)(t % tw), ty = (int)(t / tw % th);
+                long n = t / ((long)tw * th);
+                float *o00 = out + ((n * H + 2 * ty) * W + 2 * tx) * Cout;
+                float *o01 = o00 + Cout, *o10 = o00 + (long)W * Cout, *o11 = o10 + Cout;
+                const float *q[16];
+                for (int xi = 0; xi < 16; xi++) q[xi] = Mb + xi * mplane + (long)i * ldm;
+                /* Mb rows are ldm >= Cout floats (whole panels): vectors only. */
+                for (int c = 0; c < Cout; c += VL) {
+                    V s00 = v_load(q[0] + c) + v_load(q[4] + c) + v_load(q[8] + c);
+                    V s01 = v_load(q[1] + c) + v_load(q[5] + c) + v_load(q[9] + c);
+                    V s02 = v_load(q[2] + c) + v_load(q[6] + c) + v_load(q[10] + c);
+                    V s03 = v_load(q[3] + c) + v_load(q[7] + c) + v_load(q[11] + c);
+                    V s10 = v_load(q[4] + c) - v_load(q[8] + c) - v_load(q[12] + c);
+                    V s11 = v_load(q[5] + c) - v_load(q[9] + c) - v_load(q[13] + c);
+                    V s12 = v_load(q[6] + c) - v_load(q[10] + c) - v_load(q[14] + c);
+                    V s13 = v_load(q[7] + c) - v_load(q[11] + c) - v_load(q[15] + c);
+                    V bc = v_load(bias + c);
+                    V y[4] = {s00 + s01 + s02 + bc, s01 - s02 - s03 + bc, s10 + s11 + s12 + bc,
+                              s11 - s12 - s13 + bc};
+                    float *o[4] = {o00, o01, o10, o11};
+                    for (int e = 0; e < 4; e++) {
+                        if (relu) y[e] = v_max(y[e], v_zero());
+                        if (c + VL <= Cout) v_store(o[e] + c, y[e]);
+                        else {
+                            float tmp[VL];
+                            v_store(tmp, y[e]);
+                            for (int j = 0; c + j < Cout; j++) o[e][c + j] = tmp[j];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* dW += G^T (sum_tiles V * Z) G and db += sum dout, with per-part partials
+ * reduced in part order. */
+static void wino_backward_weights(KernelCtx *ctx, float *dw, float *db, const float *dout,
+                                  const float *in, int N, int H, int W, int Cin, int Cout) {
+    int nt = ctx->threads, ldv = ROUND_UP(Cin, MR), ldz = ROUND_UP(Cout, NR);
+    int npanels = ldz / NR, tc = wino_chunk(Cin, Cout);
+    long T = (long)N * (H / 2) * (W / 2), nchunks = (T + tc - 1) / tc;
+    long vplane = (long)tc * ldv, zplane = (long)tc * ldz, uplane = (long)Cin * ldz;
+    size_t plen = (size_t)16 * uplane + ROUND_UP(Cout, 16);
+    size_t per = (size_t)16 * (vplane + zplane) + plen + 17 * ROUND_UP(Cin, 16);
+    float *s = kctx_scratch(ctx, per * nt);
+    int th = H / 2, tw = W / 2;
+#pragma omp parallel num_threads(nt)
+    {
+        for (int part = omp_get_thread_num(); part < nt; part += omp_get_num_threads()) {
+            float *vt = s + per * part, *Z = vt + 16 * vplane, *du = Z + 16 * zplane;
+            float *pdb = du + 16 * uplane, *tb = du + plen;
+            float *zeros = tb + 16 * ROUND_UP(Cin, 16);
+            memset(zeros, 0, sizeof(float) * Cin);
+            memset(du, 0, sizeof(float) * plen);
+            long c0, c1;
+            split(nchunks, part, nt, &c0, &c1);
+            for (long ch = c0; ch < c1; ch++) {
+                long t0 = ch * tc;
+                int m = (int)(T - t0 < tc ? T - t0 : tc);
+                wino_input(vt, vplane, ldv, in, t0, m, H, W, Cin, tb, zeros);
+                for (int i = 0; i < m; i++) { /* Z = A dY A^T, A = [1 0; 1 1; 1 -1; 0 -1] */
+                    long t = t0 + i;
+                    int tx = (int)(t % tw), ty = (int)(t / tw % th);
+                    long n = t / ((long)tw * th);
+                    const float *g00 = dout + ((n * H + 2 * ty) * W + 2 * tx) * Cout;
+                    const float *g01 = g00 + Cout, *g10 = g00 + (long)W * Cout, *g11 = g10 + Cout;
+                    float *z = Z + (long)i * ldz;
+                    int c = 0;
+                    for (; c + VL <= Cout; c += VL) {
+                        V a00 = v_load(g00 + c), a01 = v_load(g01 + c);
+                        V a10 = v_load(g10 + c), a11 = v_load(g11 + c);
+                        V r[4][2] = {{a00, a01}, {a00 + a10, a01 + a11},
+                                     {a00 - a10, a01 - a11}, {v_zero() - a10, v_zero() - a11}};
+                        v_store(pdb + c, v_load(pdb + c) + ((a00 + a01) + (a10 + a11)));
+                        for (int a = 0; a < 4; a++) {
+                            v_store(z + (4 * a + 0) * zplane + c, r[a][0]);
+                            v_store(z + (4 * a + 1) * zplane + c, r[a][0] + r[a][1]);
+                            v_store(z + (4 * a + 2) * zplane + c, r[a][0] - r[a][1]);
+                            v_store(z + (4 * a + 3) * zplane + c, v_zero() - r[a][1]);
+                        }
+                    }
+                    for (; c < Cout; c++) {
+                        float r[4][2] = {{g00[c], g01[c]},
+                                         {g00[c] + g10[c], g01[c] + g11[c]},
+                                         {g00[c] - g10[c], g01[c] - g11[c]},
+                                         {-g10[c], -g11[c]}};
+                        pdb[c] += (g00[c] + g01[c]) + (g10[c] + g11[c]);
+                        for (int a = 0; a < 4; a++) {
+                            z[(4 * a + 0) * zplane + c] = r[a][0];
+                            z[(4 * a + 1) * zplane + c] = r[a][0] + r[a][1];
+                            z[(4 * a + 2) * zplane + c] = r[a][0] - r[a][1];
+                            z[(4 * a + 3) * zplane + c] = -r[a][1];
+                        }
+                    }
+                    for (int c = Cout; c < ldz; c++)
+                        for (int xi = 0; xi < 16; xi++) z[xi * zplane + c] = 0;
+                }
+                /* du[xi][ci][co] += V[xi]^T Z[xi]: A = V read column-major. */
+                for (int xi = 0; xi < 16; xi++)
+                    for (int jp = 0; jp < npanels; jp++)
+                        for (int i0 = 0; i0 < Cin; i0 += MR)
+                            uk_cols(m, vt + xi * vplane + i0, ldv, Z + xi * zplane + jp * NR, ldz,
+                                    du + xi * uplane + (long)i0 * ldz + jp * NR, ldz,
+                                    Cin - i0 < MR ? Cin - i0 : MR, NR, NULL, 0, EPI_ACCUM);
+            }
+        }
+#pragma omp barrier
+        /* Reduce in part order, then dW += G^T dU G, split over (ci, co). */
+        long len = (long)Cin * Cout;
+        long lo, hi;
+        split(len, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
+        for (long e = lo; e < hi; e++) {
+            int ci = (int)(e / Cout), co = (int)(e % Cout);
+            float u[16], r[3][4];
+            for (int xi = 0; xi < 16; xi++) {
+                float sum = 0;
+                for (int part = 0; part < nt; part++)
+                    sum += s[per * part + 16 * (vplane + zplane) + xi * uplane + (long)ci * ldz + co];
+                u[xi] = sum;
+            }
+            for (int b = 0; b < 4; b++) { /* G^T = [1 .5 .5 0; 0 .5 -.5 0; 0 .5 .5 1] */
+                r[0][b] = u[b] + 0.5f * (u[4 + b] + u[8 + b]);
+                r[1][b] = 0.5f * (u[4 + b] - u[8 + b]);
+                r[2][b] = 0.5f * (u[4 + b] + u[8 + b]) + u[12 + b];
+            }
+            for (int a = 0; a < 3; a++) {
+                float *d = dw + ((long)(a * 3) * Cin + ci) * Cout + co;
+                d[0] += r[a][0] + 0.5f * (r[a][1] + r[a][2]);
+                d[(long)Cin * Cout] += 0.5f * (r[a][1] - r[a][2]);
+                d[2L * Cin * Cout] += 0.5f * (r[a][1] + r[a][2]) + r[a][3];
+            }
+        }
+        if (db) {
+            split(Cout, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
+            for (long c = lo; c < hi; c++) {
+                float sum = 0;
+                for (int part = 0; part < nt; part++) sum += s[per * part + plen - ROUND_UP(Cout, 16) + 16 * (vplane + zplane) + c];
+                db[c] += sum;
+            }
+        }
+    }
+}
+
+static void conv_forward(KernelCtx *ctx, float *out, const float *in, const float *w,
+                         const float *b, int N, int H, int W, int Cin, int Cout, int K,
+                         int relu) {
+    if (wino_ok(H, W, Cin, K)) wino_forward(ctx, out, in, w, b, N, H, W, Cin, Cout, relu);
+    else conv_forward_gemm(ctx, out, in, w, b, N, H, W, Cin, Cout, K, relu);
+}
+
+static void conv_backward(KernelCtx *ctx, float *din, float *dw, float *db, const float *dout,
+                          const float *in, const float *w, int N, int H, int W, int Cin,
+                          int Cout, int K) {
+    if (!wino_ok(H, W, Cin, K)) {
+        conv_backward_gemm(ctx, din, dw, db, dout, in, w, N, H, W, Cin, Cout, K);
+        return;
+    }
+    wino_backward_weights(ctx, dw, db, dout, in, N, H, W, Cin, Cout);
+    if (!din) return;
+    /* dIn = conv(dout, w') with w'[ky][kx][co][ci] = w[2-ky][2-kx][ci][co]. */
+    float *wf = xmalloc(sizeof(float) * 9 * (size_t)Cin * Cout);
+    for (int t = 0; t < 9; t++)
+        for (int ci = 0; ci < Cin; ci++)
+            for (int co = 0; co < Cout; co++)
+                wf[((long)t * Cout + co) * Cin + ci] = w[((long)(8 - t) * Cin + ci) * Cout + co];
+    conv_forward(ctx, din, dout, wf, NULL, N, H, W, Cout, Cin, K, 0);
+    free(wf);
 }
 
 /* ---------------------------------------------------------------------------
