@@ -616,61 +616,53 @@ static void conv_backward(KernelCtx *ctx, float *din, float *dw, float *db, cons
 /* ---------------------------------------------------------------------------
  * Dense. */
 
-/* Rows of W per block in the dense forward: the block (DENSE_KC rows, read
- * in order) streams from memory while the output stays in cache. */
-#define DENSE_KC 64
-
-/* out[B][Out] = in . W + b. W is used once per call, so it is read in
- * blocks of whole rows (sequential, prefetcher-friendly) rather than in
- * column panels, whose 4 KiB-strided rows would stall on memory latency;
- * the output accumulates in cache across blocks. */
+/* out^T[Out][B] = W^T . in^T. W is repacked once per call into MR-column
+ * strips wp[tile][In][MR] (read in order, written in order), so each strip
+ * is the A operand of a unit-stride kernel; in^T is packed into NR-wide
+ * batch panels. With the batch as the NR columns, B = 32 fills the tiles
+ * exactly (B as rows would waste 10 of 42 rows at MR = 14). */
 static void dense_forward(KernelCtx *ctx, float *out, const float *in, const float *w,
                           const float *b, int B, int In, int Out, int relu) {
-    int npanels = (Out + NR - 1) / NR, full = Out / NR;
-    int kblocks = In > 0 ? (In + DENSE_KC - 1) / DENSE_KC : 0, nt = ctx->threads;
-    size_t elen = (size_t)In * NR, blen = (size_t)DENSE_KC * NR;
-    float *s = kctx_scratch(ctx, elen + ROUND_UP(npanels * NR, 16) + blen * nt);
-    float *edge = s, *bias = s + elen, *btiles = bias + ROUND_UP(npanels * NR, 16);
-    if (full < npanels) pack_panel(edge, w, Out, In, full * NR, Out - full * NR);
-    for (int j = 0; j < npanels * NR; j++) bias[j] = (b && j < Out) ? b[j] : 0;
+    int otiles = (Out + MR - 1) / MR, bpanels = (B + NR - 1) / NR, nt = ctx->threads;
+    long ldo = (long)bpanels * NR, opad = (long)otiles * MR;
+    size_t alen = (size_t)opad * In, xlen = (size_t)bpanels * In * NR, olen = (size_t)opad * ldo;
+    float *s = kctx_scratch(ctx, alen + xlen + olen);
+    float *wp = s, *xt = wp + alen, *ot = xt + xlen;
+    long items = (long)otiles * bpanels;
 #pragma omp parallel num_threads(nt)
-    for (int part = omp_get_thread_num(); part < nt; part += omp_get_num_threads()) {
-        float *bt = btiles + blen * part;
-        long plo, phi; /* this part's column panels */
-        split(npanels, part, nt, &plo, &phi);
-        if (kblocks == 0) /* In == 0: out = bias */
-            for (int n = 0; n < B; n++)
-                for (long j = plo * NR; j < phi * NR && j < Out; j++)
-                    out[(long)n * Out + j] = relu && bias[j] < 0 ? 0 : bias[j];
-        for (int kb = 0; kb < kblocks; kb++) {
-            int k0 = kb * DENSE_KC, kc = In - k0 < DENSE_KC ? In - k0 : DENSE_KC;
-            int last = kb == kblocks - 1;
-            for (long jp = plo; jp < phi; jp++) {
-                int j0 = (int)jp * NR, nr = Out - j0 < NR ? Out - j0 : NR;
-                /* The kc x NR tile of W, packed: its rows are 4 KiB apart in
-                 * W and would evict each other from L1 between row tiles. */
-                const float *Bp = edge + (long)k0 * NR;
-                if (jp < full) {
-                    for (int k = 0; k < kc; k++)
-                        for (int j = 0; j < NR; j++)
-                            bt[k * NR + j] = w[(long)(k0 + k) * Out + j0 + j];
-                    Bp = bt;
+    {
+        int T = omp_get_num_threads(), t = omp_get_thread_num();
+        long lo, hi;
+        split(In, t, T, &lo, &hi);
+        for (long i = lo; i < hi; i++) {
+            const float *wr = w + i * Out;
+            int full = Out / MR;
+            for (int tl = 0; tl < full; tl++) memcpy(wp + ((long)tl * In + i) * MR, wr + tl * MR,
+                                                      sizeof(float) * MR);
+            for (int o = full * MR; o < opad; o++)
+                wp[((long)full * In + i) * MR + o - full * MR] = o < Out ? wr[o] : 0;
+            for (int bp = 0; bp < bpanels; bp++)
+                for (int j = 0; j < NR; j++) {
+                    int n = bp * NR + j;
+                    xt[((size_t)bp * In + i) * NR + j] = n < B ? in[(long)n * In + i] : 0;
                 }
-                long ldb = NR;
-                for (int i0 = 0; i0 < B; i0 += MR) {
-                    int mr = B - i0 < MR ? B - i0 : MR;
-                    float *C = out + (long)i0 * Out + j0;
-                    uk_rows(kc, in + (long)i0 * In + k0, In, Bp, ldb, C, Out, mr, nr,
-                            kb == 0 ? bias + j0 : NULL, 0, kb == 0 ? EPI_STORE : EPI_ACCUM);
-                    if (last && relu)
-                        for (int r = 0; r < mr; r++)
-                            for (int j = 0; j < nr; j++) {
-                                float *o = C + (long)r * Out + j;
-                                *o = *o > 0 ? *o : 0;
-                            }
-                }
+        }
+#pragma omp barrier
+        for (int part = t; part < nt; part += T) {
+            split(items, part, nt, &lo, &hi);
+            for (long it = lo; it < hi; it++) {
+                long o0 = it / bpanels * MR, bp = it % bpanels;
+                uk_cols(In, wp + o0 * In, MR, xt + bp * In * NR, NR, ot + o0 * ldo + bp * NR, ldo,
+                        MR, NR, NULL, 0, EPI_STORE);
             }
         }
+#pragma omp barrier
+        split(B, t, T, &lo, &hi);
+        for (long n = lo; n < hi; n++)
+            for (int o = 0; o < Out; o++) {
+                float x = ot[o * ldo + n] + (b ? b[o] : 0);
+                out[n * Out + o] = relu && x < 0 ? 0 : x;
+            }
     }
 }
 
