@@ -248,11 +248,18 @@ TEST(kernels_maxpool_and_relu_match_reference_with_ties) {
 }
 
 /* Same inputs and thread count: bit-identical outputs, on the seed net's
- * second conv at batch 2 (several chunks per thread) and its dense layer. */
+ * second conv at batch 4 (several chunks and weight-gradient parts; the
+ * Winograd path) and on 31x31 images (the im2col GEMM path). */
+static void check_deterministic(int H, int W);
 TEST(kernels_are_deterministic_for_a_thread_count) {
+    check_deterministic(32, 32);
+    check_deterministic(31, 31);
+}
+
+static void check_deterministic(int H, int W) {
     const Kernels *paths[3];
     int np = fast_paths(paths);
-    int N = 4, H = 32, W = 32, C = 32, K = 3;
+    int N = 4, C = 32, K = 3;
     long n = (long)N * H * W * C, nw = (long)K * K * C * C;
     Rng r = rng_stream(500, 5);
     float *in = rand_floats(&r, n, -1, 1), *w = rand_floats(&r, nw, -1, 1);

@@ -171,6 +171,16 @@ static int conv_chunk(long ldk) {
     return (int)mc;
 }
 
+/* Parts of a weight-gradient sum: each part sums a fixed range of chunks
+ * into its own partial, and parts are handed to threads dynamically (a
+ * thread that the OS delays does not hold up the rest). The partials are
+ * added in part order, and their number depends only on the thread count,
+ * so the result is the same bits whichever thread did which part. */
+static int dw_parts(int threads, long nchunks) {
+    long np = threads > 1 ? 3L * threads : 1;
+    return (int)(np < nchunks ? np : nchunks > 0 ? nchunks : 1);
+}
+
 /* out = conv(in, weights) with the weights already packed into NR-column
  * panels wp[ceil(Cout/NR)][kdim][NR]. */
 static void conv_forward_packed(KernelCtx *ctx, float *out, const float *in, const float *wp,
@@ -187,23 +197,20 @@ static void conv_forward_packed(KernelCtx *ctx, float *out, const float *in, con
     float *cols = scratch + ROUND_UP(npanels * NR, 16);
 #pragma omp parallel num_threads(nt)
     {
-        for (int part = omp_get_thread_num(); part < nt; part += omp_get_num_threads()) {
-            float *col = cols + (long)part * mc * ldk;
-            long c0, c1;
-            split(nchunks, part, nt, &c0, &c1);
-            for (long ch = c0; ch < c1; ch++) {
-                long p0 = ch * mc;
-                int m = (int)(M - p0 < mc ? M - p0 : mc);
-                im2col(col, ldk, in, p0, m, H, W, Cin, K);
-                for (int jp = 0; jp < npanels; jp++) {
-                    int j0 = jp * NR, nr = Cout - j0 < NR ? Cout - j0 : NR;
-                    const float *B = wp + (long)jp * kdim * NR;
-                    for (int i0 = 0; i0 < m; i0 += MR) {
-                        int mr = m - i0 < MR ? m - i0 : MR;
-                        uk_rows((int)kdim, col + (long)i0 * ldk, ldk, B, NR,
-                                out + (p0 + i0) * Cout + j0, Cout, mr, nr, bias + j0, relu,
-                                EPI_STORE);
-                    }
+        float *col = cols + (long)omp_get_thread_num() * mc * ldk;
+#pragma omp for schedule(dynamic, 1)
+        for (long ch = 0; ch < nchunks; ch++) {
+            long p0 = ch * mc;
+            int m = (int)(M - p0 < mc ? M - p0 : mc);
+            im2col(col, ldk, in, p0, m, H, W, Cin, K);
+            for (int jp = 0; jp < npanels; jp++) {
+                int j0 = jp * NR, nr = Cout - j0 < NR ? Cout - j0 : NR;
+                const float *B = wp + (long)jp * kdim * NR;
+                for (int i0 = 0; i0 < m; i0 += MR) {
+                    int mr = m - i0 < MR ? m - i0 : MR;
+                    uk_rows((int)kdim, col + (long)i0 * ldk, ldk, B, NR,
+                            out + (p0 + i0) * Cout + j0, Cout, mr, nr, bias + j0, relu,
+                            EPI_STORE);
                 }
             }
         }
@@ -240,16 +247,18 @@ static void conv_backward_gemm(KernelCtx *ctx, float *din, float *dw, float *db,
     int mc = conv_chunk(ldk) * 2;
     long nchunks = (M + mc - 1) / mc;
     size_t plen = (size_t)ROUND_UP(kdim * Cout + Cout, 16);
-    size_t per = (size_t)mc * ldk + (size_t)mc * NR + plen;
-    float *s = kctx_scratch(ctx, per * nt);
+    size_t per = (size_t)mc * ldk + (size_t)mc * NR;
+    int np = dw_parts(nt, nchunks);
+    float *s = kctx_scratch(ctx, per * nt + plen * np), *partials = s + per * nt;
 #pragma omp parallel num_threads(nt)
     {
-        for (int part = omp_get_thread_num(); part < nt; part += omp_get_num_threads()) {
-            float *col = s + per * part, *edge = col + (size_t)mc * ldk, *pdw = edge + mc * NR;
-            float *pdb = pdw + kdim * Cout;
+        float *col = s + per * omp_get_thread_num(), *edge = col + (size_t)mc * ldk;
+#pragma omp for schedule(dynamic, 1)
+        for (int part = 0; part < np; part++) {
+            float *pdw = partials + plen * part, *pdb = pdw + kdim * Cout;
             memset(pdw, 0, sizeof(float) * (kdim * Cout + Cout));
             long c0, c1;
-            split(nchunks, part, nt, &c0, &c1);
+            split(nchunks, part, np, &c0, &c1);
             for (long ch = c0; ch < c1; ch++) {
                 long p0 = ch * mc;
                 int m = (int)(M - p0 < mc ? M - p0 : mc);
@@ -274,15 +283,14 @@ static void conv_backward_gemm(KernelCtx *ctx, float *din, float *dw, float *db,
                 }
             }
         }
-#pragma omp barrier
-        /* Reduce the partials in part order, split over the weight entries. */
+        /* (the omp for's barrier) Reduce the partials in part order. */
         long len = kdim * Cout + Cout;
         int T = omp_get_num_threads();
         long lo, hi;
         split(len, omp_get_thread_num(), T, &lo, &hi);
         for (long i = lo; i < hi; i++) {
             float sum = 0;
-            for (int part = 0; part < nt; part++) sum += s[per * part + (size_t)mc * ldk + mc * NR + i];
+            for (int part = 0; part < np; part++) sum += partials[plen * part + i];
             if (i < kdim * Cout) dw[i] += sum;
             else if (db) db[i - kdim * Cout] += sum;
         }
@@ -423,13 +431,12 @@ static void wino_forward(KernelCtx *ctx, float *out, const float *in, const floa
     for (int j = 0; j < ldm; j++) bias[j] = (b && j < Cout) ? b[j] : 0;
     int th = H / 2, tw = W / 2;
 #pragma omp parallel num_threads(nt)
-    for (int part = omp_get_thread_num(); part < nt; part += omp_get_num_threads()) {
-        float *vt = work + per * part, *Mb = vt + 16 * vplane, *tb = Mb + 16 * mplane;
-        float *zeros = tb + 16 * ROUND_UP(Cin, 16);
+    {
+        float *vt = work + per * omp_get_thread_num(), *Mb = vt + 16 * vplane;
+        float *tb = Mb + 16 * mplane, *zeros = tb + 16 * ROUND_UP(Cin, 16);
         memset(zeros, 0, sizeof(float) * Cin);
-        long c0, c1;
-        split(nchunks, part, nt, &c0, &c1);
-        for (long ch = c0; ch < c1; ch++) {
+#pragma omp for schedule(dynamic, 1)
+        for (long ch = 0; ch < nchunks; ch++) {
             long t0 = ch * tc;
             int m = (int)(T - t0 < tc ? T - t0 : tc);
             wino_input(vt, vplane, ldv, in, t0, m, H, W, Cin, tb, zeros);
@@ -487,19 +494,21 @@ static void wino_backward_weights(KernelCtx *ctx, float *dw, float *db, const fl
     long T = (long)N * (H / 2) * (W / 2), nchunks = (T + tc - 1) / tc;
     long vplane = (long)tc * ldv, zplane = (long)tc * ldz, uplane = (long)Cin * ldz;
     size_t plen = (size_t)16 * uplane + ROUND_UP(Cout, 16);
-    size_t per = (size_t)16 * (vplane + zplane) + plen + 17 * ROUND_UP(Cin, 16);
-    float *s = kctx_scratch(ctx, per * nt);
+    size_t per = (size_t)16 * (vplane + zplane) + 17 * ROUND_UP(Cin, 16);
+    int np = dw_parts(nt, nchunks);
+    float *s = kctx_scratch(ctx, per * nt + plen * np), *partials = s + per * nt;
     int th = H / 2, tw = W / 2;
 #pragma omp parallel num_threads(nt)
     {
-        for (int part = omp_get_thread_num(); part < nt; part += omp_get_num_threads()) {
-            float *vt = s + per * part, *Z = vt + 16 * vplane, *du = Z + 16 * zplane;
-            float *pdb = du + 16 * uplane, *tb = du + plen;
-            float *zeros = tb + 16 * ROUND_UP(Cin, 16);
-            memset(zeros, 0, sizeof(float) * Cin);
+        float *vt = s + per * omp_get_thread_num(), *Z = vt + 16 * vplane, *tb = Z + 16 * zplane;
+        float *zeros = tb + 16 * ROUND_UP(Cin, 16);
+        memset(zeros, 0, sizeof(float) * Cin);
+#pragma omp for schedule(dynamic, 1)
+        for (int part = 0; part < np; part++) {
+            float *du = partials + plen * part, *pdb = du + 16 * uplane;
             memset(du, 0, sizeof(float) * plen);
             long c0, c1;
-            split(nchunks, part, nt, &c0, &c1);
+            split(nchunks, part, np, &c0, &c1);
             for (long ch = c0; ch < c1; ch++) {
                 long t0 = ch * tc;
                 int m = (int)(T - t0 < tc ? T - t0 : tc);
@@ -550,8 +559,7 @@ static void wino_backward_weights(KernelCtx *ctx, float *dw, float *db, const fl
                                     Cin - i0 < MR ? Cin - i0 : MR, NR, NULL, 0, EPI_ACCUM);
             }
         }
-#pragma omp barrier
-        /* Reduce in part order, then dW += G^T dU G, split over (ci, co). */
+        /* (the omp for's barrier) Reduce in part order, then dW += G^T dU G. */
         long len = (long)Cin * Cout;
         long lo, hi;
         split(len, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
@@ -560,8 +568,8 @@ static void wino_backward_weights(KernelCtx *ctx, float *dw, float *db, const fl
             float u[16], r[3][4];
             for (int xi = 0; xi < 16; xi++) {
                 float sum = 0;
-                for (int part = 0; part < nt; part++)
-                    sum += s[per * part + 16 * (vplane + zplane) + xi * uplane + (long)ci * ldz + co];
+                for (int part = 0; part < np; part++)
+                    sum += partials[plen * part + xi * uplane + (long)ci * ldz + co];
                 u[xi] = sum;
             }
             for (int b = 0; b < 4; b++) { /* G^T = [1 .5 .5 0; 0 .5 -.5 0; 0 .5 .5 1] */
@@ -580,7 +588,7 @@ static void wino_backward_weights(KernelCtx *ctx, float *dw, float *db, const fl
             split(Cout, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
             for (long c = lo; c < hi; c++) {
                 float sum = 0;
-                for (int part = 0; part < nt; part++) sum += s[per * part + plen - ROUND_UP(Cout, 16) + 16 * (vplane + zplane) + c];
+                for (int part = 0; part < np; part++) sum += partials[plen * part + 16 * uplane + c];
                 db[c] += sum;
             }
         }
@@ -648,15 +656,12 @@ static void dense_forward(KernelCtx *ctx, float *out, const float *in, const flo
                 }
         }
 #pragma omp barrier
-        for (int part = t; part < nt; part += T) {
-            split(items, part, nt, &lo, &hi);
-            for (long it = lo; it < hi; it++) {
-                long o0 = it / bpanels * MR, bp = it % bpanels;
-                uk_cols(In, wp + o0 * In, MR, xt + bp * In * NR, NR, ot + o0 * ldo + bp * NR, ldo,
-                        MR, NR, NULL, 0, EPI_STORE);
-            }
+#pragma omp for schedule(dynamic, 4)
+        for (long it = 0; it < items; it++) {
+            long o0 = it / bpanels * MR, bp = it % bpanels;
+            uk_cols(In, wp + o0 * In, MR, xt + bp * In * NR, NR, ot + o0 * ldo + bp * NR, ldo, MR,
+                    NR, NULL, 0, EPI_STORE);
         }
-#pragma omp barrier
         split(B, t, T, &lo, &hi);
         for (long n = lo; n < hi; n++)
             for (int o = 0; o < Out; o++) {
@@ -693,10 +698,9 @@ static void dense_backward(KernelCtx *ctx, float *din, float *dw, float *db, con
     int irows = (In + MR - 1) / MR;
     long items_w = (long)irows * npanels, items_x = din ? (long)irows * bpanels : 0;
 #pragma omp parallel num_threads(nt)
-    for (int part = omp_get_thread_num(); part < nt; part += omp_get_num_threads()) {
-        long lo, hi;
-        split(items_w, part, nt, &lo, &hi);
-        for (long it = lo; it < hi; it++) { /* dW[In][Out] += in^T . dout */
+    {
+#pragma omp for schedule(dynamic, 4) nowait
+        for (long it = 0; it < items_w; it++) { /* dW[In][Out] += in^T . dout */
             int jp = (int)(it % npanels), i0 = (int)(it / npanels) * MR;
             int j0 = jp * NR, nr = Out - j0 < NR ? Out - j0 : NR, mr = In - i0 < MR ? In - i0 : MR;
             const float *Bp = jp < full ? dout + j0 : edge;
@@ -704,8 +708,8 @@ static void dense_backward(KernelCtx *ctx, float *din, float *dw, float *db, con
             uk_cols(B, inpad + i0, inp, Bp, ldb, dw + (long)i0 * Out + j0, Out, mr, nr, NULL, 0,
                     EPI_ACCUM);
         }
-        split(items_x, part, nt, &lo, &hi);
-        for (long it = lo; it < hi; it++) { /* din^T[In][B] = W . dout^T */
+#pragma omp for schedule(dynamic, 4)
+        for (long it = 0; it < items_x; it++) { /* din^T[In][B] = W . dout^T */
             int bp = (int)(it % bpanels), i0 = (int)(it / bpanels) * MR;
             int j0 = bp * NR, nr = B - j0 < NR ? B - j0 : NR, mr = In - i0 < MR ? In - i0 : MR;
             uk_rows(Out, w + (long)i0 * Out, Out, gt + (long)bp * Out * NR, NR,
