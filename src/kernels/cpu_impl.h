@@ -333,9 +333,14 @@ static int wino_ok(int H, int W, int Cin, int K) {
     return K == 3 && H % 2 == 0 && W % 2 == 0 && Cin >= 8;
 }
 
-/* Tiles per chunk: V and M of a chunk (16 * tc * (Cin + Cout) floats) ~512 KiB. */
+#ifndef WINO_BUDGET
+#define WINO_BUDGET 131072
+#endif
+
+/* Tiles per chunk: V and M of a chunk (16 * tc * (Cin + Cout) floats) take
+ * WINO_BUDGET floats (512 KiB: half of a Zen 4 core's L2). */
 static int wino_chunk(int Cin, int Cout) {
-    long tc = 32768 / (ROUND_UP(Cin, MR) + ROUND_UP(Cout, NR)) / MR * MR;
+    long tc = WINO_BUDGET / 16 / (ROUND_UP(Cin, MR) + ROUND_UP(Cout, NR)) / MR * MR;
     if (tc < MR) tc = MR;
     if (tc > 64 * MR) tc = 64 * MR;
     return (int)tc;
