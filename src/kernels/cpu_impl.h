@@ -19,9 +19,14 @@
  *    reduced in thread order (deterministic for a given thread count);
  *  - conv dIn: a forward conv of dout with the flipped, transposed kernel
  *    ("same" padding with odd K is symmetric), so no col2im scatter/races;
- *  - dense: the same kernel on in . W, in^T . dout and (W . dout^T)^T.
- * Work is split statically into ctx->threads parts that depend only on the
- * shapes and the thread count, so a result is bit-identical run to run. */
+ *  - 3x3 convs on even H, W with Cin >= 8 (all but the seed net's first)
+ *    use Winograd F(2x2, 3x3) instead: 16 GEMMs in the transformed domain,
+ *    2.25x fewer multiply-adds (see the Winograd section);
+ *  - dense: the same kernel on W^T . in^T, in^T . dout and (W . dout^T)^T.
+ * Threads take output chunks dynamically (each output element is computed
+ * by one chunk, the same way whoever runs it); weight gradients are summed
+ * in a fixed number of parts (depending only on ctx->threads) added in part
+ * order, so a result is bit-identical run to run for a given thread count. */
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
