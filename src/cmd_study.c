@@ -40,7 +40,7 @@ static const char USAGE[] =
     "Profiles (default --quick):\n"
     "  --quick            4 epochs on 10,000 images (evaluated on 1,000), 2 passes,\n"
     "                     15 probe epochs, 1,000 val and 1,000 test images probed,\n"
-    "                     1 seed (about 10 min on 2 cores)\n"
+    "                     1 seed (about 830 CPU-seconds: 8 minutes on 2 cores)\n"
     "  --full             the paper's: 50 epochs on all 40,000 images, 4 passes,\n"
     "                     50 probe epochs, every val/test image, 3 seeds (about 20\n"
     "                     hours on 2 cores)\n"

@@ -51,11 +51,13 @@ static void config_common(StudyConfig *c) {
 }
 
 /* Sized by measurement (single-thread CPU time on this project's 2-core
- * AMD EPYC machine): a training image costs 3.8 ms, an evaluation image
- * 0.4 ms, a probed (image, level) 1.1 ms, a probe pair-epoch for all five
- * taps 1.0 ms. So: training 2 x 4 x (10,000 x 3.8 + 2,000 x 0.4) ms = 310 s,
- * features 18 x 10 x 1,000 x 1.1 ms = 198 s, heads 18 x 1,640 pairs x 15
- * epochs x 1.0 ms = 443 s: about 950 CPU-seconds, 9 to 10 minutes on 2 cores. */
+ * AMD EPYC machine, before the Winograd kernels): a training image costs
+ * 3.8 ms, an evaluation image 0.4 ms, a probed (image, level) 1.1 ms, a probe
+ * pair-epoch for all five taps 1.0 ms. So: training 2 x 4 x (10,000 x 3.8 +
+ * 2,000 x 0.4) ms = 310 s, features 18 x 10 x 1,000 x 1.1 ms = 198 s, heads
+ * 18 x 1,640 pairs x 15 epochs x 1.0 ms = 443 s: about 950 CPU-seconds. The
+ * whole quick study then measured 830 CPU-seconds (user + system, 2 threads,
+ * OMP_WAIT_POLICY=passive): about 7 to 8 minutes on 2 free cores. */
 void study_config_quick(StudyConfig *c) {
     config_common(c);
     snprintf(c->profile, sizeof c->profile, "quick");
@@ -823,12 +825,12 @@ static int write_report(const Grid *g, const NetSummary *ns, const Setup *su,
     fprintf(f, "- Program: augprobe %s, kernels %s (compiled: %s), %d threads\n",
             AUGPROBE_VERSION, su->kernels, su->compiled, su->threads);
     fprintf(f, "- Machine: %s, %ld cores\n", su->cpu, su->cores);
-    fprintf(f, "- Time: %.1f s wall, %.1f s CPU (this invocation: %d cells computed, %d reused, "
-               "%d recomputed as stale; networks %d trained, %d resumed, %d reused)\n\n",
+    fprintf(f, "- Time: %.1f s wall, %.1f s CPU, user + system of all threads (this invocation: %d cells computed, %d reused, "
+               "%d recomputed as stale; networks %d trained, %d resumed, %d reused)\n",
             su->wall, su->cpu_secs, st->cells_computed, st->cells_reused, st->cells_stale,
             st->nets_trained, st->nets_resumed, st->nets_reused);
     fprintf(f, "- Recorded over all invocations (wall): %.1f s probing the cells, %.1f s "
-               "training the networks\n",
+               "training the networks\n\n",
             su->probe_secs, su->train_secs);
 
     fprintf(f, "## The notebook's result\n\n");
