@@ -33,6 +33,7 @@ void probe_config_defaults(ProbeConfig *c) {
     c->epochs = 50;
     c->batch = 32;
     c->seed = 1;
+    c->split_seed = 1;
     c->threads = 1;
     c->limit = 0;
     c->max_feature_bytes = (size_t)1536 << 20;
@@ -536,6 +537,8 @@ int probe_write_json(const char *path, const ProbeConfig *c, const ProbeResult *
     char seed[32];
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)c->seed);
     cJSON_AddRawToObject(o, "seed", seed);
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)c->split_seed);
+    cJSON_AddRawToObject(o, "split_seed", seed);
     cJSON_AddNumberToObject(o, "epochs", c->epochs);
     cJSON_AddNumberToObject(o, "passes", c->passes);
     cJSON_AddNumberToObject(o, "batch", c->batch);
