@@ -222,11 +222,22 @@ int cmd_probe(int argc, char **argv, GlobalOpts *g) {
     CheckpointMeta meta;
     memset(&meta, 0, sizeof meta);
     if (!trunk) goto fail;
-    if (probe_find_tap(trunk, c.layer, &e) < 0) {
+    int tap = probe_find_tap(trunk, c.layer, &e);
+    if (tap < 0) {
         /* A usage error, caught before the data is loaded. */
         fprintf(stderr, "augprobe probe: %s\n", e.msg);
         net_free(trunk);
         return usage_error();
+    }
+    /* The feature cache's size is known before loading anything. */
+    double need = (double)probe_tap_dim(trunk, tap, c.pool) * (c.limit ? c.limit : CIFAR_VAL) *
+                  c.n_levels * sizeof(float);
+    if (need > (double)c.max_feature_bytes) {
+        err_set(&e,
+                "--layer %s: its feature cache needs %.0f MB per split (limit %d MB): use "
+                "--pool avg, a smaller --limit or --max-memory",
+                c.layer, need / 1048576.0, max_mb);
+        goto fail;
     }
     int is_random = !strcmp(model, "random");
     if (is_random) {
