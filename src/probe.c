@@ -158,10 +158,11 @@ int probe_features_compute(Net *trunk, const ImageSet *set, int n, AugKind famil
         return err_set(e, "probe: %d images asked of a split of %d", n, set->n);
     if (trunk->in_h != CIFAR_H || trunk->in_w != CIFAR_W || trunk->in_c != CIFAR_C)
         return err_set(e, "probe: the trunk does not take 32x32x3 images");
-    int idx[64], deepest = -1;
-    size_t dims[64];
+    int idx[PROBE_MAX_TAPS], deepest = -1;
+    size_t dims[PROBE_MAX_TAPS];
     double bytes = 0;
-    if (n_taps < 1 || n_taps > 64) return err_set(e, "probe: %d taps (1..64)", n_taps);
+    if (n_taps < 1 || n_taps > PROBE_MAX_TAPS)
+        return err_set(e, "probe: %d taps (1..%d)", n_taps, PROBE_MAX_TAPS);
     for (int t = 0; t < n_taps; t++) {
         idx[t] = probe_find_tap(trunk, taps[t].layer, e);
         if (idx[t] < 0) return -1;

@@ -41,6 +41,7 @@
 #define PROBE_MAX_LEVELS 16
 #define PROBE_MAX_GAPS (PROBE_MAX_LEVELS * (PROBE_MAX_LEVELS - 1) / 2)
 #define PROBE_LAYER_NAME 64
+#define PROBE_MAX_TAPS 64 /* taps served by one probe_features_compute */
 
 /* How a spatial tap (h*w > 1) becomes a vector. */
 typedef enum ProbePool {
