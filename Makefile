@@ -57,7 +57,15 @@ check-asan:
 	    LDLIBS_EXTRA= build/asan/tests/run_tests
 	ASAN_OPTIONS=detect_leaks=1 AUGPROBE_ASAN=1 build/asan/tests/run_tests $(T)
 
+# make bench: augprobe vs the PyTorch peer on the same work (see bench/bench.c).
+BENCHSRCS := $(wildcard bench/*.c)
+$(BUILD)/bench/bench: $(LIBOBJS) $(BENCHSRCS:%.c=$(BUILD)/%.o)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+bench: $(BUILD)/bench/bench
+	$(BUILD)/bench/bench $(BENCH_ARGS)
+
 clean:
 	rm -rf build augprobe
 
--include $(OBJS:.o=.d) $(TESTOBJS:.o=.d)
+-include $(OBJS:.o=.d) $(TESTOBJS:.o=.d) $(BENCHSRCS:%.c=$(BUILD)/%.d)
