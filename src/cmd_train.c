@@ -276,7 +276,6 @@ int cmd_train(int argc, char **argv, GlobalOpts *g) {
     GlobalOpts g2 = *g;
     g2.threads = cfg.threads;
     cli_apply_threads(&g2);
-    train_catch_signals();
     Cifar10 data;
     memset(&data, 0, sizeof data);
     if (cifar10_load(&data, g->data_dir, 1, cfg.quiet, &e)) {
@@ -284,12 +283,19 @@ int cmd_train(int argc, char **argv, GlobalOpts *g) {
         return EXIT_FAIL;
     }
     cifar10_split(&data, cfg.split_seed);
+    /* From here on Ctrl-C stops at a clean point (before, it just quits). */
+    train_catch_signals();
     TrainResult res;
     int rc = train_run(&cfg, &data, &res, &e);
     cifar10_free(&data);
     if (rc < 0) {
         fprintf(stderr, "augprobe train: %s\n", e.msg);
         return EXIT_FAIL;
+    }
+    if (rc == TRAIN_STOPPED && res.epochs_done == 0) {
+        fprintf(stderr, "augprobe train: interrupted during the first epoch; nothing was saved\n");
+        train_result_free(&res);
+        return EXIT_INTERRUPTED;
     }
     if (rc == TRAIN_STOPPED) {
         fprintf(stderr,

@@ -107,6 +107,10 @@ int eval_split(Net *net, const ImageSet *set, float *loss, float *acc,
         int B = set->n - i < bmax ? set->n - i : bmax;
         cifar10_to_float(x, set->images + (size_t)i * CIFAR_PIXELS, B);
         const float *logits = net_forward(net, x, B, 0, NULL, -1);
+        if (!logits) { /* B out of the net's range: cannot happen here */
+            free(x);
+            return -1;
+        }
         const uint8_t *lab = set->labels + i;
         loss_sum += (double)softmax_xent(NULL, NULL, logits, lab, B, CIFAR_CLASSES) * B;
         for (int b = 0; b < B; b++) {
@@ -617,6 +621,10 @@ int train_run(const TrainConfig *cfg_in, const Cifar10 *data, TrainResult *res, 
             net_zero_grads(net);
             Rng drop = rng_stream(cfg.seed, rng_mix(RNG_TAG_DROPOUT, (uint64_t)opt.t));
             const float *logits = net_forward(net, x, B, 1, &drop, -1);
+            if (!logits) {
+                rc = err_set(e, "batch %d does not fit the network (max %d)", B, net->max_batch);
+                goto out;
+            }
             int corr = 0;
             float loss = softmax_xent(dlogits, &corr, logits, labels, B, CIFAR_CLASSES);
             if (!isfinite(loss)) {
@@ -660,8 +668,11 @@ int train_run(const TrainConfig *cfg_in, const Cifar10 *data, TrainResult *res, 
         }
         TrainEpoch *t = &hist[epoch];
         float vl, va, tl, ta;
-        eval_split(net, &val, &vl, &va, NULL);
-        eval_split(net, &test, &tl, &ta, NULL);
+        if (eval_split(net, &val, &vl, &va, NULL) || eval_split(net, &test, &tl, &ta, NULL)) {
+            rc = err_set(e, "evaluation failed: batch %d does not fit the network",
+                         cfg.eval_batch);
+            goto out;
+        }
         const char *bad = !isfinite(vl)                       ? "validation loss"
                           : !isfinite(tl)                       ? "test loss"
                           : !all_finite(net->params, net->n_params) ? "weights"

@@ -90,7 +90,8 @@ Net *train_load_model(const char *path, int max_batch, int threads, const char *
 
 /* Evaluates net in inference mode on every image of set, in batches of
  * net->max_batch: mean softmax cross-entropy, accuracy, and (confusion may
- * be NULL) the confusion matrix [true][predicted], overwritten. Returns 0. */
+ * be NULL) the confusion matrix [true][predicted], overwritten. Returns 0
+ * (-1 only if the net cannot run a batch, which net_create rules out). */
 int eval_split(Net *net, const ImageSet *set, float *loss, float *acc,
                int confusion[CIFAR_CLASSES][CIFAR_CLASSES]);
 
