@@ -403,8 +403,8 @@ int cmd_eval(int argc, char **argv, GlobalOpts *g) {
     eval_split(net, &set, &loss, &acc, cm);
     double secs = now_seconds() - t0;
 
-    printf("model: %s (%s, %d epochs, seed %llu)\n", model, meta.arch, meta.epoch,
-           (unsigned long long)meta.seed);
+    printf("model: %s (%s, %d epoch%s, seed %llu)\n", model, meta.arch, meta.epoch,
+           meta.epoch == 1 ? "" : "s", (unsigned long long)meta.seed);
     if (!strcmp(split, "val"))
         printf("split: val (%d images; train/val split seed %llu)\n", set.n,
                (unsigned long long)split_seed);

@@ -142,7 +142,13 @@ static cJSON *config_to_cjson(const TrainConfig *cfg, const char *kernels_used) 
     cJSON_AddStringToObject(o, "aug", cfg->aug);
     cJSON_AddNumberToObject(o, "limit", cfg->limit);
     cJSON_AddNumberToObject(o, "eval_limit", cfg->eval_limit);
-    cJSON_AddNumberToObject(o, "lr", (double)cfg->lr);
+    /* the float's shortest round-tripping decimal: 0.001, not 0.0010000000474974513 */
+    char lr[32];
+    for (int digits = 6; digits <= 9; digits++) {
+        snprintf(lr, sizeof lr, "%.*g", digits, (double)cfg->lr);
+        if ((float)strtod(lr, NULL) == cfg->lr) break;
+    }
+    cJSON_AddNumberToObject(o, "lr", strtod(lr, NULL));
     /* as strings: JSON numbers lose integers above 2^53 */
     cJSON_AddStringToObject(o, "seed", seed);
     cJSON_AddStringToObject(o, "split_seed", split_seed);
