@@ -166,6 +166,38 @@ TEST(train_learns_a_tiny_set) {
     train_result_free(&res);
 }
 
+TEST(train_stop_request_stops_at_the_next_step) {
+    const char *data_dir = test_data_dir();
+    if (!data_dir) SKIP("no offline CIFAR-10 (../shared/data/cifar10-q75)");
+    Cifar10 data;
+    memset(&data, 0, sizeof data);
+    Err e;
+    REQUIRE(cifar10_load(&data, data_dir, 0, 1, &e) == 0);
+    cifar10_split(&data, 1);
+    TrainConfig cfg;
+    train_config_default(&cfg);
+    cfg.out_dir = test_tmpdir();
+    cfg.limit = 64;
+    cfg.eval_limit = 16;
+    cfg.epochs = 2;
+    cfg.threads = 1;
+    cfg.quiet = 1;
+    train_request_stop(); /* as SIGINT would: the first step is the last */
+    TrainResult res;
+    int rc = train_run(&cfg, &data, &res, &e);
+    CHECK(train_stop_requested());
+    train_clear_stop();
+    CHECK(!train_stop_requested());
+    cifar10_free(&data);
+    CHECK_INT_EQ(rc, TRAIN_STOPPED);
+    CHECK(res.interrupted);
+    CHECK_INT_EQ(res.epochs_done, 0);
+    char *ckpt = path_join(cfg.out_dir, "checkpoint.safetensors");
+    CHECK(!path_exists(ckpt)); /* the partial epoch is not saved */
+    free(ckpt);
+    train_result_free(&res);
+}
+
 TEST(train_same_seed_same_bits_other_seed_other_bits) {
     if (!test_data_dir()) SKIP("no offline CIFAR-10 (../shared/data/cifar10-q75)");
     char a[600], b[600], c[600], log[8192];
@@ -209,6 +241,16 @@ TEST(train_resume_is_bit_identical) {
     CHECK(same_file(straight, split, "model.safetensors"));
     CHECK(same_file(straight, split, "checkpoint.safetensors"));
     CHECK_INT_EQ(history_rows(split, NULL), 2);
+
+    /* --epochs may extend a run, not shorten it; no checkpoint, no resume */
+    snprintf(cmd, sizeof cmd, "%s train --data %s --out %s --resume --epochs 1", test_bin(),
+             test_data_dir(), split);
+    CHECK_INT_EQ(test_run(cmd, log, sizeof log), 2);
+    CHECK_STR_CONTAINS(log, "less than the 2 epochs already done");
+    snprintf(cmd, sizeof cmd, "%s train --data %s --out %s --resume", test_bin(),
+             test_data_dir(), test_tmpdir());
+    CHECK_INT_EQ(test_run(cmd, log, sizeof log), 1);
+    CHECK_STR_CONTAINS(log, "no checkpoint to resume from");
 }
 
 TEST(train_sigterm_then_resume_is_bit_identical) {
