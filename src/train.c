@@ -539,7 +539,12 @@ int train_run(const TrainConfig *cfg_in, const Cifar10 *data, TrainResult *res, 
     if (check_out_dir(cfg.out_dir, e)) return -1;
 
 #ifdef _OPENMP
-    if (cfg.threads > 0) omp_set_num_threads(cfg.threads);
+    if (cfg.threads > 0)
+        omp_set_num_threads(cfg.threads);
+    else
+        cfg.threads = omp_get_max_threads();
+#else
+    if (cfg.threads < 1) cfg.threads = 1;
 #endif
     int n_train = cfg.limit ? cfg.limit : data->train.n;
     ImageSet train = data->train, val = data->val, test = data->test;

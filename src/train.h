@@ -32,7 +32,7 @@ typedef struct TrainConfig {
     float lr;            /* Adam learning rate; default 1e-3 (Keras) */
     uint64_t seed;       /* init, order, augmentation, dropout */
     uint64_t split_seed; /* the seed data was split with (recorded, for eval) */
-    int threads;         /* OpenMP threads; <= 0: leave OpenMP's setting */
+    int threads;         /* OpenMP threads; <= 0: OpenMP's current maximum */
     char kernels[32];    /* kernels_by_name(); "" or "auto" = fastest */
     const char *out_dir; /* the run directory (created) */
     int resume;          /* continue from out_dir/checkpoint.safetensors */
