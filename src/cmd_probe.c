@@ -91,15 +91,16 @@ static int usage_error(void) {
     return EXIT_USAGE;
 }
 
-/* The split seed the model was trained with (its checkpoint's config), so
- * that the validation images are the ones it never trained on; 1 (the
- * notebook's random_state) when not recorded. */
-static uint64_t split_seed_of(const CheckpointMeta *meta) {
-    uint64_t seed = 1;
+/* The split seed the model was trained with (`augprobe train` records it in
+ * the checkpoint's config as a string; else its training seed, which train
+ * uses as the split seed), so that the validation images are ones it never
+ * trained on. fallback when nothing is recorded (--model random). */
+static uint64_t split_seed_of(const CheckpointMeta *meta, uint64_t fallback) {
+    uint64_t seed = fallback;
     cJSON *o = meta->extra[0] ? cJSON_Parse(meta->extra) : NULL;
     const cJSON *s = o ? cJSON_GetObjectItemCaseSensitive(o, "split_seed") : NULL;
-    if (cJSON_IsNumber(s) && s->valuedouble >= 0) seed = (uint64_t)s->valuedouble;
     if (cJSON_IsString(s)) seed = strtoull(s->valuestring, NULL, 10);
+    else if (cJSON_IsNumber(s) && s->valuedouble >= 0) seed = (uint64_t)s->valuedouble;
     cJSON_Delete(o);
     return seed;
 }
@@ -221,19 +222,34 @@ int cmd_probe(int argc, char **argv, GlobalOpts *g) {
     CheckpointMeta meta;
     memset(&meta, 0, sizeof meta);
     if (!trunk) goto fail;
-    if (probe_find_tap(trunk, c.layer, &e) < 0) {
+    int tap = probe_find_tap(trunk, c.layer, &e);
+    if (tap < 0) {
         /* A usage error, caught before the data is loaded. */
         fprintf(stderr, "augprobe probe: %s\n", e.msg);
         net_free(trunk);
         return usage_error();
     }
-    if (!strcmp(model, "random")) {
+    /* The feature cache's size is known before loading anything. */
+    double need = (double)probe_tap_dim(trunk, tap, c.pool) * (c.limit ? c.limit : CIFAR_VAL) *
+                  c.n_levels * sizeof(float);
+    if (need > (double)c.max_feature_bytes) {
+        err_set(&e,
+                "--layer %s: its feature cache needs %.0f MB per split (limit %d MB): use "
+                "--pool avg, a smaller --limit or --max-memory",
+                c.layer, need / 1048576.0, max_mb);
+        goto fail;
+    }
+    int is_random = !strcmp(model, "random");
+    if (is_random) {
         net_init(trunk, g->seed);
     } else if (checkpoint_load(model, trunk, NULL, NULL, &meta, &e)) {
         goto fail;
     }
     if (cifar10_load(&data, g->data_dir, 1, g->quiet, &e)) goto fail;
-    cifar10_split(&data, split_seed_of(&meta));
+    /* --model random: the notebook's random_state = 1 */
+    uint64_t split_seed = is_random ? 1 : split_seed_of(&meta, meta.seed);
+    cifar10_split(&data, split_seed);
+    c.split_seed = split_seed;
     if (mkdir_p(out_dir, &e)) goto fail;
     if (!g->quiet)
         fprintf(stderr, "probe: %s on %s (%s), model %s, %d+%d images x %d levels\n",

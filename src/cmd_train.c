@@ -18,7 +18,9 @@ static const char TRAIN_USAGE[] =
     "augmentation hflip,vflip,zoom=0.5:1.0), evaluating on val and test after every\n"
     "epoch. Writes to --out: model.safetensors, checkpoint.safetensors, history.csv,\n"
     "curves.png, run.json. Ctrl-C stops after the current step, keeping the last\n"
-    "epoch's checkpoint; --resume continues from it.\n\n"
+    "epoch's checkpoint; --resume continues from it. --seed sets the train/val split,\n"
+    "the initial weights, the order, the augmentation and dropout; the same seed and\n"
+    "--threads give the same bits.\n\n"
     "Flags:\n"
     "  --epochs N      epochs (default 50; with --resume: the total to reach)\n"
     "  --aug SPEC      training augmentation (default " TRAIN_DEFAULT_AUG ")\n"
@@ -276,7 +278,6 @@ int cmd_train(int argc, char **argv, GlobalOpts *g) {
     GlobalOpts g2 = *g;
     g2.threads = cfg.threads;
     cli_apply_threads(&g2);
-    train_catch_signals();
     Cifar10 data;
     memset(&data, 0, sizeof data);
     if (cifar10_load(&data, g->data_dir, 1, cfg.quiet, &e)) {
@@ -284,12 +285,19 @@ int cmd_train(int argc, char **argv, GlobalOpts *g) {
         return EXIT_FAIL;
     }
     cifar10_split(&data, cfg.split_seed);
+    /* From here on Ctrl-C stops at a clean point (before, it just quits). */
+    train_catch_signals();
     TrainResult res;
     int rc = train_run(&cfg, &data, &res, &e);
     cifar10_free(&data);
     if (rc < 0) {
         fprintf(stderr, "augprobe train: %s\n", e.msg);
         return EXIT_FAIL;
+    }
+    if (rc == TRAIN_STOPPED && res.epochs_done == 0) {
+        fprintf(stderr, "augprobe train: interrupted during the first epoch; nothing was saved\n");
+        train_result_free(&res);
+        return EXIT_INTERRUPTED;
     }
     if (rc == TRAIN_STOPPED) {
         fprintf(stderr,
@@ -397,8 +405,8 @@ int cmd_eval(int argc, char **argv, GlobalOpts *g) {
     eval_split(net, &set, &loss, &acc, cm);
     double secs = now_seconds() - t0;
 
-    printf("model: %s (%s, %d epochs, seed %llu)\n", model, meta.arch, meta.epoch,
-           (unsigned long long)meta.seed);
+    printf("model: %s (%s, %d epoch%s, seed %llu)\n", model, meta.arch, meta.epoch,
+           meta.epoch == 1 ? "" : "s", (unsigned long long)meta.seed);
     if (!strcmp(split, "val"))
         printf("split: val (%d images; train/val split seed %llu)\n", set.n,
                (unsigned long long)split_seed);

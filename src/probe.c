@@ -33,6 +33,7 @@ void probe_config_defaults(ProbeConfig *c) {
     c->epochs = 50;
     c->batch = 32;
     c->seed = 1;
+    c->split_seed = 1;
     c->threads = 1;
     c->limit = 0;
     c->max_feature_bytes = (size_t)1536 << 20;
@@ -157,10 +158,11 @@ int probe_features_compute(Net *trunk, const ImageSet *set, int n, AugKind famil
         return err_set(e, "probe: %d images asked of a split of %d", n, set->n);
     if (trunk->in_h != CIFAR_H || trunk->in_w != CIFAR_W || trunk->in_c != CIFAR_C)
         return err_set(e, "probe: the trunk does not take 32x32x3 images");
-    int idx[64], deepest = -1;
-    size_t dims[64];
+    int idx[PROBE_MAX_TAPS], deepest = -1;
+    size_t dims[PROBE_MAX_TAPS];
     double bytes = 0;
-    if (n_taps < 1 || n_taps > 64) return err_set(e, "probe: %d taps (1..64)", n_taps);
+    if (n_taps < 1 || n_taps > PROBE_MAX_TAPS)
+        return err_set(e, "probe: %d taps (1..%d)", n_taps, PROBE_MAX_TAPS);
     for (int t = 0; t < n_taps; t++) {
         idx[t] = probe_find_tap(trunk, taps[t].layer, e);
         if (idx[t] < 0) return -1;
@@ -536,6 +538,8 @@ int probe_write_json(const char *path, const ProbeConfig *c, const ProbeResult *
     char seed[32];
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)c->seed);
     cJSON_AddRawToObject(o, "seed", seed);
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)c->split_seed);
+    cJSON_AddRawToObject(o, "split_seed", seed);
     cJSON_AddNumberToObject(o, "epochs", c->epochs);
     cJSON_AddNumberToObject(o, "passes", c->passes);
     cJSON_AddNumberToObject(o, "batch", c->batch);

@@ -41,6 +41,7 @@
 #define PROBE_MAX_LEVELS 16
 #define PROBE_MAX_GAPS (PROBE_MAX_LEVELS * (PROBE_MAX_LEVELS - 1) / 2)
 #define PROBE_LAYER_NAME 64
+#define PROBE_MAX_TAPS 64 /* taps served by one probe_features_compute */
 
 /* How a spatial tap (h*w > 1) becomes a vector. */
 typedef enum ProbePool {
@@ -61,6 +62,7 @@ typedef struct ProbeConfig {
     int epochs;                    /* 50 */
     int batch;                     /* 32 pairs per step */
     uint64_t seed;                 /* 1 */
+    uint64_t split_seed;           /* 1: the data's train/val split (only recorded) */
     int threads;                   /* 1 */
     int limit;                     /* first N images of val and of test; 0 = all */
     size_t max_feature_bytes;      /* refuse a split's feature cache above this (1.5 GiB) */
@@ -180,9 +182,9 @@ int probe_run(const ProbeConfig *c, Net *trunk, const Cifar10 *data, ProbeResult
 void probe_print(FILE *f, const ProbeConfig *c, const ProbeResult *r);
 /* probe.json (atomic): augmentation, layer, pool, levels, pairs_train,
  * pairs_test, ties_test, accuracy, a_more [correct, total], b_more,
- * accuracy_by_gap {"gap": accuracy}, seconds, plus model, seed, epochs,
- * passes, batch, limit, more_aug_is, ties_train, train_loss, train_accuracy,
- * feature_dim. */
+ * accuracy_by_gap {"gap": accuracy}, seconds, plus model, seed, split_seed,
+ * epochs, passes, batch, limit, more_aug_is, ties_train, train_loss,
+ * train_accuracy, feature_dim. */
 int probe_write_json(const char *path, const ProbeConfig *c, const ProbeResult *r,
                      const char *model, Err *e);
 

@@ -107,6 +107,10 @@ int eval_split(Net *net, const ImageSet *set, float *loss, float *acc,
         int B = set->n - i < bmax ? set->n - i : bmax;
         cifar10_to_float(x, set->images + (size_t)i * CIFAR_PIXELS, B);
         const float *logits = net_forward(net, x, B, 0, NULL, -1);
+        if (!logits) { /* B out of the net's range: cannot happen here */
+            free(x);
+            return -1;
+        }
         const uint8_t *lab = set->labels + i;
         loss_sum += (double)softmax_xent(NULL, NULL, logits, lab, B, CIFAR_CLASSES) * B;
         for (int b = 0; b < B; b++) {
@@ -138,7 +142,13 @@ static cJSON *config_to_cjson(const TrainConfig *cfg, const char *kernels_used) 
     cJSON_AddStringToObject(o, "aug", cfg->aug);
     cJSON_AddNumberToObject(o, "limit", cfg->limit);
     cJSON_AddNumberToObject(o, "eval_limit", cfg->eval_limit);
-    cJSON_AddNumberToObject(o, "lr", (double)cfg->lr);
+    /* the float's shortest round-tripping decimal: 0.001, not 0.0010000000474974513 */
+    char lr[32];
+    for (int digits = 6; digits <= 9; digits++) {
+        snprintf(lr, sizeof lr, "%.*g", digits, (double)cfg->lr);
+        if ((float)strtod(lr, NULL) == cfg->lr) break;
+    }
+    cJSON_AddNumberToObject(o, "lr", strtod(lr, NULL));
     /* as strings: JSON numbers lose integers above 2^53 */
     cJSON_AddStringToObject(o, "seed", seed);
     cJSON_AddStringToObject(o, "split_seed", split_seed);
@@ -529,7 +539,12 @@ int train_run(const TrainConfig *cfg_in, const Cifar10 *data, TrainResult *res, 
     if (check_out_dir(cfg.out_dir, e)) return -1;
 
 #ifdef _OPENMP
-    if (cfg.threads > 0) omp_set_num_threads(cfg.threads);
+    if (cfg.threads > 0)
+        omp_set_num_threads(cfg.threads);
+    else
+        cfg.threads = omp_get_max_threads();
+#else
+    if (cfg.threads < 1) cfg.threads = 1;
 #endif
     int n_train = cfg.limit ? cfg.limit : data->train.n;
     ImageSet train = data->train, val = data->val, test = data->test;
@@ -617,6 +632,10 @@ int train_run(const TrainConfig *cfg_in, const Cifar10 *data, TrainResult *res, 
             net_zero_grads(net);
             Rng drop = rng_stream(cfg.seed, rng_mix(RNG_TAG_DROPOUT, (uint64_t)opt.t));
             const float *logits = net_forward(net, x, B, 1, &drop, -1);
+            if (!logits) {
+                rc = err_set(e, "batch %d does not fit the network (max %d)", B, net->max_batch);
+                goto out;
+            }
             int corr = 0;
             float loss = softmax_xent(dlogits, &corr, logits, labels, B, CIFAR_CLASSES);
             if (!isfinite(loss)) {
@@ -660,8 +679,11 @@ int train_run(const TrainConfig *cfg_in, const Cifar10 *data, TrainResult *res, 
         }
         TrainEpoch *t = &hist[epoch];
         float vl, va, tl, ta;
-        eval_split(net, &val, &vl, &va, NULL);
-        eval_split(net, &test, &tl, &ta, NULL);
+        if (eval_split(net, &val, &vl, &va, NULL) || eval_split(net, &test, &tl, &ta, NULL)) {
+            rc = err_set(e, "evaluation failed: batch %d does not fit the network",
+                         cfg.eval_batch);
+            goto out;
+        }
         const char *bad = !isfinite(vl)                       ? "validation loss"
                           : !isfinite(tl)                       ? "test loss"
                           : !all_finite(net->params, net->n_params) ? "weights"

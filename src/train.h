@@ -32,7 +32,7 @@ typedef struct TrainConfig {
     float lr;            /* Adam learning rate; default 1e-3 (Keras) */
     uint64_t seed;       /* init, order, augmentation, dropout */
     uint64_t split_seed; /* the seed data was split with (recorded, for eval) */
-    int threads;         /* OpenMP threads; <= 0: leave OpenMP's setting */
+    int threads;         /* OpenMP threads; <= 0: OpenMP's current maximum */
     char kernels[32];    /* kernels_by_name(); "" or "auto" = fastest */
     const char *out_dir; /* the run directory (created) */
     int resume;          /* continue from out_dir/checkpoint.safetensors */
@@ -90,7 +90,8 @@ Net *train_load_model(const char *path, int max_batch, int threads, const char *
 
 /* Evaluates net in inference mode on every image of set, in batches of
  * net->max_batch: mean softmax cross-entropy, accuracy, and (confusion may
- * be NULL) the confusion matrix [true][predicted], overwritten. Returns 0. */
+ * be NULL) the confusion matrix [true][predicted], overwritten. Returns 0
+ * (-1 only if the net cannot run a batch, which net_create rules out). */
 int eval_split(Net *net, const ImageSet *set, float *loss, float *acc,
                int confusion[CIFAR_CLASSES][CIFAR_CLASSES]);
 

@@ -108,7 +108,7 @@ static void synthetic_config(ProbeConfig *c, int epochs) {
     c->n_levels = 5;
     memcpy(c->levels, ZOOM_LEVELS, sizeof ZOOM_LEVELS);
     c->epochs = epochs;
-    c->threads = 2;
+    c->threads = 1; /* tiny head: thread wake-ups would cost more than the work */
     c->quiet = 1;
 }
 
@@ -399,6 +399,12 @@ TEST(probe_command_missing_model_exits_1) {
     snprintf(cmd, sizeof cmd, "%s probe --model %s/none.safetensors --limit 8", test_bin(), tmp);
     CHECK_INT_EQ(test_run(cmd, out, sizeof out), 1);
     CHECK_STR_CONTAINS(out, "none.safetensors");
+    /* a cache that would not fit is refused before any data is loaded */
+    snprintf(cmd, sizeof cmd, "%s probe --model random --layer block1_conv1 --data %s/nodata",
+             test_bin(), tmp);
+    CHECK_INT_EQ(test_run(cmd, out, sizeof out), 1);
+    CHECK_STR_CONTAINS(out, "6250 MB");
+    CHECK_STR_CONTAINS(out, "--pool avg");
 }
 
 /* Reads "accuracy" and "a_more" of DIR/probe.json; -1 when unreadable. */
