@@ -74,6 +74,10 @@ $(BUILD)/bench/kernels/kernels_bench: $(BUILD)/bench/kernels/kernels_bench.o \
 bench-kernels: $(BUILD)/bench/kernels/kernels_bench
 	$(BUILD)/bench/kernels/kernels_bench $(BENCH_KERNELS_ARGS)
 
+# Where a whole training step's time goes, per kernel call (step_profile.c).
+$(BUILD)/bench/kernels/step_profile: $(BUILD)/bench/kernels/step_profile.o $(LIBOBJS)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
 clean:
 	rm -rf build augprobe
 

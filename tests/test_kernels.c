@@ -9,11 +9,13 @@
  * random-walk bound: values near zero after cancellation cannot be expected
  * to match relatively). */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../src/kernels/kernels.h"
 #include "../src/layers.h"
+#include "../src/omp_defaults.h"
 #include "../src/rng.h"
 #include "test.h"
 
@@ -294,4 +296,31 @@ static void check_deterministic(int H, int W) {
             for (int rep = 0; rep < 2; rep++) free(o[rep]), free(din[rep]), free(dw[rep]);
         }
     free(in), free(w), free(dout);
+}
+
+/* The default OpenMP wait policy (src/omp_defaults.c): ./augprobe re-execs
+ * itself with a bounded spin that libgomp really applies, and a user's
+ * choice is left alone. libgomp prints what it parsed when
+ * OMP_DISPLAY_ENV=verbose (once per process: before and after the re-exec). */
+TEST(omp_default_wait_policy) {
+    char out[16384], cmd[512];
+    snprintf(cmd, sizeof cmd,
+             "env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT OMP_DISPLAY_ENV=verbose %s info 2>&1",
+             test_bin());
+    CHECK_INT_EQ(test_run(cmd, out, sizeof out), 0);
+    CHECK_STR_CONTAINS(out, "GOMP_SPINCOUNT = '" OMP_DEFAULT_SPINCOUNT "'");
+    CHECK_STR_CONTAINS(out, "omp wait:  GOMP_SPINCOUNT=" OMP_DEFAULT_SPINCOUNT " (default");
+    snprintf(cmd, sizeof cmd,
+             "env -u GOMP_SPINCOUNT OMP_WAIT_POLICY=active OMP_DISPLAY_ENV=verbose %s info 2>&1",
+             test_bin());
+    CHECK_INT_EQ(test_run(cmd, out, sizeof out), 0);
+    CHECK_STR_CONTAINS(out, "OMP_WAIT_POLICY = 'ACTIVE'");
+    CHECK(strstr(out, "GOMP_SPINCOUNT = '" OMP_DEFAULT_SPINCOUNT "'") == NULL);
+    CHECK_STR_CONTAINS(out, "omp wait:  from the environment");
+    snprintf(cmd, sizeof cmd,
+             "env -u OMP_WAIT_POLICY GOMP_SPINCOUNT=7 OMP_DISPLAY_ENV=verbose %s info 2>&1",
+             test_bin());
+    CHECK_INT_EQ(test_run(cmd, out, sizeof out), 0);
+    CHECK_STR_CONTAINS(out, "GOMP_SPINCOUNT = '7'");
+    CHECK(strstr(out, "GOMP_SPINCOUNT = '" OMP_DEFAULT_SPINCOUNT "'") == NULL);
 }
