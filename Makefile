@@ -2,7 +2,9 @@
 CC      ?= gcc
 PKGS    := libcurl libarchive libcjson cairo libcrypto
 CFLAGS  ?= -O3
-CFLAGS  += -std=c17 -Wall -Wextra -fopenmp -g -MMD -MP $(shell pkg-config --cflags $(PKGS))
+# -fno-math-errno: no code reads errno after a math call, and without it
+# sqrtf cannot be vectorised (Adam's update was 5x slower).
+CFLAGS  += -std=c17 -Wall -Wextra -fopenmp -fno-math-errno -g -MMD -MP $(shell pkg-config --cflags $(PKGS))
 LDLIBS  += $(shell pkg-config --libs $(PKGS)) -fopenmp -lm
 # Kernels for a SIMD level are compiled with that level's flags only; the
 # program picks one at run time, so it still runs without AVX-512.
