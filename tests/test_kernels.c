@@ -113,6 +113,9 @@ TEST(kernels_conv_match_reference_on_odd_shapes) {
         {2, 6, 6, 32, 64, 3}, {1, 5, 3, 64, 47, 3}, {3, 3, 5, 17, 29, 5},
         /* even H, W with K=3 take the Winograd path */
         {3, 4, 6, 13, 33, 3}, {1, 2, 2, 5, 7, 3},   {2, 10, 4, 33, 17, 3},
+        /* Winograd dW with dIn on the GEMM path (Cout < 8); several chunks
+         * per weight-gradient part (the first stores, the rest add) */
+        {2, 4, 4, 16, 5, 3},  {4, 16, 16, 32, 32, 3}, {4, 16, 16, 3, 16, 3},
     };
     int ns = (int)(sizeof shapes / sizeof shapes[0]);
     for (int p = 0; p < np; p++)

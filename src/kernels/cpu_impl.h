@@ -261,9 +261,11 @@ static void conv_backward_gemm(KernelCtx *ctx, float *din, float *dw, float *db,
 #pragma omp for schedule(dynamic, 1)
         for (int part = 0; part < np; part++) {
             float *pdw = partials + plen * part, *pdb = pdw + kdim * Cout;
-            memset(pdw, 0, sizeof(float) * (kdim * Cout + Cout));
             long c0, c1;
             split(nchunks, part, np, &c0, &c1);
+            /* The part's first chunk stores pdw (no memset of it), the rest add. */
+            if (c1 > c0) memset(pdb, 0, sizeof(float) * Cout);
+            else memset(pdw, 0, sizeof(float) * (kdim * Cout + Cout));
             for (long ch = c0; ch < c1; ch++) {
                 long p0 = ch * mc;
                 int m = (int)(M - p0 < mc ? M - p0 : mc);
@@ -283,7 +285,7 @@ static void conv_backward_gemm(KernelCtx *ctx, float *din, float *dw, float *db,
                     for (long i0 = 0; i0 < kdim; i0 += MR) {
                         int mr = kdim - i0 < MR ? (int)(kdim - i0) : MR;
                         uk_cols(m, col + i0, ldk, B, ldb, pdw + i0 * Cout + j0, Cout, mr, nr,
-                                NULL, 0, EPI_ACCUM);
+                                NULL, 0, ch == c0 ? EPI_STORE : EPI_ACCUM);
                     }
                 }
             }
@@ -401,35 +403,39 @@ static void wino_input(float *vt, long plane, int ldv, const float *in, long t0,
     }
 }
 
-/* U = G g G^T for every (ci, co), packed as the GEMM's B operand:
- * up[xi][panel][ci][NR]. */
-static void wino_weights(float *up, const float *w, int Cin, int Cout) {
+/* U = G g G^T for input channel ci and every co, packed as the GEMM's B
+ * operand: up[xi][panel][ci][NR]. With flip, the kernel is that of dIn:
+ * g[a][b](ci, co) = w[2-a][2-b][co][ci] of a layer with Cout inputs and Cin
+ * outputs (no flipped copy of w is made). */
+static void wino_weights(float *up, const float *w, int Cin, int Cout, int ci, int flip) {
     int npanels = (Cout + NR - 1) / NR;
     long pstride = (long)npanels * Cin * NR;
-    for (int ci = 0; ci < Cin; ci++)
-        for (int co = 0; co < npanels * NR; co++) {
-            float g[3][3], gg[4][3];
-            for (int a = 0; a < 3; a++)
-                for (int b = 0; b < 3; b++)
-                    g[a][b] = co < Cout ? w[((long)(a * 3 + b) * Cin + ci) * Cout + co] : 0;
-            for (int b = 0; b < 3; b++) {
-                gg[0][b] = g[0][b];
-                gg[1][b] = 0.5f * (g[0][b] + g[1][b] + g[2][b]);
-                gg[2][b] = 0.5f * (g[0][b] - g[1][b] + g[2][b]);
-                gg[3][b] = g[2][b];
-            }
-            float *u = up + ((long)(co / NR) * Cin + ci) * NR + co % NR;
-            for (int a = 0; a < 4; a++) {
-                u[(4 * a + 0) * pstride] = gg[a][0];
-                u[(4 * a + 1) * pstride] = 0.5f * (gg[a][0] + gg[a][1] + gg[a][2]);
-                u[(4 * a + 2) * pstride] = 0.5f * (gg[a][0] - gg[a][1] + gg[a][2]);
-                u[(4 * a + 3) * pstride] = gg[a][2];
-            }
+    for (int co = 0; co < npanels * NR; co++) {
+        float g[3][3], gg[4][3];
+        for (int a = 0; a < 3; a++)
+            for (int b = 0; b < 3; b++)
+                g[a][b] = co >= Cout ? 0
+                          : flip   ? w[((long)(8 - a * 3 - b) * Cout + co) * Cin + ci]
+                                   : w[((long)(a * 3 + b) * Cin + ci) * Cout + co];
+        for (int b = 0; b < 3; b++) {
+            gg[0][b] = g[0][b];
+            gg[1][b] = 0.5f * (g[0][b] + g[1][b] + g[2][b]);
+            gg[2][b] = 0.5f * (g[0][b] - g[1][b] + g[2][b]);
+            gg[3][b] = g[2][b];
         }
+        float *u = up + ((long)(co / NR) * Cin + ci) * NR + co % NR;
+        for (int a = 0; a < 4; a++) {
+            u[(4 * a + 0) * pstride] = gg[a][0];
+            u[(4 * a + 1) * pstride] = 0.5f * (gg[a][0] + gg[a][1] + gg[a][2]);
+            u[(4 * a + 2) * pstride] = 0.5f * (gg[a][0] - gg[a][1] + gg[a][2]);
+            u[(4 * a + 3) * pstride] = gg[a][2];
+        }
+    }
 }
 
 static void wino_forward(KernelCtx *ctx, float *out, const float *in, const float *w,
-                         const float *b, int N, int H, int W, int Cin, int Cout, int relu) {
+                         const float *b, int N, int H, int W, int Cin, int Cout, int relu,
+                         int flip) {
     int nt = ctx->threads, npanels = (Cout + NR - 1) / NR, ldv = ROUND_UP(Cin, MR);
     int ldm = npanels * NR, tc = wino_chunk(Cin, Cout);
     long T = (long)N * (H / 2) * (W / 2), nchunks = (T + tc - 1) / tc;
@@ -437,7 +443,6 @@ static void wino_forward(KernelCtx *ctx, float *out, const float *in, const floa
     size_t per = (size_t)16 * (vplane + mplane) + 17 * ROUND_UP(Cin, 16);
     float *s = kctx_scratch(ctx, 16 * pstride + ROUND_UP(ldm, 16) + per * nt);
     float *up = s, *bias = up + 16 * pstride, *work = bias + ROUND_UP(ldm, 16);
-    wino_weights(up, w, Cin, Cout);
     for (int j = 0; j < ldm; j++) bias[j] = (b && j < Cout) ? b[j] : 0;
     int th = H / 2, tw = W / 2;
 #pragma omp parallel num_threads(nt)
@@ -445,6 +450,8 @@ static void wino_forward(KernelCtx *ctx, float *out, const float *in, const floa
         float *vt = work + per * omp_get_thread_num(), *Mb = vt + 16 * vplane;
         float *tb = Mb + 16 * mplane, *zeros = tb + 16 * ROUND_UP(Cin, 16);
         memset(zeros, 0, sizeof(float) * Cin);
+#pragma omp for schedule(static)
+        for (int ci = 0; ci < Cin; ci++) wino_weights(up, w, Cin, Cout, ci, flip);
 #pragma omp for schedule(dynamic, 1)
         for (long ch = 0; ch < nchunks; ch++) {
             long t0 = ch * tc;
@@ -516,9 +523,10 @@ static void wino_backward_weights(KernelCtx *ctx, float *dw, float *db, const fl
 #pragma omp for schedule(dynamic, 1)
         for (int part = 0; part < np; part++) {
             float *du = partials + plen * part, *pdb = du + 16 * uplane;
-            memset(du, 0, sizeof(float) * plen);
             long c0, c1;
             split(nchunks, part, np, &c0, &c1);
+            /* The part's first chunk stores du (no memset of it), the rest add. */
+            memset(c1 > c0 ? pdb : du, 0, sizeof(float) * (c1 > c0 ? (size_t)Cout : plen));
             for (long ch = c0; ch < c1; ch++) {
                 long t0 = ch * tc;
                 int m = (int)(T - t0 < tc ? T - t0 : tc);
@@ -566,7 +574,8 @@ static void wino_backward_weights(KernelCtx *ctx, float *dw, float *db, const fl
                         for (int i0 = 0; i0 < Cin; i0 += MR)
                             uk_cols(m, vt + xi * vplane + i0, ldv, Z + xi * zplane + jp * NR, ldz,
                                     du + xi * uplane + (long)i0 * ldz + jp * NR, ldz,
-                                    Cin - i0 < MR ? Cin - i0 : MR, NR, NULL, 0, EPI_ACCUM);
+                                    Cin - i0 < MR ? Cin - i0 : MR, NR, NULL, 0,
+                                    ch == c0 ? EPI_STORE : EPI_ACCUM);
             }
         }
         /* (the omp for's barrier) Reduce in part order, then dW += G^T dU G. */
@@ -608,7 +617,7 @@ static void wino_backward_weights(KernelCtx *ctx, float *dw, float *db, const fl
 static void conv_forward(KernelCtx *ctx, float *out, const float *in, const float *w,
                          const float *b, int N, int H, int W, int Cin, int Cout, int K,
                          int relu) {
-    if (wino_ok(H, W, Cin, K)) wino_forward(ctx, out, in, w, b, N, H, W, Cin, Cout, relu);
+    if (wino_ok(H, W, Cin, K)) wino_forward(ctx, out, in, w, b, N, H, W, Cin, Cout, relu, 0);
     else conv_forward_gemm(ctx, out, in, w, b, N, H, W, Cin, Cout, K, relu);
 }
 
@@ -622,6 +631,10 @@ static void conv_backward(KernelCtx *ctx, float *din, float *dw, float *db, cons
     wino_backward_weights(ctx, dw, db, dout, in, N, H, W, Cin, Cout);
     if (!din) return;
     /* dIn = conv(dout, w') with w'[ky][kx][co][ci] = w[2-ky][2-kx][ci][co]. */
+    if (wino_ok(H, W, Cout, K)) {
+        wino_forward(ctx, din, dout, w, NULL, N, H, W, Cout, Cin, 0, 1);
+        return;
+    }
     float *wf = xmalloc(sizeof(float) * 9 * (size_t)Cin * Cout);
     for (int t = 0; t < 9; t++)
         for (int ci = 0; ci < Cin; ci++)
