@@ -410,25 +410,30 @@ static void wino_input(float *vt, long plane, int ldv, const float *in, long t0,
 static void wino_weights(float *up, const float *w, int Cin, int Cout, int ci, int flip) {
     int npanels = (Cout + NR - 1) / NR;
     long pstride = (long)npanels * Cin * NR;
-    for (int co = 0; co < npanels * NR; co++) {
-        float g[3][3], gg[4][3];
-        for (int a = 0; a < 3; a++)
-            for (int b = 0; b < 3; b++)
-                g[a][b] = co >= Cout ? 0
-                          : flip   ? w[((long)(8 - a * 3 - b) * Cout + co) * Cin + ci]
-                                   : w[((long)(a * 3 + b) * Cin + ci) * Cout + co];
+    /* VL consecutive co at a time: their U values are consecutive in up. */
+    for (int co0 = 0; co0 < npanels * NR; co0 += VL) {
+        float gs[9][VL] __attribute__((aligned(64)));
+        for (int t = 0; t < 9; t++)
+            for (int j = 0; j < VL; j++) {
+                int co = co0 + j;
+                gs[t][j] = co >= Cout ? 0
+                           : flip     ? w[((long)(8 - t) * Cout + co) * Cin + ci]
+                                      : w[((long)t * Cin + ci) * Cout + co];
+            }
+        V half = v_set1(0.5f), gg[4][3];
         for (int b = 0; b < 3; b++) {
-            gg[0][b] = g[0][b];
-            gg[1][b] = 0.5f * (g[0][b] + g[1][b] + g[2][b]);
-            gg[2][b] = 0.5f * (g[0][b] - g[1][b] + g[2][b]);
-            gg[3][b] = g[2][b];
+            V g0 = v_load(gs[b]), g1 = v_load(gs[3 + b]), g2 = v_load(gs[6 + b]);
+            gg[0][b] = g0;
+            gg[1][b] = half * (g0 + g1 + g2);
+            gg[2][b] = half * (g0 - g1 + g2);
+            gg[3][b] = g2;
         }
-        float *u = up + ((long)(co / NR) * Cin + ci) * NR + co % NR;
+        float *u = up + ((long)(co0 / NR) * Cin + ci) * NR + co0 % NR;
         for (int a = 0; a < 4; a++) {
-            u[(4 * a + 0) * pstride] = gg[a][0];
-            u[(4 * a + 1) * pstride] = 0.5f * (gg[a][0] + gg[a][1] + gg[a][2]);
-            u[(4 * a + 2) * pstride] = 0.5f * (gg[a][0] - gg[a][1] + gg[a][2]);
-            u[(4 * a + 3) * pstride] = gg[a][2];
+            v_store(u + (4 * a + 0) * pstride, gg[a][0]);
+            v_store(u + (4 * a + 1) * pstride, half * (gg[a][0] + gg[a][1] + gg[a][2]));
+            v_store(u + (4 * a + 2) * pstride, half * (gg[a][0] - gg[a][1] + gg[a][2]));
+            v_store(u + (4 * a + 3) * pstride, gg[a][2]);
         }
     }
 }
