@@ -355,7 +355,7 @@ static int wino_chunk(int Cin, int Cout) {
 
 /* o = B^T-style butterfly of four rows d (n floats each): d0-d2, d1+d2,
  * d2-d1, d1-d3. Explicit vectors: the compiler cannot prove no aliasing. */
-static void bt4(float *o0, float *o1, float *o2, float *o3, const float *d0, const float *d1,
+static inline __attribute__((always_inline)) void bt4(float *o0, float *o1, float *o2, float *o3, const float *d0, const float *d1,
                 const float *d2, const float *d3, int n) {
     int c = 0;
     for (; c + VL <= n; c += VL) {
@@ -372,8 +372,9 @@ static void bt4(float *o0, float *o1, float *o2, float *o3, const float *d0, con
 }
 
 /* V[xi][i][0..Cin) (row stride ldv, 16 planes of plane floats) for tiles
- * [t0, t0+tc); channels Cin..ldv are zero. tb: 16*Cin floats of work space;
- * zeros: Cin zeros (the padding). */
+ * [t0, t0+tc); channels Cin..ldv are left alone (wino_pad_zero clears them
+ * once per call). tb: 16*Cin floats of work space; zeros: Cin zeros (the
+ * padding). */
 static void wino_input(float *vt, long plane, int ldv, const float *in, long t0, int tc, int H,
                        int W, int Cin, float *tb, const float *zeros) {
     int th = H / 2, tw = W / 2;
@@ -398,9 +399,15 @@ static void wino_input(float *vt, long plane, int ldv, const float *in, long t0,
             bt4(v + (4 * a + 0) * plane, v + (4 * a + 1) * plane, v + (4 * a + 2) * plane,
                 v + (4 * a + 3) * plane, tb + (4 * a + 0) * Cin, tb + (4 * a + 1) * Cin,
                 tb + (4 * a + 2) * Cin, tb + (4 * a + 3) * Cin, Cin);
-        for (int c = Cin; c < ldv; c++)
-            for (int xi = 0; xi < 16; xi++) v[xi * plane + c] = 0;
     }
+}
+
+/* Zeros channels Cin..ldv of a thread's V buffer (tc rows in each of the 16
+ * planes): column-major GEMM tiles read them (their results are dropped). */
+static void wino_pad_zero(float *vt, long plane, int ldv, int tc, int Cin) {
+    for (int xi = 0; xi < 16; xi++)
+        for (int i = 0; i < tc; i++)
+            for (int c = Cin; c < ldv; c++) vt[xi * plane + (long)i * ldv + c] = 0;
 }
 
 /* U = G g G^T for input channel ci and every co, packed as the GEMM's B
@@ -455,6 +462,7 @@ static void wino_forward(KernelCtx *ctx, float *out, const float *in, const floa
         float *vt = work + per * omp_get_thread_num(), *Mb = vt + 16 * vplane;
         float *tb = Mb + 16 * mplane, *zeros = tb + 16 * ROUND_UP(Cin, 16);
         memset(zeros, 0, sizeof(float) * Cin);
+        wino_pad_zero(vt, vplane, ldv, tc, Cin);
 #pragma omp for schedule(static)
         for (int ci = 0; ci < Cin; ci++) wino_weights(up, w, Cin, Cout, ci, flip);
 #pragma omp for schedule(dynamic, 1)
@@ -525,6 +533,7 @@ static void wino_backward_weights(KernelCtx *ctx, float *dw, float *db, const fl
         float *vt = s + per * omp_get_thread_num(), *Z = vt + 16 * vplane, *tb = Z + 16 * zplane;
         float *zeros = tb + 16 * ROUND_UP(Cin, 16);
         memset(zeros, 0, sizeof(float) * Cin);
+        wino_pad_zero(vt, vplane, ldv, tc, Cin);
 #pragma omp for schedule(dynamic, 1)
         for (int part = 0; part < np; part++) {
             float *du = partials + plen * part, *pdb = du + 16 * uplane;
