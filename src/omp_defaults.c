@@ -1,9 +1,9 @@
 /* omp_defaults.c - the OpenMP wait policy augprobe runs with unless the user
  * chooses one. libgomp's default lets an idle thread spin for up to 300000
  * iterations (milliseconds) before it sleeps; on a machine shared with other
- * work those spinning threads take the cores the busy ones need (a 2-thread
- * training step ran 3.6x slower in wall time on a loaded 2-core machine
- * than with a bounded spin; README "Speed"). A spin of a few microseconds
+ * work those spinning threads take the cores the busy ones need (on a
+ * loaded 2-core machine, 2-thread training ran 3x slower in wall time and
+ * used 2.4x the CPU; README "Speed"). A spin of a few microseconds
  * still catches the next back-to-back parallel region, then the thread
  * sleeps.
  *
