@@ -95,7 +95,15 @@ fuzz:
 	        build/fuzz/corpus/$$f fuzz/corpus/$$f; \
 	done
 
+# make bench: augprobe vs the PyTorch peer on the same work (see bench/bench.c).
+BENCHSRCS := $(wildcard bench/*.c)
+$(BUILD)/bench/bench: $(LIBOBJS) $(BENCHSRCS:%.c=$(BUILD)/%.o)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+bench: $(BUILD)/bench/bench
+	$(BUILD)/bench/bench $(BENCH_ARGS)
+
 clean:
 	rm -rf build augprobe
 
--include $(OBJS:.o=.d) $(TESTOBJS:.o=.d) $(wildcard $(BUILD)/fuzz/*.d)
+-include $(OBJS:.o=.d) $(TESTOBJS:.o=.d) $(BENCHSRCS:%.c=$(BUILD)/%.d) $(wildcard $(BUILD)/fuzz/*.d)

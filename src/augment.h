@@ -4,7 +4,41 @@
  * A spec is a comma-separated list of items, e.g. "hflip,vflip,zoom=0.5:1.0"
  * or "zoom=0.7" or "brightness=-0.2:0.2": NAME (flips: probability 0.5),
  * NAME=P for flips (probability), NAME=V (fixed) or NAME=LO:HI (drawn per
- * image, uniform). Images are float HWC in [0, 1]. */
+ * image, uniform). Each name at most once; "" or "none" is no augmentation.
+ * Images are float HWC in [0, 1].
+ *
+ * Geometry is Keras's (keras-preprocessing apply_affine_transform with the
+ * scipy backend): output pixel o = (row, col) samples the input at
+ *     c + R(theta) * (Z * (o - c) + t),   c = (h/2 - 0.5, w/2 - 0.5),
+ *     Z = diag(zx, zy), t = (tx * h, ty * w) pixels,
+ *     R = [[cos, -sin], [sin, cos]] (rows first),
+ * bilinear (order 1), fill 'nearest' (edge pixels repeat). As in Keras, zx
+ * scales ROWS (the first image axis) and zy the columns; tx shifts rows
+ * (Keras's height shift) and ty columns. Signs: z < 1 zooms in; tx > 0 moves
+ * the content up, ty > 0 moves it left; theta > 0 rotates the content
+ * clockwise as displayed (row 0 at the top).
+ *
+ * Colour ops follow tf.image (float images), in this order: adjust_brightness
+ * (x + delta), adjust_contrast ((x - mean) * f + mean, mean per channel over
+ * the image), adjust_saturation (HSV s' = clamp(s * f, 0, 1)), adjust_hue
+ * (HSV h' = (h + delta) mod 1), HSV as tf.image.rgb_to_hsv/hsv_to_rgb. Unlike
+ * tf, every colour op is followed by a clip to [0, 1].
+ *
+ * Valid values (aug_valid_range): flips 0..1 (probability), zoom and aspect
+ * 0.1..10, brightness -1..1, contrast 0..10, saturation 0..10, hue -1..1
+ * (turns), rotation -360..360 (degrees), translation -1..1 (fraction).
+ *
+ * Probe levels (aug_default_levels, ascending values; the probe draws pairs
+ * of them and asks which image was changed more):
+ *     zoom         0.5 0.6 0.7 0.8 0.9     (the notebook's; lower = more)
+ *     aspect       0.6 0.7 0.8 0.9 1.0     (zx = s, zy = 1/s; lower = more)
+ *     brightness   0 0.1 0.2 0.3 0.4       (delta; higher = more)
+ *     contrast     0.2 0.4 0.6 0.8 1.0     (factor; lower = more)
+ *     saturation   0 0.25 0.5 0.75 1.0     (factor; lower = more)
+ *     hue          0 0.1 0.2 0.3 0.4       (turns; higher = more)
+ *     rotation     0 10 20 30 40           (degrees; higher = more)
+ *     translation  0 0.05 0.1 0.15 0.2     (tx = ty; higher = more)
+ *     hflip, vflip 0 1                     (flipped or not) */
 #ifndef AUGPROBE_AUGMENT_H
 #define AUGPROBE_AUGMENT_H
 
@@ -25,7 +59,7 @@ typedef enum AugKind {
     AUG_SATURATION,  /* tf.image.adjust_saturation: HSV s * f */
     AUG_HUE,         /* tf.image.adjust_hue: HSV h + delta (turns) */
     AUG_ROTATION,    /* degrees, Keras rotation semantics */
-    AUG_TRANSLATION, /* fraction of the size, tx = ty drawn independently */
+    AUG_TRANSLATION, /* fraction of the size; tx and ty drawn independently */
     AUG_KINDS
 } AugKind;
 
@@ -43,13 +77,14 @@ typedef struct AugSpec {
 /* The drawn parameters of one image; identity when made by aug_params_identity. */
 typedef struct AugParams {
     int hflip, vflip;
-    float zx, zy;       /* 1 = identity */
+    float zx, zy;       /* zoom of rows, of columns; 1 = identity */
     float brightness;   /* 0 */
     float contrast;     /* 1 */
     float saturation;   /* 1 */
     float hue;          /* 0 */
     float rotation;     /* degrees, 0 */
-    float tx, ty;       /* fraction of width/height, 0 */
+    float tx, ty;       /* shift of rows (fraction of height), of columns
+                           (fraction of width); 0 */
 } AugParams;
 
 /* Parses a spec ("" or "none": no augmentation). One clear error. */
@@ -65,7 +100,8 @@ void aug_params_identity(AugParams *p);
 /* Draws one image's parameters from the spec. */
 void aug_draw(const AugSpec *spec, Rng *rng, AugParams *p);
 /* Identity except that `kind` is applied at strength `level` (the probe's
- * pairs; zoom: zx = zy = level). */
+ * pairs; zoom: zx = zy = level; aspect: zx = level, zy = 1/level;
+ * translation: tx = ty = level; flips: flipped when level >= 0.5). */
 void aug_params_level(AugKind kind, float level, AugParams *p);
 /* The probe's default levels of a family (zoom: 0.5,0.6,0.7,0.8,0.9). Returns
  * the count (<= 16). */

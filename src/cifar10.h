@@ -37,7 +37,8 @@ typedef struct Cifar10 {
     uint8_t *test_labels;
     char class_names[CIFAR_CLASSES][32];
     char source[1024];     /* the directory or archive it was read from */
-    int verified;          /* 1: every file matches the official md5 sums */
+    int verified;          /* 1: the official archive, its md5 matched */
+    char note[256];        /* one line: why it is verified or not */
     /* Set by cifar10_split (train/val) and cifar10_load (test). */
     ImageSet train, val, test;
 } Cifar10;
@@ -48,12 +49,18 @@ typedef struct Cifar10 {
  * when neither exists and allow_download, download the official archive to
  * data/cifar-10-binary.tar.gz (libcurl, progress bar on a terminal unless
  * quiet, md5-checked, temp file renamed when complete).
- * Checks sizes, record counts and labels; one clear error naming the file. */
+ * Checks sizes, record counts and labels; one clear error naming the file.
+ * A directory is an "unverified copy" (only the archive's official md5 is
+ * known); when it holds an MD5SUMS file, each file must match it.
+ * AUGPROBE_CIFAR_URL / AUGPROBE_CIFAR_MD5 override the download's URL and
+ * expected md5 (mirrors, tests); the result is verified only for the
+ * official md5. On failure *d is left empty (free to cifar10_free). */
 int cifar10_load(Cifar10 *d, const char *path, int allow_download, int quiet, Err *e);
 
 /* Splits the 50,000 training images into 40,000 train and 10,000 val by a
  * seeded shuffle, rearranging train_images in place (train first). The same
- * on every machine and thread count. Sets d->train and d->val. */
+ * on every machine and thread count. Sets d->train and d->val. Call it once
+ * after cifar10_load (which sets d->train to all 50,000 and d->val empty). */
 void cifar10_split(Cifar10 *d, uint64_t seed);
 
 void cifar10_free(Cifar10 *d);

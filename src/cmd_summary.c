@@ -1,5 +1,67 @@
-/* cmd_summary.c - placeholder until this command lands. */
+/* cmd_summary.c - `augprobe summary`: prints a network like Keras's
+ * model.summary() (layer, output shape, parameter count, totals). */
 #include <stdio.h>
+#include <string.h>
+
 #include "cli.h"
 #include "common.h"
-int cmd_summary(int argc, char **argv, GlobalOpts *g) { (void)argc; (void)argv; (void)g; fprintf(stderr, "augprobe summary: not implemented yet\n"); return EXIT_FAIL; }
+#include "net.h"
+
+/* The probe head's input: the seed CNN's flattened features. */
+#define RANKNET_FEATURES 2048
+
+int cmd_summary(int argc, char **argv, GlobalOpts *g) {
+    enum { OPT_ARCH = 1 };
+    static const struct option opts[] = {CLI_GLOBAL_OPTIONS,
+                                         {"arch", required_argument, 0, OPT_ARCH},
+                                         {0, 0, 0, 0}};
+    static const char use[] =
+        "Usage: augprobe summary [--arch seed_cnn|ranknet_head]\n"
+        "Prints the network like Keras's model.summary(): each layer's output shape and\n"
+        "parameter count, then the totals (BN moving statistics are non-trainable).\n"
+        "  --arch NAME    seed_cnn (the classifier, default) or ranknet_head (the probe's\n"
+        "                 head on 2048 flattened features)\n";
+    const char *arch = "seed_cnn";
+    cli_begin();
+    int c;
+    while ((c = getopt_long(argc, argv, CLI_OPTSTRING(""), opts, NULL)) != -1) {
+        if (c == OPT_ARCH) {
+            arch = optarg;
+            continue;
+        }
+        int r = cli_global_opt(c, "summary", argv, g);
+        if (r == 1) {
+            cli_print_usage(stdout, use);
+            return EXIT_OK;
+        }
+        if (r < 0) {
+            cli_print_usage(stderr, use);
+            return EXIT_USAGE;
+        }
+    }
+    if (cli_no_positional("summary", argc, argv)) {
+        cli_print_usage(stderr, use);
+        return EXIT_USAGE;
+    }
+    int n_layers, h = 32, w = 32, ch = 3;
+    const LayerSpec *specs;
+    if (!strcmp(arch, "seed_cnn")) {
+        specs = net_arch_seed_cnn(&n_layers);
+    } else if (!strcmp(arch, "ranknet_head")) {
+        specs = net_arch_ranknet_head(&n_layers);
+        h = w = 1, ch = RANKNET_FEATURES;
+    } else {
+        fprintf(stderr, "augprobe summary: --arch: '%s' is not seed_cnn or ranknet_head\n", arch);
+        cli_print_usage(stderr, use);
+        return EXIT_USAGE;
+    }
+    Err e;
+    Net *net = net_create(arch, specs, n_layers, h, w, ch, 1, 1, &e);
+    if (!net) {
+        fprintf(stderr, "augprobe summary: %s\n", e.msg);
+        return EXIT_FAIL;
+    }
+    net_summary(net, stdout);
+    net_free(net);
+    return EXIT_OK;
+}

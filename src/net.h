@@ -58,6 +58,7 @@ typedef struct Net {
     float *dbuf[2];         /* ping-pong activation-gradient buffers */
     const Kernels *k;
     KernelCtx kctx;
+    float *input;           /* copy of the last training forward's x, for backward */
 } Net;
 
 /* The seed's CNN (MISSION.md): 3 blocks of Conv-ReLU, BN, Conv-ReLU, BN,
@@ -83,7 +84,9 @@ void net_init(Net *net, uint64_t seed);
 /* Runs layers 0..upto (upto < 0: all) on x [B][in_h][in_w][in_c] (B <=
  * max_batch) and returns the output of layer upto. training: BN on batch
  * statistics (updating the moving ones) and dropout masks drawn from rng;
- * otherwise inference (moving statistics, no dropout; rng may be NULL). */
+ * otherwise inference (moving statistics, no dropout; rng may be NULL).
+ * Training with rng NULL runs dropout as the identity (tests, golden runs).
+ * The returned buffer belongs to the net and is valid until the next call. */
 const float *net_forward(Net *net, const float *x, int B, int training, Rng *rng, int upto);
 
 /* Backward through every layer after a full training forward of B examples:

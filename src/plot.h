@@ -22,11 +22,26 @@ typedef struct PlotPanel {
     int n_xticks;
 } PlotPanel;
 
-/* Panels side by side, each with axes, ticks, labels and a legend. */
+/* Layout, in pixels (tests and callers may rely on it). */
+enum {
+    PLOT_PANEL_W = 480, /* each line panel */
+    PLOT_PANEL_H = 360,
+    PLOT_GRID_PAD = 8,      /* image grid: around and between cells */
+    PLOT_GRID_CAPTION = 20, /* image grid: caption band under each image */
+};
+
+/* Panels side by side, each with axes, ticks, labels and a legend: a PNG of
+ * n_panels * PLOT_PANEL_W x PLOT_PANEL_H. Series colours: the tab10 palette
+ * in order (first 0x1f77b4). With xtick_labels, x is the category index. */
 int plot_panels_png(const char *path, const PlotPanel *panels, int n_panels, Err *e);
 
 /* n RGB uint8 HWC images of h x w in a grid of `cols` columns, each
- * enlarged `scale` times (nearest), with a caption under each (may be NULL). */
+ * enlarged `scale` times (nearest), with a caption under each (captions may
+ * be NULL: no caption band). Image k (row k / cols, column k % cols) has its
+ * top-left corner at x = PAD + col * (w*scale + PAD),
+ * y = PAD + row * (h*scale + CAP + PAD), CAP = PLOT_GRID_CAPTION or 0; the
+ * PNG is cols * (w*scale + PAD) + PAD wide and rows * (h*scale + CAP + PAD)
+ * + PAD high, white behind. */
 int plot_image_grid_png(const char *path, const uint8_t *images, int n, int cols, int h, int w,
                         const char *const *captions, int scale, Err *e);
 

@@ -1,4 +1,8 @@
-/* kernels.c - the Kernels tables and runtime dispatch between them. */
+/* kernels.c - the Kernels tables and runtime dispatch between them.
+ * kernels_cpu_best() picks the widest SIMD level this CPU supports
+ * (avx512 > avx2 > portable); the environment variable
+ * AUGPROBE_KERNELS=reference|portable|avx2|avx512 forces one (an unknown or
+ * unsupported value is ignored), e.g. to test the narrower paths. */
 #include "kernels.h"
 
 #include <stdlib.h>
@@ -6,6 +10,7 @@
 
 #include "../common.h"
 #include "../layers.h"
+#include "cpu.h"
 
 void kctx_init(KernelCtx *ctx, int threads) {
     memset(ctx, 0, sizeof *ctx);
@@ -89,17 +94,54 @@ static const Kernels REFERENCE = {
 
 const Kernels *kernels_reference(void) { return &REFERENCE; }
 
+/* Whether this CPU (and OS) can run a path's instructions. */
+static int cpu_has(const char *name) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    if (!strcmp(name, "avx512"))
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+               __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+               __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (!strcmp(name, "avx2"))
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    if (!strcmp(name, "avx512") || !strcmp(name, "avx2")) return 0;
+#endif
+    return !strcmp(name, "portable") || !strcmp(name, "reference");
+}
+
+static const Kernels *cpu_path(const char *name) {
+    if (!cpu_has(name)) return NULL;
+    if (!strcmp(name, "avx512")) return kernels_avx512();
+    if (!strcmp(name, "avx2")) return kernels_avx2();
+    if (!strcmp(name, "portable")) return kernels_portable();
+    if (!strcmp(name, "reference")) return &REFERENCE;
+    return NULL;
+}
+
 const Kernels *kernels_cpu_best(void) {
-    /* Until the fast kernels land, the reference path is the only one. */
+    const char *forced = getenv("AUGPROBE_KERNELS");
+    if (forced && *forced && strcmp(forced, "auto")) {
+        const Kernels *k = cpu_path(forced);
+        if (k) return k;
+    }
+    static const char *const order[] = {"avx512", "avx2", "portable"};
+    for (int i = 0; i < 3; i++) {
+        const Kernels *k = cpu_path(order[i]);
+        if (k) return k;
+    }
     return &REFERENCE;
 }
 
 const Kernels *kernels_by_name(const char *name) {
-    if (!strcmp(name, "reference")) return &REFERENCE;
     if (!strcmp(name, "auto")) return kernels_cpu_best();
-    const Kernels *best = kernels_cpu_best();
-    if (!strcmp(name, best->name)) return best;
-    return NULL;
+    return cpu_path(name);
 }
 
-const char *kernels_compiled(void) { return "reference"; }
+const char *kernels_compiled(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    return "avx512,avx2,portable";
+#else
+    return "portable";
+#endif
+}

@@ -1,0 +1,340 @@
+/* bench.c - `make bench`: augprobe and the PyTorch peer on the same work, in
+ * one run, on the same machine and thread count. Prints a table, the ratios,
+ * and machine-readable `name: value` lines at the end.
+ *
+ * Measured: training step throughput (batch 32 and 128), inference / feature
+ * extraction throughput (batch 256), one RankNet-head epoch on cached
+ * features, augmentation cost per batch as a share of a training step, and
+ * the achieved GFLOP/s against the measured FMA peak (bench/peak_fma.c). */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "../src/augment.h"
+#include "../src/cifar10.h"
+#include "../src/kernels/kernels.h"
+#include "../src/layers.h"
+#include "../src/net.h"
+#include "../src/optim.h"
+#include "../src/rng.h"
+#include "peak.h"
+
+typedef struct Peer {
+    int ok;
+    char why[256]; /* why the peer rows are skipped */
+    double train32, train128, infer256, probe_epoch;
+} Peer;
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* Multiply-adds of one forward pass of one example (conv and dense only). */
+static double forward_macs(const Net *net) {
+    double macs = 0;
+    for (int i = 0; i < net->n_layers; i++) {
+        const Layer *l = &net->layers[i];
+        if (l->spec.kind == LAYER_CONV)
+            macs += (double)l->h * l->w * l->spec.ksize * l->spec.ksize * l->in_c * l->c;
+        else if (l->spec.kind == LAYER_DENSE)
+            macs += (double)l->in_h * l->in_w * l->in_c * l->c;
+    }
+    return macs;
+}
+
+static void fill_uniform(float *x, size_t n, uint64_t seed) {
+    Rng r = rng_stream(seed, 99);
+    for (size_t i = 0; i < n; i++) x[i] = rng_float(&r);
+}
+
+/* Median images/s of `reps` runs of `steps` training steps at batch B. */
+static double bench_train(int B, int steps, int reps, int threads, double *step_ms) {
+    Err e;
+    int nl;
+    const LayerSpec *spec = net_arch_seed_cnn(&nl);
+    Net *net = net_create("seed_cnn", spec, nl, 32, 32, 3, B, threads, &e);
+    if (!net) {
+        fprintf(stderr, "bench: %s\n", e.msg);
+        exit(1);
+    }
+    net_init(net, 1);
+    Adam opt;
+    adam_init(&opt, net->n_params);
+    float *x = xalloc_floats((size_t)B * 3072);
+    float *dlogits = xalloc_floats((size_t)B * 10);
+    uint8_t *labels = xmalloc((size_t)B);
+    fill_uniform(x, (size_t)B * 3072, 1);
+    for (int i = 0; i < B; i++) labels[i] = (uint8_t)(i % 10);
+    double rates[16];
+    long step = 0;
+    for (int r = -1; r < reps; r++) { /* r == -1: warm-up */
+        double t0 = now_seconds();
+        int n = r < 0 ? 3 : steps;
+        for (int s = 0; s < n; s++) {
+            Rng drop = rng_stream(1, rng_mix(RNG_TAG_DROPOUT, (uint64_t)step++));
+            net_zero_grads(net);
+            const float *logits = net_forward(net, x, B, 1, &drop, -1);
+            softmax_xent(dlogits, NULL, logits, labels, B, 10);
+            net_backward(net, dlogits, B);
+            adam_step(&opt, net->params, net->grads);
+        }
+        if (r >= 0) rates[r] = B * n / (now_seconds() - t0);
+    }
+    double med = median(rates, reps);
+    if (step_ms) *step_ms = 1000.0 * B / med;
+    adam_free(&opt);
+    free(x);
+    free(dlogits);
+    free(labels);
+    net_free(net);
+    return med;
+}
+
+static double bench_infer(int B, int steps, int reps, int threads) {
+    Err e;
+    int nl;
+    const LayerSpec *spec = net_arch_seed_cnn(&nl);
+    Net *net = net_create("seed_cnn", spec, nl, 32, 32, 3, B, threads, &e);
+    if (!net) {
+        fprintf(stderr, "bench: %s\n", e.msg);
+        exit(1);
+    }
+    net_init(net, 1);
+    float *x = xalloc_floats((size_t)B * 3072);
+    fill_uniform(x, (size_t)B * 3072, 2);
+    int flat = net_find_layer(net, "flatten");
+    double rates[16];
+    for (int r = -1; r < reps; r++) {
+        double t0 = now_seconds();
+        int n = r < 0 ? 1 : steps;
+        for (int s = 0; s < n; s++) net_forward(net, x, B, 0, NULL, flat);
+        if (r >= 0) rates[r] = B * n / (now_seconds() - t0);
+    }
+    free(x);
+    net_free(net);
+    return median(rates, reps);
+}
+
+/* One epoch of the RankNet head over `pairs` pairs of 2048-d features. */
+static double bench_probe_epoch(int pairs, int threads) {
+    Err e;
+    int nl;
+    const LayerSpec *spec = net_arch_ranknet_head(&nl);
+    const int D = 2048, B = 32;
+    Net *head = net_create("ranknet_head", spec, nl, 1, 1, D, 2 * B, threads, &e);
+    if (!head) {
+        fprintf(stderr, "bench: %s\n", e.msg);
+        exit(1);
+    }
+    net_init(head, 1);
+    Adam opt;
+    adam_init(&opt, head->n_params);
+    float *feat = xalloc_floats((size_t)2 * B * D);
+    float *y = xalloc_floats(B), *dd = xalloc_floats(B), *ds = xalloc_floats(2 * B),
+          *d = xalloc_floats(B);
+    fill_uniform(feat, (size_t)2 * B * D, 3);
+    for (int i = 0; i < B; i++) y[i] = (i % 2) ? 1.0f : -1.0f;
+    double t0 = now_seconds();
+    for (int s = 0; s < pairs / B; s++) {
+        Rng drop = rng_stream(1, rng_mix(RNG_TAG_DROPOUT, (uint64_t)s));
+        net_zero_grads(head);
+        const float *score = net_forward(head, feat, 2 * B, 1, &drop, -1);
+        for (int i = 0; i < B; i++) d[i] = score[i] - score[B + i];
+        ranknet_loss(dd, d, y, B);
+        for (int i = 0; i < B; i++) {
+            ds[i] = dd[i];
+            ds[B + i] = -dd[i];
+        }
+        net_backward(head, ds, 2 * B);
+        adam_step(&opt, head->params, head->grads);
+    }
+    double t = now_seconds() - t0;
+    adam_free(&opt);
+    free(feat);
+    free(y);
+    free(dd);
+    free(ds);
+    free(d);
+    net_free(head);
+    return t;
+}
+
+/* Milliseconds to augment a batch of 32 with the notebook's spec. */
+static double bench_augment(int threads) {
+    (void)threads;
+    enum { N = 256, B = 32, REPS = 200 };
+    uint8_t *img = xmalloc((size_t)N * CIFAR_PIXELS), *lab = xcalloc(N, 1);
+    Rng r = rng_stream(5, 5);
+    for (size_t i = 0; i < (size_t)N * CIFAR_PIXELS; i++) img[i] = (uint8_t)rng_below(&r, 256);
+    ImageSet set = {N, img, lab};
+    AugSpec spec;
+    Err e;
+    if (aug_parse(&spec, "hflip,vflip,zoom=0.5:1.0", &e)) {
+        fprintf(stderr, "bench: %s\n", e.msg);
+        exit(1);
+    }
+    float *out = xalloc_floats((size_t)B * CIFAR_PIXELS);
+    int idx[B];
+    double t0 = now_seconds();
+    for (int k = 0; k < REPS; k++) {
+        for (int i = 0; i < B; i++) idx[i] = (k * B + i) % N;
+        aug_batch(&spec, &set, idx, B, 1, (uint64_t)k, out);
+    }
+    double ms = 1000.0 * (now_seconds() - t0) / REPS;
+    free(img);
+    free(lab);
+    free(out);
+    return ms;
+}
+
+static void run_peer(Peer *p, int threads, int quick) {
+    memset(p, 0, sizeof *p);
+    if (access("/usr/bin/python3", X_OK) != 0) {
+        snprintf(p->why, sizeof p->why, "/usr/bin/python3 not found");
+        return;
+    }
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 bench/torch_peer.py --threads %d %s 2>&1",
+             threads, quick ? "--quick --pairs 8000" : "");
+    FILE *f = popen(cmd, "r");
+    if (!f) {
+        snprintf(p->why, sizeof p->why, "cannot run bench/torch_peer.py");
+        return;
+    }
+    char line[512];
+    int got = 0;
+    while (fgets(line, sizeof line, f)) {
+        double v;
+        if (sscanf(line, "train_img_per_s_b32: %lf", &v) == 1) p->train32 = v, got++;
+        else if (sscanf(line, "train_img_per_s_b128: %lf", &v) == 1) p->train128 = v, got++;
+        else if (sscanf(line, "infer_img_per_s_b256: %lf", &v) == 1) p->infer256 = v, got++;
+        else if (sscanf(line, "probe_head_epoch_s: %lf", &v) == 1) p->probe_epoch = v, got++;
+        else if (!strncmp(line, "skip:", 5)) {
+            line[strcspn(line, "\n")] = 0;
+            snprintf(p->why, sizeof p->why, "%.200s", line + 6);
+        }
+    }
+    int st = pclose(f);
+    p->ok = got == 4 && st == 0;
+    if (!p->ok && !p->why[0]) snprintf(p->why, sizeof p->why, "peer failed (status %d)", st);
+}
+
+int main(int argc, char **argv) {
+    int threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    int quick = 0, no_peer = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--quick")) quick = 1;
+        else if (!strcmp(argv[i], "--no-peer")) no_peer = 1;
+        else if (!strncmp(argv[i], "--threads=", 10)) threads = atoi(argv[i] + 10);
+        else {
+            fprintf(stderr, "usage: bench [--quick] [--no-peer] [--threads=N]\n");
+            return 2;
+        }
+    }
+    if (threads < 1) threads = 1;
+#ifdef _OPENMP
+    omp_set_num_threads(threads);
+#endif
+    const Kernels *k = kernels_cpu_best();
+    int reps = quick ? 3 : 5;
+    printf("augprobe bench: %d threads, kernels %s\n", threads, k->name);
+
+    int nl;
+    const LayerSpec *spec = net_arch_seed_cnn(&nl);
+    Err e;
+    Net *probe_net = net_create("seed_cnn", spec, nl, 32, 32, 3, 1, 1, &e);
+    if (!probe_net) {
+        fprintf(stderr, "bench: %s\n", e.msg);
+        return 1;
+    }
+    double macs = forward_macs(probe_net);
+    net_free(probe_net);
+    double train_flop = 6.0 * macs, infer_flop = 2.0 * macs;
+
+    double peak = peak_gflops(threads);
+    printf("peak fp32 FMA (measured): %.0f GFLOP/s\n", peak);
+    double step_ms32;
+    double t32 = bench_train(32, quick ? 20 : 60, reps, threads, &step_ms32);
+    double t128 = bench_train(128, quick ? 6 : 15, reps, threads, NULL);
+    double inf = bench_infer(256, quick ? 4 : 10, reps, threads);
+    int pairs = quick ? 8000 : 40000;
+    double probe_s = bench_probe_epoch(pairs, threads);
+    double aug_ms = bench_augment(threads);
+
+    Peer peer;
+    if (no_peer) {
+        memset(&peer, 0, sizeof peer);
+        snprintf(peer.why, sizeof peer.why, "--no-peer");
+    } else {
+        printf("running the PyTorch peer (bench/torch_peer.py)...\n");
+        fflush(stdout);
+        run_peer(&peer, threads, quick);
+    }
+
+    printf("\n%-34s %12s %12s %8s\n", "work", "augprobe", "pytorch", "ratio");
+#define ROW(name, a, b, unit)                                                           \
+    do {                                                                               \
+        if (peer.ok)                                                                   \
+            printf("%-34s %10.1f %s %10.1f %s %7.2fx\n", name, a, unit, b, unit, (a) / (b)); \
+        else                                                                           \
+            printf("%-34s %10.1f %s %12s %8s\n", name, a, unit, "-", "-");             \
+    } while (0)
+    ROW("train, batch 32 (img/s)", t32, peer.train32, "");
+    ROW("train, batch 128 (img/s)", t128, peer.train128, "");
+    ROW("inference, batch 256 (img/s)", inf, peer.infer256, "");
+    if (peer.ok)
+        printf("%-34s %10.2f s %10.2f s %7.2fx\n", "probe head epoch (s, lower=better)",
+               probe_s, peer.probe_epoch,
+               peer.probe_epoch / probe_s);
+    else
+        printf("%-34s %10.2f s\n", "probe head epoch (s)", probe_s);
+    if (!peer.ok) printf("PyTorch rows skipped: %s\n", peer.why);
+    printf("\nprobe head epoch: %d pairs of 2048-d features, batch 32\n", pairs);
+    printf("augmentation: %.3f ms per batch of 32 = %.2f%% of a training step (%.2f ms)\n",
+           aug_ms, 100.0 * aug_ms / step_ms32, step_ms32);
+    double gf_train = t32 * train_flop / 1e9, gf_inf = inf * infer_flop / 1e9;
+    printf("training: %.1f MFLOP/image, %.0f GFLOP/s = %.0f%% of peak\n", train_flop / 1e6,
+           gf_train, 100 * gf_train / peak);
+    printf("inference: %.1f MFLOP/image, %.0f GFLOP/s = %.0f%% of peak\n", infer_flop / 1e6,
+           gf_inf, 100 * gf_inf / peak);
+
+    /* Machine-readable summary. */
+    printf("\nkernels: %s\n", k->name);
+    printf("threads: %d\n", threads);
+    printf("peak_gflops: %.1f\n", peak);
+    printf("train_img_per_s: %.1f\n", t32);
+    printf("train_img_per_s_b128: %.1f\n", t128);
+    printf("infer_img_per_s: %.1f\n", inf);
+    printf("probe_epoch_s: %.3f\n", probe_s);
+    printf("augment_ms_per_batch32: %.3f\n", aug_ms);
+    printf("augment_share_of_step: %.4f\n", aug_ms / step_ms32);
+    printf("train_gflops: %.1f\n", gf_train);
+    printf("infer_gflops: %.1f\n", gf_inf);
+    if (peer.ok) {
+        printf("train_img_per_s_pytorch: %.1f\n", peer.train32);
+        printf("train_img_per_s_b128_pytorch: %.1f\n", peer.train128);
+        printf("infer_img_per_s_pytorch: %.1f\n", peer.infer256);
+        printf("probe_epoch_s_pytorch: %.3f\n", peer.probe_epoch);
+        printf("train_ratio: %.2f\n", t32 / peer.train32);
+        printf("train_ratio_b128: %.2f\n", t128 / peer.train128);
+        printf("infer_ratio: %.2f\n", inf / peer.infer256);
+    } else {
+        printf("train_img_per_s_pytorch: skipped (%s)\n", peer.why);
+        printf("train_ratio: skipped\n");
+        printf("infer_ratio: skipped\n");
+    }
+    return 0;
+}

@@ -1,0 +1,475 @@
+/* augment.c - the augmentations (Keras geometry, tf.image colour ops), their
+ * spec grammar and their per-image random parameters. See augment.h for the
+ * exact formulas and conventions. */
+#include "augment.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const KIND_NAMES[AUG_KINDS] = {
+    "hflip", "vflip",      "zoom", "aspect",   "brightness",
+    "contrast", "saturation", "hue", "rotation", "translation",
+};
+
+const char *aug_kind_name(AugKind kind) {
+    return (unsigned)kind < AUG_KINDS ? KIND_NAMES[kind] : "?";
+}
+
+int aug_kind_from_name(const char *name) {
+    for (int k = 0; k < AUG_KINDS; k++)
+        if (!strcmp(name, KIND_NAMES[k])) return k;
+    return -1;
+}
+
+static int is_flip(AugKind k) { return k == AUG_HFLIP || k == AUG_VFLIP; }
+
+void aug_valid_range(AugKind kind, float *lo, float *hi) {
+    switch (kind) {
+    case AUG_HFLIP:
+    case AUG_VFLIP: *lo = 0.0f, *hi = 1.0f; break;
+    case AUG_ZOOM:
+    case AUG_ASPECT: *lo = 0.1f, *hi = 10.0f; break;
+    case AUG_BRIGHTNESS: *lo = -1.0f, *hi = 1.0f; break;
+    case AUG_CONTRAST:
+    case AUG_SATURATION: *lo = 0.0f, *hi = 10.0f; break;
+    case AUG_HUE: *lo = -1.0f, *hi = 1.0f; break;
+    case AUG_ROTATION: *lo = -360.0f, *hi = 360.0f; break;
+    case AUG_TRANSLATION: *lo = -1.0f, *hi = 1.0f; break;
+    default: *lo = *hi = 0.0f; break;
+    }
+}
+
+int aug_default_levels(AugKind kind, float *levels) {
+    static const float zoom[] = {0.5f, 0.6f, 0.7f, 0.8f, 0.9f};
+    static const float aspect[] = {0.6f, 0.7f, 0.8f, 0.9f, 1.0f};
+    static const float brightness[] = {0.0f, 0.1f, 0.2f, 0.3f, 0.4f};
+    static const float contrast[] = {0.2f, 0.4f, 0.6f, 0.8f, 1.0f};
+    static const float saturation[] = {0.0f, 0.25f, 0.5f, 0.75f, 1.0f};
+    static const float hue[] = {0.0f, 0.1f, 0.2f, 0.3f, 0.4f};
+    static const float rotation[] = {0.0f, 10.0f, 20.0f, 30.0f, 40.0f};
+    static const float translation[] = {0.0f, 0.05f, 0.1f, 0.15f, 0.2f};
+    static const float flip[] = {0.0f, 1.0f};
+    const float *src;
+    int n = 5;
+    switch (kind) {
+    case AUG_HFLIP:
+    case AUG_VFLIP: src = flip, n = 2; break;
+    case AUG_ZOOM: src = zoom; break;
+    case AUG_ASPECT: src = aspect; break;
+    case AUG_BRIGHTNESS: src = brightness; break;
+    case AUG_CONTRAST: src = contrast; break;
+    case AUG_SATURATION: src = saturation; break;
+    case AUG_HUE: src = hue; break;
+    case AUG_ROTATION: src = rotation; break;
+    case AUG_TRANSLATION: src = translation; break;
+    default: return 0;
+    }
+    memcpy(levels, src, (size_t)n * sizeof *levels);
+    return n;
+}
+
+/* ---- spec grammar ---- */
+
+static char *trim(char *s) {
+    while (*s == ' ' || *s == '\t') s++;
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t')) s[--n] = 0;
+    return s;
+}
+
+/* A whole-string finite number, or -1. */
+static int parse_number(const char *s, float *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (!*s || *end || errno || !isfinite(v)) return -1;
+    *out = (float)v;
+    return 0;
+}
+
+/* One item "NAME", "NAME=V" or "NAME=LO:HI" (item is modified). */
+static int parse_item(char *item, AugItem *out, const AugSpec *so_far, Err *e) {
+    char shown[128];
+    snprintf(shown, sizeof shown, "%s", item);
+    char *value = strchr(item, '=');
+    if (value) *value++ = 0;
+    char *name = trim(item);
+    int kind = aug_kind_from_name(name);
+    if (kind < 0) {
+        char known[256] = "";
+        for (int k = 0; k < AUG_KINDS; k++) {
+            strcat(known, k ? ", " : "");
+            strcat(known, KIND_NAMES[k]);
+        }
+        return err_set(e, "aug spec item '%s': unknown augmentation '%s' (known: %s)", shown,
+                       name, known);
+    }
+    for (int i = 0; i < so_far->n; i++)
+        if ((int)so_far->items[i].kind == kind)
+            return err_set(e, "aug spec item '%s': %s given twice", shown, name);
+    out->kind = (AugKind)kind;
+    float vlo, vhi;
+    aug_valid_range(out->kind, &vlo, &vhi);
+    if (!value) {
+        if (!is_flip(out->kind))
+            return err_set(e, "aug spec item '%s': %s needs a value (%s=V or %s=LO:HI)", shown,
+                           name, name, name);
+        out->lo = out->hi = 0.5f;
+        return 0;
+    }
+    char *colon = strchr(value, ':');
+    if (colon) {
+        if (is_flip(out->kind))
+            return err_set(e, "aug spec item '%s': %s takes one probability, not a range", shown,
+                           name);
+        *colon = 0;
+        char *a = trim(value), *b = trim(colon + 1);
+        if (parse_number(a, &out->lo))
+            return err_set(e, "aug spec item '%s': '%s' is not a number", shown, a);
+        if (parse_number(b, &out->hi))
+            return err_set(e, "aug spec item '%s': '%s' is not a number", shown, b);
+        if (out->lo > out->hi)
+            return err_set(e, "aug spec item '%s': range %g:%g has low > high", shown,
+                           (double)out->lo, (double)out->hi);
+    } else {
+        char *a = trim(value);
+        if (parse_number(a, &out->lo))
+            return err_set(e, "aug spec item '%s': '%s' is not a number", shown, a);
+        out->hi = out->lo;
+    }
+    if (out->lo < vlo || out->hi > vhi)
+        return err_set(e, "aug spec item '%s': %s must be within [%g, %g]", shown, name,
+                       (double)vlo, (double)vhi);
+    return 0;
+}
+
+int aug_parse(AugSpec *spec, const char *text, Err *e) {
+    memset(spec, 0, sizeof *spec);
+    if (!text) return 0;
+    char *copy = xstrdup(text);
+    char *s = trim(copy);
+    if (!*s || !strcmp(s, "none")) {
+        free(copy);
+        return 0;
+    }
+    int items = 1;
+    for (const char *p = s; *p; p++) items += *p == ',';
+    if (items > AUG_MAX_ITEMS) {
+        err_set(e, "aug spec '%s': too many items (%d > %d)", text, items, AUG_MAX_ITEMS);
+        free(copy);
+        return -1;
+    }
+    int rc = 0;
+    char *item = s;
+    while (item) {
+        char *comma = strchr(item, ',');
+        if (comma) *comma = 0;
+        char *t = trim(item);
+        if (!*t) {
+            rc = err_set(e, "aug spec '%s': empty item", text);
+            break;
+        }
+        if (!strcmp(t, "none")) {
+            rc = err_set(e, "aug spec '%s': 'none' cannot be combined with other items", text);
+            break;
+        }
+        if (parse_item(t, &spec->items[spec->n], spec, e)) {
+            rc = -1;
+            break;
+        }
+        spec->n++;
+        item = comma ? comma + 1 : NULL;
+    }
+    free(copy);
+    if (rc) memset(spec, 0, sizeof *spec);
+    return rc;
+}
+
+/* Shortest %g text that reads back as the same float, without an exponent
+ * when one is not needed ("20", not "2e+01"). */
+static void format_number(char *buf, size_t len, float v) {
+    for (int pass = 0; pass < 2; pass++)
+        for (int prec = 1; prec <= 9; prec++) {
+            snprintf(buf, len, "%.*g", prec, (double)v);
+            if (strtof(buf, NULL) == v && (pass || !strchr(buf, 'e'))) return;
+        }
+}
+
+void aug_format(const AugSpec *spec, char *buf, size_t len) {
+    if (!len) return;
+    buf[0] = 0;
+    if (!spec || spec->n == 0) {
+        snprintf(buf, len, "none");
+        return;
+    }
+    size_t used = 0;
+    for (int i = 0; i < spec->n && used < len; i++) {
+        const AugItem *it = &spec->items[i];
+        char a[32], b[32], item[96];
+        format_number(a, sizeof a, it->lo);
+        format_number(b, sizeof b, it->hi);
+        const char *name = aug_kind_name(it->kind);
+        if (is_flip(it->kind) && it->lo == 0.5f)
+            snprintf(item, sizeof item, "%s", name);
+        else if (it->lo == it->hi)
+            snprintf(item, sizeof item, "%s=%s", name, a);
+        else
+            snprintf(item, sizeof item, "%s=%s:%s", name, a, b);
+        int w = snprintf(buf + used, len - used, "%s%s", i ? "," : "", item);
+        used += w > 0 ? (size_t)w : 0;
+    }
+}
+
+/* ---- parameters ---- */
+
+void aug_params_identity(AugParams *p) {
+    memset(p, 0, sizeof *p);
+    p->zx = p->zy = 1.0f;
+    p->contrast = 1.0f;
+    p->saturation = 1.0f;
+}
+
+static float draw(const AugItem *it, Rng *rng) {
+    return it->lo == it->hi ? it->lo : rng_uniform(rng, it->lo, it->hi);
+}
+
+void aug_draw(const AugSpec *spec, Rng *rng, AugParams *p) {
+    aug_params_identity(p);
+    if (!spec) return;
+    for (int i = 0; i < spec->n; i++) {
+        const AugItem *it = &spec->items[i];
+        switch (it->kind) {
+        case AUG_HFLIP: p->hflip = rng_float(rng) < it->lo; break;
+        case AUG_VFLIP: p->vflip = rng_float(rng) < it->lo; break;
+        case AUG_ZOOM: { /* Keras: zx, zy = np.random.uniform(lo, hi, 2) */
+            float zx = draw(it, rng);
+            float zy = draw(it, rng);
+            p->zx *= zx, p->zy *= zy;
+            break;
+        }
+        case AUG_ASPECT: {
+            float s = draw(it, rng);
+            p->zx *= s, p->zy /= s;
+            break;
+        }
+        case AUG_BRIGHTNESS: p->brightness = draw(it, rng); break;
+        case AUG_CONTRAST: p->contrast = draw(it, rng); break;
+        case AUG_SATURATION: p->saturation = draw(it, rng); break;
+        case AUG_HUE: p->hue = draw(it, rng); break;
+        case AUG_ROTATION: p->rotation = draw(it, rng); break;
+        case AUG_TRANSLATION:
+            p->tx = draw(it, rng);
+            p->ty = draw(it, rng);
+            break;
+        default: break;
+        }
+    }
+}
+
+void aug_params_level(AugKind kind, float level, AugParams *p) {
+    aug_params_identity(p);
+    switch (kind) {
+    case AUG_HFLIP: p->hflip = level >= 0.5f; break;
+    case AUG_VFLIP: p->vflip = level >= 0.5f; break;
+    case AUG_ZOOM: p->zx = p->zy = level; break;
+    case AUG_ASPECT: p->zx = level, p->zy = 1.0f / level; break;
+    case AUG_BRIGHTNESS: p->brightness = level; break;
+    case AUG_CONTRAST: p->contrast = level; break;
+    case AUG_SATURATION: p->saturation = level; break;
+    case AUG_HUE: p->hue = level; break;
+    case AUG_ROTATION: p->rotation = level; break;
+    case AUG_TRANSLATION: p->tx = p->ty = level; break;
+    default: break;
+    }
+}
+
+/* ---- geometry ---- */
+
+static const double PI = 3.14159265358979323846;
+
+/* One bilinear tap along an axis of n pixels: scipy order 1, mode 'nearest'
+ * (a coordinate outside [0, n-1] takes the edge pixel). */
+typedef struct Tap {
+    int i0, i1;
+    float w1; /* weight of i1; i0 gets 1 - w1 */
+} Tap;
+
+static Tap make_tap(double x, int n) {
+    Tap t;
+    if (!(x > 0)) x = 0; /* also catches NaN */
+    if (x > n - 1) x = n - 1;
+    int i = (int)x; /* floor: x >= 0 */
+    if (i >= n - 1) {
+        t.i0 = t.i1 = n - 1;
+        t.w1 = 0.0f;
+    } else {
+        t.i0 = i;
+        t.i1 = i + 1;
+        t.w1 = (float)(x - i);
+    }
+    return t;
+}
+
+static inline void sample(const uint8_t *in, int w, Tap r, Tap c, float *out) {
+    const uint8_t *p00 = in + ((size_t)r.i0 * w + c.i0) * 3, *p01 = in + ((size_t)r.i0 * w + c.i1) * 3;
+    const uint8_t *p10 = in + ((size_t)r.i1 * w + c.i0) * 3, *p11 = in + ((size_t)r.i1 * w + c.i1) * 3;
+    float wr = r.w1, wc = c.w1;
+    for (int k = 0; k < 3; k++) {
+        float top = (1.0f - wc) * p00[k] + wc * p01[k];
+        float bot = (1.0f - wc) * p10[k] + wc * p11[k];
+        out[k] = ((1.0f - wr) * top + wr * bot) / 255.0f;
+    }
+}
+
+static void geometry(const AugParams *p, const uint8_t *in, float *out, int h, int w) {
+    double cr = h / 2.0 - 0.5, cc = w / 2.0 - 0.5;
+    double tr = (double)p->tx * h, tc = (double)p->ty * w; /* pixels */
+    double zx = p->zx, zy = p->zy;
+    if (p->rotation == 0.0f) {
+        /* Separable: input row depends on the output row only, and so on. */
+        Tap *rows = xmalloc(sizeof(Tap) * (size_t)(h + w)), *cols = rows + h;
+        for (int r = 0; r < h; r++) rows[r] = make_tap(cr + zx * (r - cr) + tr, h);
+        for (int c = 0; c < w; c++) cols[c] = make_tap(cc + zy * (c - cc) + tc, w);
+        for (int r = 0; r < h; r++)
+            for (int c = 0; c < w; c++) sample(in, w, rows[r], cols[c], out + ((size_t)r * w + c) * 3);
+        free(rows);
+        return;
+    }
+    /* input = c + R (Z (o - c) + t), R = [[cos, -sin], [sin, cos]]. */
+    double th = (double)p->rotation * (PI / 180.0);
+    double cs = cos(th), sn = sin(th);
+    double a00 = cs * zx, a01 = -sn * zy, a10 = sn * zx, a11 = cs * zy;
+    double b0 = cs * tr - sn * tc, b1 = sn * tr + cs * tc;
+    for (int r = 0; r < h; r++)
+        for (int c = 0; c < w; c++) {
+            double dr = r - cr, dc = c - cc;
+            Tap tr_ = make_tap(cr + a00 * dr + a01 * dc + b0, h);
+            Tap tc_ = make_tap(cc + a10 * dr + a11 * dc + b1, w);
+            sample(in, w, tr_, tc_, out + ((size_t)r * w + c) * 3);
+        }
+}
+
+/* ---- colour (tf.image formulas) ---- */
+
+static inline float clip01(float x) { return x < 0.0f ? 0.0f : x > 1.0f ? 1.0f : x; }
+
+/* tf.image.rgb_to_hsv (the CPU kernel): h, s, v in [0, 1]. */
+static void rgb_to_hsv(float r, float g, float b, float *h, float *s, float *v) {
+    float mx = fmaxf(r, fmaxf(g, b)), mn = fminf(r, fminf(g, b));
+    float range = mx - mn;
+    *v = mx;
+    *s = mx > 0.0f ? range / mx : 0.0f;
+    if (range <= 0.0f) {
+        *h = 0.0f;
+        return;
+    }
+    float norm = (1.0f / range) * (1.0f / 6.0f);
+    float hh;
+    if (r == mx)
+        hh = norm * (g - b);
+    else if (g == mx)
+        hh = norm * (b - r) + 2.0f / 6.0f;
+    else
+        hh = norm * (r - g) + 4.0f / 6.0f;
+    if (hh < 0.0f) hh += 1.0f;
+    *h = hh;
+}
+
+/* tf.image.hsv_to_rgb (the CPU kernel's closed form). */
+static void hsv_to_rgb(float h, float s, float v, float *r, float *g, float *b) {
+    float dh = h * 6.0f;
+    float dr = clip01(fabsf(dh - 3.0f) - 1.0f);
+    float dg = clip01(2.0f - fabsf(dh - 2.0f));
+    float db = clip01(2.0f - fabsf(dh - 4.0f));
+    float one_s = 1.0f - s;
+    *r = (one_s + s * dr) * v;
+    *g = (one_s + s * dg) * v;
+    *b = (one_s + s * db) * v;
+}
+
+static void colour(const AugParams *p, float *x, int npix) {
+    size_t n = (size_t)npix * 3;
+    if (p->brightness != 0.0f)
+        for (size_t i = 0; i < n; i++) x[i] = clip01(x[i] + p->brightness);
+    if (p->contrast != 1.0f) {
+        double sum[3] = {0, 0, 0};
+        for (int i = 0; i < npix; i++)
+            for (int k = 0; k < 3; k++) sum[k] += x[(size_t)i * 3 + k];
+        float mean[3];
+        for (int k = 0; k < 3; k++) mean[k] = (float)(sum[k] / npix);
+        for (int i = 0; i < npix; i++)
+            for (int k = 0; k < 3; k++) {
+                float *v = &x[(size_t)i * 3 + k];
+                *v = clip01((*v - mean[k]) * p->contrast + mean[k]);
+            }
+    }
+    if (p->saturation != 1.0f || p->hue != 0.0f) {
+        float dh = p->hue - floorf(p->hue); /* into [0, 1) */
+        for (int i = 0; i < npix; i++) {
+            float *px = &x[(size_t)i * 3], h, s, v;
+            if (p->saturation != 1.0f) {
+                rgb_to_hsv(px[0], px[1], px[2], &h, &s, &v);
+                s = clip01(s * p->saturation);
+                hsv_to_rgb(h, s, v, &px[0], &px[1], &px[2]);
+                for (int k = 0; k < 3; k++) px[k] = clip01(px[k]);
+            }
+            if (p->hue != 0.0f) {
+                rgb_to_hsv(px[0], px[1], px[2], &h, &s, &v);
+                h += dh;
+                if (h >= 1.0f) h -= 1.0f;
+                hsv_to_rgb(h, s, v, &px[0], &px[1], &px[2]);
+                for (int k = 0; k < 3; k++) px[k] = clip01(px[k]);
+            }
+        }
+    }
+}
+
+/* ---- flips (after the affine, as Keras) ---- */
+
+static void flips(const AugParams *p, float *x, int h, int w) {
+    if (p->hflip)
+        for (int r = 0; r < h; r++)
+            for (int a = 0, b = w - 1; a < b; a++, b--)
+                for (int k = 0; k < 3; k++) {
+                    float *pa = &x[((size_t)r * w + a) * 3 + k], *pb = &x[((size_t)r * w + b) * 3 + k];
+                    float t = *pa;
+                    *pa = *pb, *pb = t;
+                }
+    if (p->vflip)
+        for (int a = 0, b = h - 1; a < b; a++, b--)
+            for (size_t j = 0; j < (size_t)w * 3; j++) {
+                float *pa = &x[(size_t)a * w * 3 + j], *pb = &x[(size_t)b * w * 3 + j];
+                float t = *pa;
+                *pa = *pb, *pb = t;
+            }
+}
+
+void aug_apply(const AugParams *p, const uint8_t *in, float *out, int h, int w) {
+    size_t n = (size_t)h * w * 3;
+    if (p->zx == 1.0f && p->zy == 1.0f && p->rotation == 0.0f && p->tx == 0.0f && p->ty == 0.0f)
+        for (size_t i = 0; i < n; i++) out[i] = in[i] / 255.0f;
+    else
+        geometry(p, in, out, h, w);
+    colour(p, out, h * w);
+    flips(p, out, h, w);
+}
+
+void aug_batch(const AugSpec *spec, const ImageSet *set, const int *idx, int n, uint64_t seed,
+               uint64_t stream, float *out) {
+    int plain = !spec || spec->n == 0;
+#pragma omp parallel for schedule(static) if (n > 1)
+    for (int i = 0; i < n; i++) {
+        AugParams p;
+        if (plain) {
+            aug_params_identity(&p);
+        } else {
+            Rng rng = rng_stream(seed, rng_mix(stream, (uint64_t)idx[i]));
+            aug_draw(spec, &rng, &p);
+        }
+        aug_apply(&p, set->images + (size_t)idx[i] * CIFAR_PIXELS, out + (size_t)i * CIFAR_PIXELS,
+                  CIFAR_H, CIFAR_W);
+    }
+}

@@ -1,0 +1,285 @@
+/* test_net.c - the network (net.h) and Adam (optim.h): shapes and parameter
+ * counts, initialisation, finite-difference gradients through a whole small
+ * net, Adam's formula, determinism, and the golden comparison with PyTorch. */
+#define _GNU_SOURCE /* open_memstream */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../src/layers.h"
+#include "../src/net.h"
+#include "../src/optim.h"
+#include "test.h"
+
+TEST(net_seed_cnn_shapes_and_param_counts_match_keras) {
+    int n;
+    const LayerSpec *s = net_arch_seed_cnn(&n);
+    Err e;
+    Net *net = net_create("seed_cnn", s, n, 32, 32, 3, 2, 1, &e);
+    REQUIRE(net);
+    CHECK_INT_EQ(n, 20);
+    /* Keras: 2,397,226 total of which 896 (BN moving stats) non-trainable */
+    CHECK_INT_EQ(net->n_params, 2396330);
+    CHECK_INT_EQ(net->n_state, 896);
+    int f = net_find_layer(net, "flatten");
+    REQUIRE(f >= 0);
+    CHECK_INT_EQ(net_layer_size(net, f), 2048);
+    CHECK_INT_EQ(net_output_size(net), 10);
+    int d = net_find_layer(net, "dense1");
+    CHECK_INT_EQ(net->layers[d].n_params, 2048 * 1024 + 1024);
+    CHECK_INT_EQ(net->layers[net_find_layer(net, "block2_pool")].h, 8);
+    CHECK(net_find_layer(net, "nope") == -1);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *mf = open_memstream(&buf, &len);
+    REQUIRE(mf);
+    net_summary(net, mf);
+    fclose(mf);
+    CHECK_STR_CONTAINS(buf, "Total params: 2,397,226");
+    CHECK_STR_CONTAINS(buf, "Trainable params: 2,396,330");
+    CHECK_STR_CONTAINS(buf, "Non-trainable params: 896");
+    CHECK_STR_CONTAINS(buf, "block1_conv1 (Conv2D)");
+    CHECK_STR_CONTAINS(buf, "(None, 32, 32, 32)");
+    CHECK_STR_CONTAINS(buf, "(None, 4, 4, 128)");
+    free(buf);
+    net_free(net);
+}
+
+TEST(net_ranknet_head_shapes) {
+    int n;
+    const LayerSpec *s = net_arch_ranknet_head(&n);
+    Err e;
+    Net *net = net_create("ranknet_head", s, n, 1, 1, 2048, 4, 1, &e);
+    REQUIRE(net);
+    CHECK_INT_EQ(net->n_params, 2048 * 1024 + 1024 + 1024 + 1);
+    CHECK_INT_EQ(net_output_size(net), 1);
+    net_free(net);
+}
+
+TEST(net_create_rejects_bad_specs) {
+    LayerSpec even[] = {{LAYER_CONV, "c", 4, 2, 0, 0}};
+    LayerSpec pool[] = {{LAYER_MAXPOOL, "p", 0, 0, 0, 0}};
+    Err e;
+    CHECK(!net_create("x", even, 1, 4, 4, 1, 1, 1, &e));
+    CHECK_STR_CONTAINS(e.msg, "odd");
+    CHECK(!net_create("x", pool, 1, 5, 4, 1, 1, 1, &e));
+    CHECK_STR_CONTAINS(e.msg, "not even");
+}
+
+TEST(net_init_is_glorot_uniform_and_deterministic) {
+    int n;
+    const LayerSpec *s = net_arch_seed_cnn(&n);
+    Err e;
+    Net *a = net_create("seed_cnn", s, n, 32, 32, 3, 1, 1, &e);
+    Net *b = net_create("seed_cnn", s, n, 32, 32, 3, 1, 1, &e);
+    REQUIRE(a && b);
+    net_init(a, 5);
+    net_init(b, 5);
+    CHECK(!memcmp(a->params, b->params, a->n_params * 4));
+    net_init(b, 6);
+    CHECK(memcmp(a->params, b->params, a->n_params * 4) != 0);
+    /* dense1: limit sqrt(6/(2048+1024)); the uniform's variance is limit^2/3 */
+    const Layer *L = &a->layers[net_find_layer(a, "dense1")];
+    const float *w = a->params + L->param_off;
+    double limit = sqrt(6.0 / 3072), sq = 0, mx = 0;
+    size_t nk = 2048 * 1024;
+    for (size_t i = 0; i < nk; i++) sq += (double)w[i] * w[i], mx = fmax(mx, fabs(w[i]));
+    CHECK(mx <= limit && mx > 0.999 * limit);
+    CHECK_NEAR(sq / nk, limit * limit / 3, 0.01 * limit * limit / 3);
+    for (int j = 0; j < 1024; j++) CHECK(w[nk + j] == 0); /* zero bias */
+    /* conv1: fan_in 27, fan_out 288 */
+    const Layer *C = &a->layers[0];
+    double lc = sqrt(6.0 / (27 + 288)), mc = 0;
+    for (size_t i = 0; i < 864; i++) mc = fmax(mc, fabs(a->params[C->param_off + i]));
+    CHECK(mc <= lc && mc > 0.9 * lc);
+    /* BN: gamma 1, beta 0, moving mean 0, var 1 */
+    const Layer *B = &a->layers[1];
+    CHECK(a->params[B->param_off] == 1 && a->params[B->param_off + 32] == 0);
+    CHECK(a->state[B->state_off] == 0 && a->state[B->state_off + 32] == 1);
+    net_free(a);
+    net_free(b);
+}
+
+/* A small net with every layer kind, for finite differences. */
+static const LayerSpec SMALL[] = {
+    {LAYER_CONV, "c1", 5, 3, 1, 0},       {LAYER_BATCHNORM, "bn1", 0, 0, 0, 0},
+    {LAYER_CONV, "c2", 3, 1, 0, 0},       {LAYER_BATCHNORM, "bn2", 0, 0, 0, 0},
+    {LAYER_MAXPOOL, "pool", 0, 0, 0, 0},  {LAYER_FLATTEN, "flatten", 0, 0, 0, 0},
+    {LAYER_DROPOUT, "drop", 0, 0, 0, 0.3f}, {LAYER_DENSE, "d1", 7, 0, 1, 0},
+    {LAYER_DENSE, "out", 4, 0, 0, 0},
+};
+
+typedef struct {
+    Net *net;
+    const float *x;
+    const uint8_t *y;
+    int B;
+} NetCase;
+
+static double net_loss(NetCase *c, float *dlogits) {
+    Rng rng = rng_stream(3, 3); /* the same dropout mask every time */
+    const float *logits = net_forward(c->net, c->x, c->B, 1, &rng, -1);
+    return softmax_xent(dlogits, NULL, logits, c->y, c->B, 4);
+}
+
+TEST(net_gradients_match_finite_differences) {
+    enum { B = 3, H = 4, W = 6, C = 2 };
+    Err e;
+    Net *net = net_create("small", SMALL, 9, H, W, C, B, 1, &e);
+    REQUIRE(net);
+    net_set_kernels(net, kernels_reference());
+    net_init(net, 11);
+    /* non-trivial BN affine parameters */
+    Rng r = rng_stream(1, 2);
+    for (int i = 0; i < net->n_layers; i++)
+        if (net->layers[i].spec.kind == LAYER_BATCHNORM)
+            for (size_t j = 0; j < net->layers[i].n_params; j++)
+                net->params[net->layers[i].param_off + j] += rng_uniform(&r, -0.3f, 0.3f);
+    float x[B * H * W * C];
+    for (int i = 0; i < B * H * W * C; i++) x[i] = rng_uniform(&r, -1, 1);
+    uint8_t y[B] = {1, 3, 0};
+    NetCase c = {net, x, y, B};
+    float dlogits[B * 4];
+    net_zero_grads(net);
+    net_loss(&c, dlogits);
+    net_backward(net, dlogits, B);
+    float *grads = malloc(net->n_params * 4);
+    memcpy(grads, net->grads, net->n_params * 4);
+    int bad = 0, checked = 0, nonzero = 0;
+    double worst = 0;
+    for (size_t i = 0; i < net->n_params; i++) {
+        float keep = net->params[i], eps = 2e-3f;
+        net->params[i] = keep + eps;
+        double lp = net_loss(&c, NULL);
+        net->params[i] = keep - eps;
+        double lm = net_loss(&c, NULL);
+        net->params[i] = keep;
+        double num = (lp - lm) / (2 * (double)eps), a = grads[i];
+        double err = fabs(num - a), tol = 3e-4 + 2e-2 * fmax(fabs(a), fabs(num));
+        checked++;
+        nonzero += fabs(a) > 1e-3;
+        if (err / tol > worst) worst = err / tol;
+        if (!(err <= tol)) {
+            if (bad < 3) test_fail(__FILE__, __LINE__, "param %zu: analytic %g numeric %g", i, a, num);
+            bad++;
+        }
+    }
+    if (getenv("AUGPROBE_TEST_VERBOSE"))
+        printf("    %d params checked, %d nonzero, worst err/tol %.3f\n", checked, nonzero, worst);
+    CHECK_INT_EQ(bad, 0);
+    CHECK(nonzero > checked / 2);
+    free(grads);
+    net_free(net);
+}
+
+TEST(net_forward_upto_and_inference_mode) {
+    enum { B = 2, H = 4, W = 6, C = 2 };
+    Err e;
+    Net *net = net_create("small", SMALL, 9, H, W, C, B, 1, &e);
+    REQUIRE(net);
+    net_init(net, 2);
+    float x[B * H * W * C];
+    Rng r = rng_stream(2, 2);
+    for (int i = 0; i < B * H * W * C; i++) x[i] = rng_uniform(&r, 0, 1);
+    int f = net_find_layer(net, "flatten");
+    const float *feat = net_forward(net, x, B, 0, NULL, f);
+    float saved[B * 2 * 3 * 3];
+    REQUIRE(net_layer_size(net, f) == 2 * 3 * 3);
+    memcpy(saved, feat, sizeof saved);
+    /* the full inference forward gives the same features; dropout is off */
+    const float *logits = net_forward(net, x, B, 0, NULL, -1);
+    CHECK(logits == net->layers[net->n_layers - 1].out);
+    CHECK_ARRAY_NEAR(net->layers[f].out, saved, B * 18, 0, 0);
+    CHECK_ARRAY_NEAR(net->layers[f + 1].out, saved, B * 18, 0, 0);
+    /* inference does not touch the moving statistics; training does */
+    float st[16];
+    REQUIRE(net->n_state <= 16);
+    memcpy(st, net->state, net->n_state * 4);
+    net_forward(net, x, B, 0, NULL, -1);
+    CHECK(!memcmp(st, net->state, net->n_state * 4));
+    net_forward(net, x, B, 1, NULL, -1);
+    CHECK(memcmp(st, net->state, net->n_state * 4) != 0);
+    net_free(net);
+}
+
+TEST(adam_matches_keras_formula) {
+    Adam opt;
+    adam_init(&opt, 3);
+    CHECK_NEAR(opt.lr, 1e-3, 1e-9);
+    CHECK_NEAR(opt.eps, 1e-7, 1e-12);
+    float p[3] = {1, -2, 0.5f}, g[3] = {0.1f, -3, 1e-9f};
+    double pd[3] = {1, -2, 0.5}, m[3] = {0}, v[3] = {0};
+    for (int t = 1; t <= 5; t++) {
+        for (int i = 0; i < 3; i++) g[i] *= -1.1f;
+        adam_step(&opt, p, g);
+        double a = 1e-3 * sqrt(1 - pow(0.999, t)) / (1 - pow(0.9, t));
+        for (int i = 0; i < 3; i++) {
+            m[i] = 0.9 * m[i] + 0.1 * g[i];
+            v[i] = 0.999 * v[i] + 0.001 * (double)g[i] * g[i];
+            pd[i] -= a * m[i] / (sqrt(v[i]) + 1e-7);
+        }
+    }
+    CHECK_INT_EQ(opt.t, 5);
+    for (int i = 0; i < 3; i++) CHECK_NEAR(p[i], pd[i], 1e-6);
+    /* first step of a large gradient moves by ~lr; a tiny one (1e-9, near eps) by less */
+    Adam o2;
+    adam_init(&o2, 2);
+    float q[2] = {0, 0}, h[2] = {5, 1e-7f};
+    adam_step(&o2, q, h);
+    CHECK_NEAR(q[0], -1e-3, 1e-7);
+    /* Keras puts eps outside the bias correction: -3.065e-5 here, where
+     * torch.optim.Adam's lr * m^ / (sqrt(v^) + eps) would give -5e-4. */
+    CHECK_NEAR(q[1], -1e-3 * sqrt(1e-3) / 0.1 * 1e-8 / (sqrt(1e-17) + 1e-7), 1e-9);
+    adam_free(&opt);
+    adam_free(&o2);
+}
+
+/* Same seed and kernels: N training steps twice give the same bits. */
+static void train_steps(Net *net, Adam *opt, const float *x, const uint8_t *y, int B, int steps) {
+    float dl[64 * 10];
+    for (int s = 0; s < steps; s++) {
+        Rng rng = rng_stream(42, rng_mix(RNG_TAG_DROPOUT, (uint64_t)s));
+        net_zero_grads(net);
+        const float *logits = net_forward(net, x, B, 1, &rng, -1);
+        softmax_xent(dl, NULL, logits, y, B, (int)net_output_size(net));
+        net_backward(net, dl, B);
+        adam_step(opt, net->params, net->grads);
+    }
+}
+
+TEST(net_training_is_bit_deterministic) {
+    enum { B = 4 };
+    int n;
+    const LayerSpec *s = net_arch_seed_cnn(&n);
+    Err e;
+    float *x = malloc(sizeof(float) * B * 32 * 32 * 3);
+    Rng r = rng_stream(8, 8);
+    for (int i = 0; i < B * 32 * 32 * 3; i++) x[i] = rng_float(&r);
+    uint8_t y[B] = {1, 7, 2, 9};
+    float *params[2], *state[2];
+    size_t np = 0, ns = 0;
+    for (int run = 0; run < 2; run++) {
+        Net *net = net_create("seed_cnn", s, n, 32, 32, 3, B, 2, &e);
+        REQUIRE(net);
+        net_init(net, 4);
+        Adam opt;
+        adam_init(&opt, net->n_params);
+        train_steps(net, &opt, x, y, B, 3);
+        np = net->n_params, ns = net->n_state;
+        params[run] = malloc(np * 4), state[run] = malloc(ns * 4);
+        memcpy(params[run], net->params, np * 4);
+        memcpy(state[run], net->state, ns * 4);
+        adam_free(&opt);
+        net_free(net);
+    }
+    CHECK(!memcmp(params[0], params[1], np * 4));
+    CHECK(!memcmp(state[0], state[1], ns * 4));
+    /* and training did change the parameters */
+    Net *fresh = net_create("seed_cnn", s, n, 32, 32, 3, 1, 1, &e);
+    REQUIRE(fresh);
+    net_init(fresh, 4);
+    CHECK(memcmp(fresh->params, params[0], np * 4) != 0);
+    net_free(fresh);
+    for (int i = 0; i < 2; i++) free(params[i]), free(state[i]);
+    free(x);
+}
