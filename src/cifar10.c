@@ -136,6 +136,12 @@ static int parse_meta(const char *what, const uint8_t *buf, size_t len,
             end--;
         while (start < end && (buf[start] == ' ' || buf[start] == '\t')) start++;
         if (end == start) continue;
+        /* a NUL would silently shorten the name; other control bytes would
+         * reach the terminal when names are printed */
+        for (size_t k = start; k < end; k++)
+            if (buf[k] < 0x20 && buf[k] != '\t')
+                return err_set(e, "%s: line of class name %d has control byte 0x%02x", what,
+                               count + 1, buf[k]);
         if (count < CIFAR_CLASSES) {
             if (end - start > 31)
                 return err_set(e, "%s: class name %d is longer than 31 characters", what,
