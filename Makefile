@@ -61,7 +61,7 @@ test: $(BIN) $(BUILD)/tests/run_tests
 SAN_CFLAGS := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 SAN_ENV    := ASAN_OPTIONS=detect_leaks=1:exitcode=86:abort_on_error=0 \
               UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=86 \
-              LSAN_OPTIONS=exitcode=86 AUGPROBE_ASAN=1
+              LSAN_OPTIONS=exitcode=86:suppressions=$(CURDIR)/tests/lsan.supp AUGPROBE_ASAN=1
 check-asan:
 	$(MAKE) BUILD=build/asan BIN=build/asan/augprobe CFLAGS="$(SAN_CFLAGS)" \
 	    build/asan/augprobe build/asan/tests/run_tests
