@@ -2,12 +2,11 @@
 CC      ?= gcc
 PKGS    := libcurl libarchive libcjson cairo libcrypto
 CFLAGS  ?= -O3
-OMPFLAGS?= -fopenmp
 # override: a CFLAGS given on the command line (check-asan, fuzz) replaces
 # only the optimisation/sanitizer part, never the language, warning,
 # dependency and library flags below.
-override CFLAGS += -std=c17 -Wall -Wextra $(OMPFLAGS) -g -MMD -MP $(shell pkg-config --cflags $(PKGS))
-LDLIBS  += $(shell pkg-config --libs $(PKGS)) $(OMPFLAGS) -lm
+override CFLAGS += -std=c17 -Wall -Wextra -fopenmp -g -MMD -MP $(shell pkg-config --cflags $(PKGS))
+LDLIBS  += $(shell pkg-config --libs $(PKGS)) -fopenmp -lm
 # Kernels for a SIMD level are compiled with that level's flags only; the
 # program picks one at run time, so it still runs without AVX-512.
 AVX512_FLAGS := -mavx512f -mavx512vl -mavx512bw -mavx512dq -mavx2 -mfma
@@ -75,7 +74,7 @@ FUZZ_SECONDS ?= 60
 FUZZ         ?= $(patsubst fuzz/%.c,%,$(wildcard fuzz/fuzz_*.c))
 FUZZ_CFLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
                 -fno-sanitize-recover=undefined
-fuzzers: $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard fuzz/fuzz_*.c))
+fuzzers: $(patsubst %,$(BUILD)/fuzz/%,$(FUZZ))
 $(BUILD)/fuzz/%: fuzz/%.c $(LIBOBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(filter %.o,$^) $(LDLIBS)
@@ -84,11 +83,11 @@ $(BUILD)/fuzz/fuzz_cifar_batch: fuzz/fuzz_cifar_batch.c $(filter-out $(BUILD)/sr
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(filter %.o,$^) $(LDLIBS)
 fuzz:
-	$(MAKE) CC=$(FUZZ_CC) BUILD=build/fuzz OMPFLAGS= CFLAGS="$(FUZZ_CFLAGS)" fuzzers
+	$(MAKE) CC=$(FUZZ_CC) BUILD=build/fuzz CFLAGS="$(FUZZ_CFLAGS)" fuzzers
 	@set -e; for f in $(FUZZ); do \
 	    mkdir -p build/fuzz/corpus/$$f build/fuzz/crashes; \
 	    echo "== $$f ($(FUZZ_SECONDS) s)"; \
-	    ASAN_OPTIONS=detect_leaks=1 build/fuzz/fuzz/$$f -max_total_time=$(FUZZ_SECONDS) \
+	    OMP_NUM_THREADS=1 ASAN_OPTIONS=detect_leaks=1 build/fuzz/fuzz/$$f -max_total_time=$(FUZZ_SECONDS) \
 	        -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 -close_fd_mask=3 \
 	        -artifact_prefix=build/fuzz/crashes/$$f- \
 	        $$( [ -f fuzz/$$f.dict ] && echo -dict=fuzz/$$f.dict ) \
