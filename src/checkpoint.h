@@ -4,7 +4,23 @@
  * weights OIHW, dense weights [out][in]), so tools/ scripts load them into
  * PyTorch directly; our HWIO / [in][out] layouts are transposed on the way.
  * Adam moments, the step count and an RNG state may be stored too, so that
- * training resumes exactly. Written atomically (temp file + rename). */
+ * training resumes exactly. Written atomically (temp file + rename).
+ *
+ * Tensor names: the layer's name (LayerSpec.name) and PyTorch's attribute:
+ *   conv   "<layer>.weight" [Cout][Cin][K][K] (OIHW), "<layer>.bias" [Cout]
+ *   dense  "<layer>.weight" [Out][In], "<layer>.bias" [Out]; after a Flatten
+ *          the In index runs in (h, w, c) order (Keras's), so a PyTorch model
+ *          must permute NCHW to NHWC before its Flatten
+ *   BN     "<layer>.weight" (gamma), "<layer>.bias" (beta),
+ *          "<layer>.running_mean", "<layer>.running_var" [C]
+ * i.e. the state_dict of an nn.Sequential(OrderedDict) whose modules carry
+ * our layer names (tools/golden_common.py builds one; BN's
+ * num_batches_tracked is not stored). With an optimiser: "optim.m.<tensor>"
+ * and "optim.v.<tensor>" for every trainable tensor, in that tensor's
+ * layout. Metadata (all strings): format_version, arch, epoch, seed, extra;
+ * with an optimiser optim.step, optim.lr, optim.beta1, optim.beta2,
+ * optim.eps; with an Rng "rng" (4 words, hex). Floats are F32 little-endian
+ * (the only dtype accepted). */
 #ifndef AUGPROBE_CHECKPOINT_H
 #define AUGPROBE_CHECKPOINT_H
 
@@ -31,8 +47,11 @@ int checkpoint_save(const char *path, const Net *net, const Adam *opt, const Rng
 
 /* Loads into an existing net of the same architecture. Checks the header
  * length, the JSON, dtypes, every shape against the net, that every offset
- * lies inside the file, and that every value is finite. opt / rng may be
- * NULL (ignored); when given but absent from the file that is an error. */
+ * lies inside the file and no two tensors overlap, and that every value is
+ * finite. opt / rng / meta may be NULL (ignored); opt or rng given but absent
+ * from the file is an error. All or nothing: on error (-1, one line in e)
+ * net, opt, rng and meta are unchanged. opt must have been adam_init'ed with
+ * net->n_params. */
 int checkpoint_load(const char *path, Net *net, Adam *opt, Rng *rng, CheckpointMeta *meta,
                     Err *e);
 

@@ -215,6 +215,7 @@ void net_init(Net *net, uint64_t seed) {
 const float *net_forward(Net *net, const float *x, int B, int training, Rng *rng, int upto) {
     const Kernels *k = net->k;
     KernelCtx *kc = &net->kctx;
+    if (B <= 0 || B > net->max_batch) return NULL; /* a caller bug: fail loudly, not corrupt */
     if (upto < 0 || upto >= net->n_layers) upto = net->n_layers - 1;
     size_t in_size = (size_t)net->in_h * net->in_w * net->in_c;
     const float *in = x;

@@ -86,10 +86,12 @@ void net_init(Net *net, uint64_t seed);
  * statistics (updating the moving ones) and dropout masks drawn from rng;
  * otherwise inference (moving statistics, no dropout; rng may be NULL).
  * Training with rng NULL runs dropout as the identity (tests, golden runs).
- * The returned buffer belongs to the net and is valid until the next call. */
+ * The returned buffer belongs to the net and is valid until the next call;
+ * NULL when B is not in 1..max_batch. */
 const float *net_forward(Net *net, const float *x, int B, int training, Rng *rng, int upto);
 
-/* Backward through every layer after a full training forward of B examples:
+/* Backward through every layer after a full (upto < 0) training forward of
+ * B examples:
  * dout is dLoss/d(output of the last layer). ACCUMULATES into net->grads
  * (call net_zero_grads before each step). The input's gradient is not
  * computed. */
