@@ -249,27 +249,6 @@ TEST(badinput_train_sigint_stops_cleanly_and_resumes) {
 
 TEST(badinput_train_sigterm_stops_cleanly_and_resumes) { check_interrupted_then_resumed("TERM"); }
 
-TEST(badinput_train_divergence_keeps_last_good_checkpoint) {
-    NEED_DATA();
-    const char *tmp = test_tmpdir();
-    char run[1200], flags[3000], out[OUT_CAP];
-    snprintf(run, sizeof run, "%s/run", tmp);
-    train_flags(flags, sizeof flags, run);
-    /* one step per epoch; lr 1e20 makes the weights ~1e20 after the first
-     * step, so epoch 2's forward overflows to inf - inf = NaN */
-    int rc = cli(out, sizeof out, "train %s --limit 32 --epochs 3 --lr 1e20", flags);
-    SKIP_IF_NOT_LANDED(out);
-    CHECK_INT_EQ(rc, 1);
-    check_error_line(out, "train", "diverged", "epoch 1");
-    char ckpt[1300];
-    snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", run);
-    CHECK(path_exists(ckpt));
-    /* the kept checkpoint is the good epoch-1 one and still loads */
-    rc = cli(out, sizeof out, "eval --model %s --data %s --limit 16 --quiet --threads 1", ckpt,
-             test_data_dir());
-    CHECK_INT_EQ(rc, 0);
-}
-
 /* ---- flags ---- */
 
 /* A usage error: exit 2, the first line names the flag. */

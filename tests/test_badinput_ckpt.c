@@ -2,7 +2,8 @@
  * safetensors files given to `augprobe eval --model BAD` (header length,
  * JSON, offsets, dtype, shape, another architecture, NaN/Inf weights, a
  * missing tensor, truncation). Each must exit 1 with one line naming the
- * file (and the tensor, where one is at fault). */
+ * file (and the tensor, where one is at fault). Also the diverging-run row,
+ * which edits a checkpoint's stored learning rate. */
 #define _GNU_SOURCE
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -290,3 +291,65 @@ TEST(badinput_checkpoint_missing_tensor) {
     free(good);
 }
 
+
+/* ---- a diverging run ---- */
+
+/* Sets the learning rate stored in a training checkpoint (its config JSON in
+ * __metadata__.extra, and optim.lr), keeping the tensors as they are. */
+static int set_checkpoint_lr(const char *path, double lr) {
+    St st;
+    if (st_read(path, &st)) return -1;
+    int rc = -1;
+    cJSON *meta = cJSON_GetObjectItem(st.hdr, "__metadata__");
+    cJSON *extra = meta ? cJSON_GetObjectItem(meta, "extra") : NULL;
+    cJSON *cfg = cJSON_IsString(extra) ? cJSON_Parse(extra->valuestring) : NULL;
+    if (cfg && cJSON_GetObjectItem(cfg, "lr")) {
+        cJSON_ReplaceItemInObject(cfg, "lr", cJSON_CreateNumber(lr));
+        char *text = cJSON_PrintUnformatted(cfg);
+        cJSON_ReplaceItemInObject(meta, "extra", cJSON_CreateString(text));
+        cJSON_free(text);
+        char lrs[32];
+        snprintf(lrs, sizeof lrs, "%g", lr);
+        if (cJSON_GetObjectItem(meta, "optim.lr"))
+            cJSON_ReplaceItemInObject(meta, "optim.lr", cJSON_CreateString(lrs));
+        rc = st_write(path, &st, NULL);
+    }
+    cJSON_Delete(cfg);
+    st_free(&st);
+    return rc;
+}
+
+TEST(badinput_train_divergence_keeps_last_good_checkpoint) {
+    if (!test_data_dir()) SKIP("offline CIFAR-10 copy absent (AUGPROBE_TEST_DATA)");
+    const char *tmp = test_tmpdir();
+    char run[1200], flags[3000], out[OUT_CAP];
+    snprintf(run, sizeof run, "%s/run", tmp);
+    snprintf(flags, sizeof flags,
+             "--data %s --limit 32 --eval-limit 64 --batch 32 --threads 1 --quiet --out %s",
+             test_data_dir(), run);
+    int rc = cli(out, sizeof out, "train %s --epochs 1", flags);
+    SKIP_IF_NOT_LANDED(out);
+    REQUIRE(rc == 0);
+    /* The good epoch-1 checkpoint, then lr 1e20 from epoch 2 on: one Adam
+     * step moves every weight by ~1e20, so the forward pass overflows. */
+    char ckpt[1300], keep[1300];
+    snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", run);
+    snprintf(keep, sizeof keep, "%s/ckpt.copy", tmp);
+    REQUIRE(set_checkpoint_lr(ckpt, 1e20) == 0);
+    size_t n;
+    uint8_t *before = read_bytes(ckpt, &n);
+    REQUIRE(before);
+    rc = cli(out, sizeof out, "train %s --epochs 3 --resume", flags);
+    CHECK_INT_EQ(rc, 1);
+    check_error_line(out, "train", "diverged", "the last good checkpoint (epoch 1) is kept");
+    CHECK_STR_CONTAINS(out, "epoch 2");
+    size_t m;
+    uint8_t *after = read_bytes(ckpt, &m);
+    CHECK(after && m == n && !memcmp(before, after, n)); /* kept, bytes unchanged */
+    free(before);
+    free(after);
+    /* and it still loads */
+    rc = cli(out, sizeof out, "eval --model %s --data %s --limit 16 --quiet --threads 1", ckpt,
+             test_data_dir());
+    CHECK_INT_EQ(rc, 0);
+}
