@@ -325,7 +325,7 @@ TEST(badinput_train_divergence_keeps_last_good_checkpoint) {
     char run[1200], flags[3000], out[OUT_CAP];
     snprintf(run, sizeof run, "%s/run", tmp);
     snprintf(flags, sizeof flags,
-             "--data %s --limit 32 --eval-limit 64 --batch 32 --threads 1 --quiet --out %s",
+             "--data %s --limit 8 --eval-limit 8 --batch 8 --threads 1 --quiet --out %s",
              test_data_dir(), run);
     int rc = cli(out, sizeof out, "train %s --epochs 1", flags);
     SKIP_IF_NOT_LANDED(out);
