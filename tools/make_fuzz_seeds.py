@@ -73,3 +73,31 @@ write(d + "md5sums_ok", b"\x06" + b"".join(
 write(d + "md5sums_star", b"\x06" + b"0123456789abcdef0123456789abcdef *test_batch.bin\r\n")
 write(d + "md5sums_bad", b"\x06" + b"xyz  data_batch_1.bin\n")
 write(d + "member_name", b"\x07./cifar-10-batches-bin/data_batch_3.bin")
+
+# fuzz_safetensors: near-valid variants of the two valid seeds that the
+# harness writes itself (FUZZ_GEN_SEEDS=fuzz/corpus/fuzz_safetensors
+# build/fuzz/fuzz/fuzz_safetensors), when they are there.
+import json
+import struct
+
+d = "fuzz/corpus/fuzz_safetensors/"
+if os.path.exists(d + "full"):
+    b = open(d + "full", "rb").read()
+    n = struct.unpack("<Q", b[:8])[0]
+    hdr = json.loads(b[8:8 + n])
+    body = b[8 + n:]
+
+    def st(h, data=body):
+        t = json.dumps(h, separators=(",", ":")).encode()
+        return struct.pack("<Q", len(t)) + t + data
+
+    write(d + "near_truncated", b[:-10])
+    write(d + "near_hlen_plus_one", struct.pack("<Q", n + 1) + b[8:])
+    first = next(k for k in hdr if k != "__metadata__")
+    h = json.loads(json.dumps(hdr)); h[first]["dtype"] = "F16"; write(d + "near_f16", st(h))
+    h = json.loads(json.dumps(hdr)); h[first]["shape"] = h[first]["shape"][::-1] + [1]
+    write(d + "near_shape", st(h))
+    beg = hdr[first]["data_offsets"][0]
+    write(d + "near_nan", st(hdr, body[:beg] + struct.pack("<f", float("nan")) + body[beg + 4:]))
+    h = json.loads(json.dumps(hdr)); h["__metadata__"]["arch"] = "seed_cnn"; write(d + "near_arch", st(h))
+    h = {k: v for k, v in hdr.items() if not k.startswith("optim.")}; write(d + "near_no_optim", st(h))
