@@ -27,7 +27,7 @@ RUN_DATA ?= $(shell if [ -n "$$AUGPROBE_DATA" ]; then echo "$$AUGPROBE_DATA"; \
              elif [ -d ../shared/data/cifar10-q75 ]; then echo ../shared/data/cifar10-q75; fi)
 RUN_ARGS ?= data
 
-.PHONY: all run test check-asan bench fuzz fuzzers clean
+.PHONY: all run test check-asan bench bench-kernels fuzz fuzzers clean
 all: $(BIN)
 
 $(BIN): $(OBJS)
@@ -101,6 +101,15 @@ $(BUILD)/bench/bench: $(LIBOBJS) $(BENCHSRCS:%.c=$(BUILD)/%.o)
 
 bench: $(BUILD)/bench/bench
 	$(BUILD)/bench/bench $(BENCH_ARGS)
+
+# make bench-kernels: per-layer times of the kernels on the seed net's shapes
+# (bench/kernels/kernels_bench.c; not part of bench/bench).
+$(BUILD)/bench/kernels/kernels_bench: $(BUILD)/bench/kernels/kernels_bench.o \
+    $(BUILD)/bench/peak.o $(BUILD)/bench/peak_avx512.o $(BUILD)/bench/peak_avx2.o $(LIBOBJS)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+bench-kernels: $(BUILD)/bench/kernels/kernels_bench
+	$(BUILD)/bench/kernels/kernels_bench $(BENCH_KERNELS_ARGS)
 
 clean:
 	rm -rf build augprobe

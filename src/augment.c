@@ -313,43 +313,59 @@ static Tap make_tap(double x, int n) {
     return t;
 }
 
-static inline void sample(const uint8_t *in, int w, Tap r, Tap c, float *out) {
-    const uint8_t *p00 = in + ((size_t)r.i0 * w + c.i0) * 3, *p01 = in + ((size_t)r.i0 * w + c.i1) * 3;
-    const uint8_t *p10 = in + ((size_t)r.i1 * w + c.i0) * 3, *p11 = in + ((size_t)r.i1 * w + c.i1) * 3;
+static inline void sample(const float *in, int w, Tap r, Tap c, float *out) {
+    const float *p00 = in + ((size_t)r.i0 * w + c.i0) * 3, *p01 = in + ((size_t)r.i0 * w + c.i1) * 3;
+    const float *p10 = in + ((size_t)r.i1 * w + c.i0) * 3, *p11 = in + ((size_t)r.i1 * w + c.i1) * 3;
     float wr = r.w1, wc = c.w1;
     for (int k = 0; k < 3; k++) {
         float top = (1.0f - wc) * p00[k] + wc * p01[k];
         float bot = (1.0f - wc) * p10[k] + wc * p11[k];
-        out[k] = ((1.0f - wr) * top + wr * bot) / 255.0f;
+        out[k] = (1.0f - wr) * top + wr * bot;
     }
 }
 
-static void geometry(const AugParams *p, const uint8_t *in, float *out, int h, int w) {
+/* Writes the transformed image as floats in [0, 1]. The input is first
+ * converted to floats (x / 255) once, so each tap is a plain float load. */
+static void geometry(const AugParams *p, const uint8_t *in8, float *out, int h, int w) {
     double cr = h / 2.0 - 0.5, cc = w / 2.0 - 0.5;
     double tr = (double)p->tx * h, tc = (double)p->ty * w; /* pixels */
     double zx = p->zx, zy = p->zy;
+    size_t n = (size_t)h * w * 3;
+    float *in = xmalloc(sizeof(float) * n + sizeof(Tap) * (size_t)(h + w));
+    Tap *rows = (Tap *)(in + n), *cols = rows + h;
+    for (size_t i = 0; i < n; i++) in[i] = in8[i] / 255.0f;
     if (p->rotation == 0.0f) {
-        /* Separable: input row depends on the output row only, and so on. */
-        Tap *rows = xmalloc(sizeof(Tap) * (size_t)(h + w)), *cols = rows + h;
+        /* Separable: the input row depends on the output row only, and the
+         * input column on the output column: two small tap tables. */
         for (int r = 0; r < h; r++) rows[r] = make_tap(cr + zx * (r - cr) + tr, h);
         for (int c = 0; c < w; c++) cols[c] = make_tap(cc + zy * (c - cc) + tc, w);
-        for (int r = 0; r < h; r++)
-            for (int c = 0; c < w; c++) sample(in, w, rows[r], cols[c], out + ((size_t)r * w + c) * 3);
-        free(rows);
-        return;
-    }
-    /* input = c + R (Z (o - c) + t), R = [[cos, -sin], [sin, cos]]. */
-    double th = (double)p->rotation * (PI / 180.0);
-    double cs = cos(th), sn = sin(th);
-    double a00 = cs * zx, a01 = -sn * zy, a10 = sn * zx, a11 = cs * zy;
-    double b0 = cs * tr - sn * tc, b1 = sn * tr + cs * tc;
-    for (int r = 0; r < h; r++)
-        for (int c = 0; c < w; c++) {
-            double dr = r - cr, dc = c - cc;
-            Tap tr_ = make_tap(cr + a00 * dr + a01 * dc + b0, h);
-            Tap tc_ = make_tap(cc + a10 * dr + a11 * dc + b1, w);
-            sample(in, w, tr_, tc_, out + ((size_t)r * w + c) * 3);
+        for (int r = 0; r < h; r++) {
+            const float *top = in + (size_t)rows[r].i0 * w * 3, *bot = in + (size_t)rows[r].i1 * w * 3;
+            float wr = rows[r].w1, wt = 1.0f - wr;
+            float *o = out + (size_t)r * w * 3;
+            for (int c = 0; c < w; c++) {
+                int a = cols[c].i0 * 3, b = cols[c].i1 * 3;
+                float wc = cols[c].w1, wl = 1.0f - wc;
+                for (int k = 0; k < 3; k++)
+                    o[c * 3 + k] = wt * (wl * top[a + k] + wc * top[b + k]) +
+                                   wr * (wl * bot[a + k] + wc * bot[b + k]);
+            }
         }
+    } else {
+        /* input = c + R (Z (o - c) + t), R = [[cos, -sin], [sin, cos]]. */
+        double th = (double)p->rotation * (PI / 180.0);
+        double cs = cos(th), sn = sin(th);
+        double a00 = cs * zx, a01 = -sn * zy, a10 = sn * zx, a11 = cs * zy;
+        double b0 = cs * tr - sn * tc, b1 = sn * tr + cs * tc;
+        for (int r = 0; r < h; r++)
+            for (int c = 0; c < w; c++) {
+                double dr = r - cr, dc = c - cc;
+                Tap tr_ = make_tap(cr + a00 * dr + a01 * dc + b0, h);
+                Tap tc_ = make_tap(cc + a10 * dr + a11 * dc + b1, w);
+                sample(in, w, tr_, tc_, out + ((size_t)r * w + c) * 3);
+            }
+    }
+    free(in);
 }
 
 /* ---- colour (tf.image formulas) ---- */

@@ -119,18 +119,20 @@ int cmd_export(int argc, char **argv, GlobalOpts *g) {
     }
     cli_apply_threads(g);
 
-    Cifar10 d;
-    if (load_data("export", g, &d)) return EXIT_FAIL;
-    const ImageSet *set = split == SPLIT_TRAIN ? &d.train : split == SPLIT_VAL ? &d.val : &d.test;
-    int n = limit > 0 && limit < set->n ? limit : set->n;
-
+    /* The output first: an unwritable path fails before the data is read. */
     Err e = {{0}};
     AtomicFile af;
     if (atomic_open(&af, out_path, &e)) {
         fprintf(stderr, "augprobe export: %s\n", e.msg);
-        cifar10_free(&d);
         return EXIT_FAIL;
     }
+    Cifar10 d;
+    if (load_data("export", g, &d)) {
+        atomic_abort(&af);
+        return EXIT_FAIL;
+    }
+    const ImageSet *set = split == SPLIT_TRAIN ? &d.train : split == SPLIT_VAL ? &d.val : &d.test;
+    int n = limit > 0 && limit < set->n ? limit : set->n;
     enum { CHUNK = 512 };
     int *idx = xmalloc(sizeof(int) * CHUNK);
     float *buf = xalloc_floats((size_t)CHUNK * CIFAR_PIXELS);
@@ -147,7 +149,7 @@ int cmd_export(int argc, char **argv, GlobalOpts *g) {
             for (int p = 0; p < CIFAR_H * CIFAR_W; p++)
                 for (int k = 0; k < 3; k++) r[1 + k * CIFAR_H * CIFAR_W + p] = to_byte(img[p * 3 + k]);
         }
-        fwrite(rec, CIFAR_RECORD, (size_t)m, af.f); /* checked by atomic_commit */
+        if (fwrite(rec, CIFAR_RECORD, (size_t)m, af.f) != (size_t)m) break; /* atomic_commit reports it */
     }
     double secs = now_seconds() - t0;
     free(idx), free(buf), free(rec);

@@ -10,7 +10,7 @@
 
 typedef struct PlotSeries {
     const char *label;
-    const double *x, *y; /* n points; NaN y values are gaps */
+    const double *x, *y; /* n points; NaN y values are gaps; x NULL: 0..n-1 */
     int n;
 } PlotSeries;
 

@@ -51,6 +51,9 @@ TEST(cmd_export_preview_help_and_usage_errors) {
         CHECK_STR_CONTAINS(out, "Usage: augprobe");
     }
     CHECK(!path_exists("x.bin"));
+    /* an unwritable output fails at once (exit 1), naming the file */
+    CHECK_INT_EQ(run("export --aug none --split test -o /nonexistent-dir/x.bin"), 1);
+    CHECK_STR_CONTAINS(out, "augprobe export: /nonexistent-dir/x.bin");
 }
 
 TEST(cmd_export_none_reproduces_the_test_batch_bytes) {

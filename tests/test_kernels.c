@@ -99,6 +99,7 @@ static void check_conv(const Kernels *k, int threads, int N, int H, int W, int C
     free(dw2);
 }
 
+/* Odd shapes take the im2col GEMM path; 3x3 on even H, W the Winograd one. */
 TEST(kernels_conv_match_reference_on_odd_shapes) {
     const Kernels *paths[3];
     int np = fast_paths(paths);
@@ -108,6 +109,8 @@ TEST(kernels_conv_match_reference_on_odd_shapes) {
         {1, 5, 7, 3, 13, 3},  {2, 7, 5, 13, 33, 3}, {3, 4, 4, 33, 16, 1},
         {1, 6, 9, 5, 3, 5},   {2, 8, 8, 3, 32, 3},  {1, 1, 1, 7, 9, 3},
         {2, 6, 6, 32, 64, 3}, {1, 5, 3, 64, 47, 3}, {3, 3, 5, 17, 29, 5},
+        /* even H, W with K=3 take the Winograd path */
+        {3, 4, 6, 13, 33, 3}, {1, 2, 2, 5, 7, 3},   {2, 10, 4, 33, 17, 3},
     };
     int ns = (int)(sizeof shapes / sizeof shapes[0]);
     for (int p = 0; p < np; p++)
@@ -245,11 +248,18 @@ TEST(kernels_maxpool_and_relu_match_reference_with_ties) {
 }
 
 /* Same inputs and thread count: bit-identical outputs, on the seed net's
- * second conv at batch 2 (several chunks per thread) and its dense layer. */
+ * second conv at batch 4 (several chunks and weight-gradient parts; the
+ * Winograd path) and on 31x31 images (the im2col GEMM path). */
+static void check_deterministic(int H, int W);
 TEST(kernels_are_deterministic_for_a_thread_count) {
+    check_deterministic(32, 32);
+    check_deterministic(31, 31);
+}
+
+static void check_deterministic(int H, int W) {
     const Kernels *paths[3];
     int np = fast_paths(paths);
-    int N = 4, H = 32, W = 32, C = 32, K = 3;
+    int N = 4, C = 32, K = 3;
     long n = (long)N * H * W * C, nw = (long)K * K * C * C;
     Rng r = rng_stream(500, 5);
     float *in = rand_floats(&r, n, -1, 1), *w = rand_floats(&r, nw, -1, 1);

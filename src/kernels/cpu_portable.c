@@ -6,7 +6,6 @@
 #include "cpu.h"
 
 typedef float V __attribute__((vector_size(16)));
-typedef int VI __attribute__((vector_size(16)));
 #define VL 4
 #define MR 6
 #define NV 2
@@ -21,8 +20,8 @@ static inline V v_set1(float f) { return (V){f, f, f, f}; }
 static inline V v_zero(void) { return (V){0, 0, 0, 0}; }
 static inline V v_fma(V a, V b, V c) { return a * b + c; }
 static inline V v_max(V a, V b) {
-    VI gt = a > b;
-    return (V)((gt & (VI)a) | (~gt & (VI)b));
+    __typeof__(a > b) gt = a > b;
+    return (V)((gt & (__typeof__(gt))a) | (~gt & (__typeof__(gt))b));
 }
 #define KT_NAME "portable"
 #define KT_GETTER kernels_portable

@@ -1,0 +1,750 @@
+/* train.c - the classifier's training loop (the notebook's model.fit with
+ * Keras semantics), evaluation, and the run directory: checkpoints after
+ * every epoch, exact resumption, history.csv, curves.png, run.json. */
+#define _XOPEN_SOURCE 700
+#include "train.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "augment.h"
+#include "layers.h"
+#include "optim.h"
+#include "plot.h"
+
+/* The one piece of global mutable state in the library: a stop request. A
+ * signal handler can only communicate through a volatile sig_atomic_t with
+ * static storage, so SIGINT/SIGTERM set it and train_run polls it after
+ * every step, stopping at a clean point. */
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop_signal(int sig) {
+    (void)sig;
+    stop_requested = 1;
+}
+
+void train_catch_signals(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sa.sa_flags = SA_RESTART; /* file writes in progress complete normally */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+void train_request_stop(void) { stop_requested = 1; }
+void train_clear_stop(void) { stop_requested = 0; }
+int train_stop_requested(void) { return stop_requested != 0; }
+
+void train_config_default(TrainConfig *cfg) {
+    memset(cfg, 0, sizeof *cfg);
+    cfg->epochs = 50;
+    cfg->batch = 32;
+    cfg->eval_batch = 128;
+    snprintf(cfg->aug, sizeof cfg->aug, "%s", TRAIN_DEFAULT_AUG);
+    cfg->lr = 1e-3f;
+    cfg->seed = 1;
+    cfg->split_seed = 1;
+    cfg->out_dir = "runs/train";
+}
+
+/* ---- networks ---- */
+
+Net *train_net_create(int max_batch, int threads, const char *kernels, Err *e) {
+    const Kernels *k = NULL;
+    if (kernels && *kernels && strcmp(kernels, "auto") != 0) {
+        k = kernels_by_name(kernels);
+        if (!k) {
+            err_set(e, "--kernels: '%s' is unknown or not supported on this processor "
+                       "(compiled: %s)", kernels, kernels_compiled());
+            return NULL;
+        }
+    }
+    int n_layers;
+    const LayerSpec *specs = net_arch_seed_cnn(&n_layers);
+    Net *net = net_create("seed_cnn", specs, n_layers, CIFAR_H, CIFAR_W, CIFAR_C, max_batch,
+                          threads > 0 ? threads : 1, e);
+    if (net && k) net_set_kernels(net, k);
+    return net;
+}
+
+Net *train_load_model(const char *path, int max_batch, int threads, const char *kernels,
+                      CheckpointMeta *meta, Err *e) {
+    Net *net = train_net_create(max_batch, threads, kernels, e);
+    if (!net) return NULL;
+    CheckpointMeta m;
+    memset(&m, 0, sizeof m);
+    if (checkpoint_load(path, net, NULL, NULL, &m, e)) {
+        net_free(net);
+        return NULL;
+    }
+    if (meta) *meta = m;
+    return net;
+}
+
+/* ---- evaluation ---- */
+
+int eval_split(Net *net, const ImageSet *set, float *loss, float *acc,
+               int confusion[CIFAR_CLASSES][CIFAR_CLASSES]) {
+    int cm[CIFAR_CLASSES][CIFAR_CLASSES];
+    memset(cm, 0, sizeof cm);
+    int bmax = net->max_batch;
+    float *x = xalloc_floats((size_t)bmax * CIFAR_PIXELS);
+    double loss_sum = 0;
+    long correct = 0;
+    for (int i = 0; i < set->n; i += bmax) {
+        int B = set->n - i < bmax ? set->n - i : bmax;
+        cifar10_to_float(x, set->images + (size_t)i * CIFAR_PIXELS, B);
+        const float *logits = net_forward(net, x, B, 0, NULL, -1);
+        if (!logits) { /* B out of the net's range: cannot happen here */
+            free(x);
+            return -1;
+        }
+        const uint8_t *lab = set->labels + i;
+        loss_sum += (double)softmax_xent(NULL, NULL, logits, lab, B, CIFAR_CLASSES) * B;
+        for (int b = 0; b < B; b++) {
+            const float *row = logits + (size_t)b * CIFAR_CLASSES;
+            int best = 0;
+            for (int c = 1; c < CIFAR_CLASSES; c++)
+                if (row[c] > row[best]) best = c;
+            cm[lab[b]][best]++;
+            correct += best == lab[b];
+        }
+    }
+    free(x);
+    *loss = set->n ? (float)(loss_sum / set->n) : NAN;
+    *acc = set->n ? (float)correct / (float)set->n : NAN;
+    if (confusion) memcpy(confusion, cm, sizeof cm);
+    return 0;
+}
+
+/* ---- the config as JSON (checkpoint meta.extra, run.json) ---- */
+
+static cJSON *config_to_cjson(const TrainConfig *cfg, const char *kernels_used) {
+    char seed[32], split_seed[32];
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)cfg->seed);
+    snprintf(split_seed, sizeof split_seed, "%llu", (unsigned long long)cfg->split_seed);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "epochs", cfg->epochs);
+    cJSON_AddNumberToObject(o, "batch", cfg->batch);
+    cJSON_AddNumberToObject(o, "eval_batch", cfg->eval_batch);
+    cJSON_AddStringToObject(o, "aug", cfg->aug);
+    cJSON_AddNumberToObject(o, "limit", cfg->limit);
+    cJSON_AddNumberToObject(o, "eval_limit", cfg->eval_limit);
+    /* the float's shortest round-tripping decimal: 0.001, not 0.0010000000474974513 */
+    char lr[32];
+    for (int digits = 6; digits <= 9; digits++) {
+        snprintf(lr, sizeof lr, "%.*g", digits, (double)cfg->lr);
+        if ((float)strtod(lr, NULL) == cfg->lr) break;
+    }
+    cJSON_AddNumberToObject(o, "lr", strtod(lr, NULL));
+    /* as strings: JSON numbers lose integers above 2^53 */
+    cJSON_AddStringToObject(o, "seed", seed);
+    cJSON_AddStringToObject(o, "split_seed", split_seed);
+    cJSON_AddNumberToObject(o, "threads", cfg->threads);
+    cJSON_AddStringToObject(o, "kernels", kernels_used);
+    return o;
+}
+
+static int json_int(const cJSON *o, const char *key, int *out) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!cJSON_IsNumber(v)) return -1;
+    *out = v->valueint;
+    return 0;
+}
+
+static int json_u64(const cJSON *o, const char *key, uint64_t *out) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!cJSON_IsString(v)) return -1;
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(v->valuestring, &end, 10);
+    if (!*v->valuestring || *end || errno) return -1;
+    *out = (uint64_t)x;
+    return 0;
+}
+
+static int json_str(const cJSON *o, const char *key, char *buf, size_t len) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!cJSON_IsString(v) || strlen(v->valuestring) >= len) return -1;
+    snprintf(buf, len, "%s", v->valuestring);
+    return 0;
+}
+
+/* Parses the config stored in a checkpoint's meta.extra into cfg (out_dir,
+ * resume and quiet untouched). */
+static int config_from_json(const char *text, const char *path, TrainConfig *cfg, Err *e) {
+    cJSON *o = cJSON_Parse(text);
+    if (!o) return err_set(e, "%s: the stored training config is not valid JSON", path);
+    const cJSON *lr = cJSON_GetObjectItemCaseSensitive(o, "lr");
+    int bad = json_int(o, "epochs", &cfg->epochs) || json_int(o, "batch", &cfg->batch) ||
+              json_int(o, "eval_batch", &cfg->eval_batch) ||
+              json_str(o, "aug", cfg->aug, sizeof cfg->aug) ||
+              json_int(o, "limit", &cfg->limit) || json_int(o, "eval_limit", &cfg->eval_limit) ||
+              !cJSON_IsNumber(lr) || json_u64(o, "seed", &cfg->seed) ||
+              json_u64(o, "split_seed", &cfg->split_seed) ||
+              json_int(o, "threads", &cfg->threads) ||
+              json_str(o, "kernels", cfg->kernels, sizeof cfg->kernels);
+    if (!bad) cfg->lr = (float)lr->valuedouble;
+    cJSON_Delete(o);
+    if (bad) return err_set(e, "%s: the stored training config is incomplete", path);
+    return 0;
+}
+
+int train_read_checkpoint_config(const char *dir, TrainConfig *cfg, int *epochs_done, Err *e) {
+    char *path = path_join(dir, "checkpoint.safetensors");
+    int rc = -1;
+    if (!path_exists(path)) {
+        err_set(e, "%s: no checkpoint to resume from", path);
+        goto done;
+    }
+    /* Loading validates the whole file, not only its header. */
+    Err e2;
+    Net *net = train_net_create(1, 1, "reference", &e2);
+    if (!net) {
+        err_set(e, "%s", e2.msg);
+        goto done;
+    }
+    Adam opt;
+    adam_init(&opt, net->n_params);
+    Rng rng;
+    CheckpointMeta meta;
+    memset(&meta, 0, sizeof meta);
+    if (checkpoint_load(path, net, &opt, &rng, &meta, e) == 0 &&
+        config_from_json(meta.extra, path, cfg, e) == 0) {
+        *epochs_done = meta.epoch;
+        rc = 0;
+    }
+    adam_free(&opt);
+    net_free(net);
+done:
+    free(path);
+    return rc;
+}
+
+/* The fields that define a run must match the checkpoint's on resume. */
+static int check_resume_config(const TrainConfig *want, const TrainConfig *got,
+                               const char *path, int epochs_done, Err *e) {
+    AugSpec sa, sb;
+    char ta[256] = "", tb[256] = "";
+    if (aug_parse(&sa, want->aug, NULL) == 0) aug_format(&sa, ta, sizeof ta);
+    if (aug_parse(&sb, got->aug, NULL) == 0) aug_format(&sb, tb, sizeof tb);
+    if (strcmp(ta, tb))
+        return err_set(e, "--aug '%s' conflicts with the checkpoint's '%s' (%s)", want->aug,
+                       got->aug, path);
+    if (want->batch != got->batch)
+        return err_set(e, "--batch %d conflicts with the checkpoint's %d (%s)", want->batch,
+                       got->batch, path);
+    if (want->eval_batch != got->eval_batch)
+        return err_set(e, "eval batch %d conflicts with the checkpoint's %d (%s)",
+                       want->eval_batch, got->eval_batch, path);
+    if (want->limit != got->limit)
+        return err_set(e, "--limit %d conflicts with the checkpoint's %d (%s)", want->limit,
+                       got->limit, path);
+    if (want->eval_limit != got->eval_limit)
+        return err_set(e, "--eval-limit %d conflicts with the checkpoint's %d (%s)",
+                       want->eval_limit, got->eval_limit, path);
+    if (want->lr != got->lr)
+        return err_set(e, "--lr %g conflicts with the checkpoint's %g (%s)", (double)want->lr,
+                       (double)got->lr, path);
+    if (want->seed != got->seed)
+        return err_set(e, "--seed %llu conflicts with the checkpoint's %llu (%s)",
+                       (unsigned long long)want->seed, (unsigned long long)got->seed, path);
+    if (want->split_seed != got->split_seed)
+        return err_set(e, "split seed %llu conflicts with the checkpoint's %llu (%s)",
+                       (unsigned long long)want->split_seed,
+                       (unsigned long long)got->split_seed, path);
+    if (want->epochs < epochs_done)
+        return err_set(e, "--epochs %d is less than the %d epochs already done (%s)",
+                       want->epochs, epochs_done, path);
+    return 0;
+}
+
+/* ---- history.csv, curves.png, run.json ---- */
+
+static const char HISTORY_HEADER[] =
+    "epoch,train_loss,train_acc,val_loss,val_acc,test_loss,test_acc,seconds\n";
+
+static int write_history(const char *dir, const TrainEpoch *h, int n, Err *e) {
+    char *path = path_join(dir, "history.csv");
+    AtomicFile af;
+    int rc = atomic_open(&af, path, e);
+    if (rc == 0) {
+        fputs(HISTORY_HEADER, af.f);
+        for (int i = 0; i < n; i++)
+            fprintf(af.f, "%d,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.3f\n", h[i].epoch,
+                    h[i].train_loss, h[i].train_acc, h[i].val_loss, h[i].val_acc,
+                    h[i].test_loss, h[i].test_acc, h[i].seconds);
+        rc = atomic_commit(&af, e);
+    }
+    free(path);
+    return rc;
+}
+
+/* Reads the first n rows back (resume); rows after them belong to an epoch
+ * whose checkpoint was never written and are dropped. */
+static int read_history(const char *dir, TrainEpoch *h, int n, Err *e) {
+    char *path = path_join(dir, "history.csv");
+    uint8_t *buf;
+    size_t len;
+    int rc = file_read_all(path, &buf, &len, e);
+    if (rc) {
+        free(path);
+        return rc;
+    }
+    char *line = (char *)buf, *next;
+    int row = -1; /* the header is row -1 */
+    for (; line && *line && row < n; line = next) {
+        next = strchr(line, '\n');
+        if (next) *next++ = 0;
+        if (row < 0) {
+            if (strncmp(line, HISTORY_HEADER, strlen(HISTORY_HEADER) - 1) != 0) break;
+            row++;
+            continue;
+        }
+        TrainEpoch *t = &h[row];
+        if (sscanf(line, "%d,%lf,%lf,%lf,%lf,%lf,%lf,%lf", &t->epoch, &t->train_loss,
+                   &t->train_acc, &t->val_loss, &t->val_acc, &t->test_loss, &t->test_acc,
+                   &t->seconds) != 8 ||
+            t->epoch != row + 1)
+            break;
+        row++;
+    }
+    free(buf);
+    if (row < n) rc = err_set(e, "%s: has %d epoch rows, the checkpoint needs %d", path,
+                              row < 0 ? 0 : row, n);
+    free(path);
+    return rc;
+}
+
+static int write_curves(const char *dir, const TrainEpoch *h, int n, Err *e) {
+    double *x = xmalloc(sizeof(double) * (size_t)(n ? n : 1) * 7);
+    double *col[6];
+    for (int j = 0; j < 6; j++) col[j] = x + (size_t)n * (j + 1);
+    for (int i = 0; i < n; i++) {
+        x[i] = h[i].epoch;
+        col[0][i] = h[i].train_loss;
+        col[1][i] = h[i].val_loss;
+        col[2][i] = h[i].test_loss;
+        col[3][i] = h[i].train_acc;
+        col[4][i] = h[i].val_acc;
+        col[5][i] = h[i].test_acc;
+    }
+    PlotSeries loss[3] = {{"train", x, col[0], n}, {"val", x, col[1], n}, {"test", x, col[2], n}};
+    PlotSeries acc[3] = {{"train", x, col[3], n}, {"val", x, col[4], n}, {"test", x, col[5], n}};
+    PlotPanel panels[2] = {
+        {"Loss", "epoch", "cross-entropy loss", loss, 3, NULL, 0},
+        {"Accuracy", "epoch", "accuracy", acc, 3, NULL, 0},
+    };
+    char *path = path_join(dir, "curves.png");
+    int rc = plot_panels_png(path, panels, 2, e);
+    free(path);
+    free(x);
+    return rc;
+}
+
+static cJSON *epoch_to_cjson(const TrainEpoch *t) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "epoch", t->epoch);
+    cJSON_AddNumberToObject(o, "train_loss", t->train_loss);
+    cJSON_AddNumberToObject(o, "train_acc", t->train_acc);
+    cJSON_AddNumberToObject(o, "val_loss", t->val_loss);
+    cJSON_AddNumberToObject(o, "val_acc", t->val_acc);
+    cJSON_AddNumberToObject(o, "test_loss", t->test_loss);
+    cJSON_AddNumberToObject(o, "test_acc", t->test_acc);
+    cJSON_AddNumberToObject(o, "seconds", t->seconds);
+    return o;
+}
+
+typedef struct RunInfo {
+    const TrainConfig *cfg;
+    const Cifar10 *data;
+    const Net *net;
+    int n_train, n_val, n_test;
+    const TrainEpoch *history;
+    int n_history;
+    const char *status; /* "running", "complete", "interrupted", "failed" */
+    double wall_seconds;
+} RunInfo;
+
+static int write_run_json(const RunInfo *ri, Err *e) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "program", "augprobe");
+    cJSON_AddStringToObject(o, "version", AUGPROBE_VERSION);
+    cJSON_AddStringToObject(o, "command", "train");
+    cJSON_AddStringToObject(o, "status", ri->status);
+    cJSON_AddItemToObject(o, "config", config_to_cjson(ri->cfg, ri->net->k->name));
+    cJSON_AddStringToObject(o, "arch", ri->net->arch);
+    cJSON_AddNumberToObject(o, "params", (double)ri->net->n_params);
+    cJSON_AddNumberToObject(o, "threads", ri->net->kctx.threads);
+    cJSON_AddStringToObject(o, "kernels", ri->net->k->name);
+    cJSON *d = cJSON_AddObjectToObject(o, "data");
+    cJSON_AddStringToObject(d, "source", ri->data->source);
+    cJSON_AddBoolToObject(d, "verified", ri->data->verified);
+    cJSON_AddNumberToObject(d, "train", ri->n_train);
+    cJSON_AddNumberToObject(d, "val", ri->n_val);
+    cJSON_AddNumberToObject(d, "test", ri->n_test);
+    cJSON_AddNumberToObject(o, "epochs_done", ri->n_history);
+    double train_seconds = 0;
+    for (int i = 0; i < ri->n_history; i++) train_seconds += ri->history[i].seconds;
+    cJSON_AddNumberToObject(o, "epoch_seconds_total", train_seconds);
+    cJSON_AddNumberToObject(o, "wall_seconds", ri->wall_seconds);
+    if (ri->n_history)
+        cJSON_AddItemToObject(o, "final", epoch_to_cjson(&ri->history[ri->n_history - 1]));
+    else
+        cJSON_AddNullToObject(o, "final");
+    char *text = cJSON_Print(o);
+    cJSON_Delete(o);
+    size_t len = strlen(text);
+    char *file = xmalloc(len + 2);
+    memcpy(file, text, len);
+    file[len] = '\n'; /* a text file ends with a newline */
+    file[len + 1] = 0;
+    char *path = path_join(ri->cfg->out_dir, "run.json");
+    int rc = file_write_atomic(path, file, len + 1, e);
+    free(path);
+    free(file);
+    cJSON_free(text);
+    return rc;
+}
+
+/* Fails early, with one clear line, when dir cannot be created or written. */
+static int check_out_dir(const char *dir, Err *e) {
+    if (!dir || !*dir) return err_set(e, "--out: empty directory name");
+    if (mkdir_p(dir, e)) return -1;
+    char *probe = path_join(dir, ".augprobe-write-test");
+    FILE *f = fopen(probe, "wb");
+    int rc = 0;
+    if (!f || fclose(f) != 0)
+        rc = err_set(e, "%s: directory is not writable: %s", dir, strerror(errno));
+    else
+        remove(probe);
+    free(probe);
+    return rc;
+}
+
+/* ---- progress display ---- */
+
+static void fmt_duration(char *buf, size_t len, double s) {
+    if (!(s >= 0) || s > 359999) s = 0;
+    long t = (long)(s + 0.5);
+    if (t >= 3600)
+        snprintf(buf, len, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+    else
+        snprintf(buf, len, "%ld:%02ld", t / 60, t % 60);
+}
+
+static void draw_progress(int epoch, int epochs, int step, int steps, long seen, double t0,
+                          double loss_sum, long correct) {
+    double el = now_seconds() - t0;
+    double rate = el > 0 ? seen / el : 0;
+    double eta = step > 0 ? el / step * (steps - step) : 0;
+    char etas[32];
+    fmt_duration(etas, sizeof etas, eta);
+    enum { WIDTH = 24 };
+    char bar[WIDTH + 1];
+    int fill = steps ? (int)((long)WIDTH * step / steps) : 0;
+    for (int i = 0; i < WIDTH; i++) bar[i] = i < fill ? '=' : (i == fill ? '>' : ' ');
+    bar[WIDTH] = 0;
+    printf("\r\033[KEpoch %d/%d [%s] %d/%d  %.0f img/s  loss %.4f  acc %.4f  ETA %s", epoch,
+           epochs, bar, step, steps, rate, seen ? loss_sum / seen : 0.0,
+           seen ? (double)correct / seen : 0.0, etas);
+    fflush(stdout);
+}
+
+/* ---- the training loop ---- */
+
+static int all_finite(const float *x, size_t n) {
+    int ok = 1;
+    for (size_t i = 0; i < n; i++) ok &= isfinite(x[i]) != 0;
+    return ok;
+}
+
+static void fill_result(TrainResult *res, const TrainEpoch *hist, int n, double wall,
+                        int interrupted, const char *kernels) {
+    if (!res) return;
+    memset(res, 0, sizeof *res);
+    res->epochs_done = n;
+    res->n_history = n;
+    res->history = xmalloc(sizeof(TrainEpoch) * (size_t)(n ? n : 1));
+    if (n) memcpy(res->history, hist, sizeof(TrainEpoch) * (size_t)n);
+    if (n) res->final = hist[n - 1];
+    res->wall_seconds = wall;
+    res->interrupted = interrupted;
+    snprintf(res->kernels, sizeof res->kernels, "%s", kernels);
+}
+
+void train_result_free(TrainResult *res) {
+    if (!res) return;
+    free(res->history);
+    res->history = NULL;
+    res->n_history = 0;
+}
+
+static int save_checkpoints(const TrainConfig *cfg, const Net *net, const Adam *opt,
+                            int epochs_done, Err *e) {
+    CheckpointMeta meta;
+    memset(&meta, 0, sizeof meta);
+    snprintf(meta.arch, sizeof meta.arch, "%s", net->arch);
+    meta.epoch = epochs_done;
+    meta.seed = cfg->seed;
+    cJSON *c = config_to_cjson(cfg, net->k->name);
+    char *text = cJSON_PrintUnformatted(c);
+    cJSON_Delete(c);
+    if (strlen(text) >= sizeof meta.extra) {
+        cJSON_free(text);
+        return err_set(e, "training config too long to store in a checkpoint");
+    }
+    snprintf(meta.extra, sizeof meta.extra, "%s", text);
+    cJSON_free(text);
+    /* The next epoch's order stream: stored so a resume can check it continues
+     * the same sequence (all randomness is derived from seed and counters). */
+    Rng next = rng_stream(cfg->seed, rng_mix(RNG_TAG_SHUFFLE, (uint64_t)epochs_done));
+    char *model = path_join(cfg->out_dir, "model.safetensors");
+    char *ckpt = path_join(cfg->out_dir, "checkpoint.safetensors");
+    int rc = checkpoint_save(model, net, NULL, NULL, &meta, e);
+    if (rc == 0) rc = checkpoint_save(ckpt, net, opt, &next, &meta, e);
+    free(model);
+    free(ckpt);
+    return rc;
+}
+
+int train_run(const TrainConfig *cfg_in, const Cifar10 *data, TrainResult *res, Err *e) {
+    double wall0 = now_seconds();
+    TrainConfig cfg = *cfg_in;
+    if (res) memset(res, 0, sizeof *res);
+    if (cfg.epochs < 1) return err_set(e, "--epochs: %d must be at least 1", cfg.epochs);
+    if (cfg.batch < 1) return err_set(e, "--batch: %d must be at least 1", cfg.batch);
+    if (cfg.eval_batch < 1) cfg.eval_batch = 128;
+    if (!(cfg.lr > 0) || !isfinite(cfg.lr))
+        return err_set(e, "--lr: %g must be a positive number", (double)cfg.lr);
+    if (cfg.limit < 0 || cfg.limit > data->train.n)
+        return err_set(e, "--limit: %d is out of range [0, %d]", cfg.limit, data->train.n);
+    if (cfg.eval_limit < 0) return err_set(e, "--eval-limit: %d is negative", cfg.eval_limit);
+    if (data->train.n < 1) return err_set(e, "no training images (was the data split?)");
+    AugSpec spec;
+    Err ae;
+    if (aug_parse(&spec, cfg.aug, &ae)) return err_set(e, "--aug: %s", ae.msg);
+    if (check_out_dir(cfg.out_dir, e)) return -1;
+
+#ifdef _OPENMP
+    if (cfg.threads > 0)
+        omp_set_num_threads(cfg.threads);
+    else
+        cfg.threads = omp_get_max_threads();
+#else
+    if (cfg.threads < 1) cfg.threads = 1;
+#endif
+    int n_train = cfg.limit ? cfg.limit : data->train.n;
+    ImageSet train = data->train, val = data->val, test = data->test;
+    train.n = n_train;
+    if (cfg.eval_limit && val.n > cfg.eval_limit) val.n = cfg.eval_limit;
+    if (cfg.eval_limit && test.n > cfg.eval_limit) test.n = cfg.eval_limit;
+    int steps = (n_train + cfg.batch - 1) / cfg.batch; /* Keras keeps the partial last batch */
+    int max_batch = cfg.batch > cfg.eval_batch ? cfg.batch : cfg.eval_batch;
+
+    Net *net = train_net_create(max_batch, cfg.threads, cfg.kernels, e);
+    if (!net) return -1;
+    snprintf(cfg.kernels, sizeof cfg.kernels, "%s", net->k->name);
+    Adam opt;
+    adam_init(&opt, net->n_params);
+    opt.lr = cfg.lr;
+    TrainEpoch *hist = xcalloc((size_t)cfg.epochs, sizeof(TrainEpoch));
+    int start_epoch = 0, rc = 0, interrupted = 0;
+    char *ckpt_path = path_join(cfg.out_dir, "checkpoint.safetensors");
+    int *idx = xmalloc(sizeof(int) * (size_t)n_train);
+    float *x = xalloc_floats((size_t)cfg.batch * CIFAR_PIXELS);
+    float *dlogits = xalloc_floats((size_t)cfg.batch * CIFAR_CLASSES);
+    uint8_t *labels = xmalloc((size_t)cfg.batch);
+
+    if (cfg.resume) {
+        TrainConfig stored = cfg;
+        int done = 0;
+        Rng rng;
+        CheckpointMeta meta;
+        memset(&meta, 0, sizeof meta);
+        if (!path_exists(ckpt_path)) {
+            rc = err_set(e, "%s: no checkpoint to resume from", ckpt_path);
+            goto out;
+        }
+        if (checkpoint_load(ckpt_path, net, &opt, &rng, &meta, e) ||
+            config_from_json(meta.extra, ckpt_path, &stored, e)) {
+            rc = -1;
+            goto out;
+        }
+        done = meta.epoch;
+        Rng want = rng_stream(cfg.seed, rng_mix(RNG_TAG_SHUFFLE, (uint64_t)done));
+        if (check_resume_config(&cfg, &stored, ckpt_path, done, e)) {
+            rc = -1;
+            goto out;
+        }
+        if (memcmp(&want, &rng, sizeof rng) != 0) {
+            rc = err_set(e, "%s: stored random state does not match seed and epoch", ckpt_path);
+            goto out;
+        }
+        opt.lr = cfg.lr;
+        if (done > 0 && read_history(cfg.out_dir, hist, done, e)) {
+            rc = -1;
+            goto out;
+        }
+        start_epoch = done;
+    } else {
+        net_init(net, cfg.seed);
+    }
+
+    if (!cfg.quiet) {
+        printf("train: %d images (val %d, test %d), aug %s, batch %d, epochs %d, seed %llu, "
+               "threads %d, kernels %s -> %s\n",
+               n_train, val.n, test.n, cfg.aug[0] ? cfg.aug : "none", cfg.batch, cfg.epochs,
+               (unsigned long long)cfg.seed, net->kctx.threads, net->k->name, cfg.out_dir);
+        if (cfg.resume)
+            printf("resuming after epoch %d of %d from %s\n", start_epoch, cfg.epochs,
+                   ckpt_path);
+        fflush(stdout);
+    }
+    int tty = !cfg.quiet && isatty(STDOUT_FILENO);
+    RunInfo ri = {&cfg, data, net, n_train, val.n, test.n, hist, start_epoch, "running", 0};
+
+    for (int epoch = start_epoch; epoch < cfg.epochs && !interrupted; epoch++) {
+        double t0 = now_seconds(), last_draw = 0;
+        for (int i = 0; i < n_train; i++) idx[i] = i;
+        Rng order = rng_stream(cfg.seed, rng_mix(RNG_TAG_SHUFFLE, (uint64_t)epoch));
+        rng_shuffle(&order, idx, n_train);
+        double loss_sum = 0;
+        long correct = 0, seen = 0;
+        for (int s = 0; s < steps; s++) {
+            int B = n_train - s * cfg.batch < cfg.batch ? n_train - s * cfg.batch : cfg.batch;
+            const int *bidx = idx + (size_t)s * cfg.batch;
+            aug_batch(&spec, &train, bidx, B, cfg.seed, rng_mix(RNG_TAG_AUGMENT, (uint64_t)epoch),
+                      x);
+            for (int b = 0; b < B; b++) labels[b] = train.labels[bidx[b]];
+            net_zero_grads(net);
+            Rng drop = rng_stream(cfg.seed, rng_mix(RNG_TAG_DROPOUT, (uint64_t)opt.t));
+            const float *logits = net_forward(net, x, B, 1, &drop, -1);
+            if (!logits) {
+                rc = err_set(e, "batch %d does not fit the network (max %d)", B, net->max_batch);
+                goto out;
+            }
+            int corr = 0;
+            float loss = softmax_xent(dlogits, &corr, logits, labels, B, CIFAR_CLASSES);
+            if (!isfinite(loss)) {
+                if (tty) printf("\n");
+                if (epoch > 0)
+                    rc = err_set(e, "epoch %d step %d: the loss is %s, training diverged; the "
+                                    "last good checkpoint (epoch %d) is kept in %s",
+                                 epoch + 1, s + 1, isnan(loss) ? "NaN" : "infinite", epoch,
+                                 ckpt_path);
+                else
+                    rc = err_set(e, "epoch 1 step %d: the loss is %s, training diverged "
+                                    "before the first checkpoint", s + 1,
+                                 isnan(loss) ? "NaN" : "infinite");
+                goto out;
+            }
+            net_backward(net, dlogits, B);
+            adam_step(&opt, net->params, net->grads);
+            loss_sum += (double)loss * B;
+            correct += corr;
+            seen += B;
+            if (tty) {
+                double now = now_seconds();
+                if (now - last_draw >= 0.1 || s + 1 == steps) {
+                    draw_progress(epoch + 1, cfg.epochs, s + 1, steps, seen, t0, loss_sum,
+                                  correct);
+                    last_draw = now;
+                }
+            }
+            if (train_stop_requested()) {
+                interrupted = 1;
+                break;
+            }
+        }
+        if (interrupted) {
+            if (tty) printf("\n");
+            break; /* the partial epoch is dropped: resume redoes it */
+        }
+        if (tty) {
+            printf("\r\033[KEpoch %d/%d evaluating on val and test...", epoch + 1, cfg.epochs);
+            fflush(stdout);
+        }
+        TrainEpoch *t = &hist[epoch];
+        float vl, va, tl, ta;
+        if (eval_split(net, &val, &vl, &va, NULL) || eval_split(net, &test, &tl, &ta, NULL)) {
+            rc = err_set(e, "evaluation failed: batch %d does not fit the network",
+                         cfg.eval_batch);
+            goto out;
+        }
+        const char *bad = !isfinite(vl)                       ? "validation loss"
+                          : !isfinite(tl)                       ? "test loss"
+                          : !all_finite(net->params, net->n_params) ? "weights"
+                          : !all_finite(net->state, net->n_state)   ? "BN moving statistics"
+                                                                    : NULL;
+        if (bad) {
+            if (tty) printf("\n");
+            if (epoch > 0)
+                rc = err_set(e, "epoch %d: the %s became NaN or infinite, training diverged; "
+                                "the last good checkpoint (epoch %d) is kept in %s",
+                             epoch + 1, bad, epoch, ckpt_path);
+            else
+                rc = err_set(e, "epoch 1: the %s became NaN or infinite, training diverged "
+                                "before the first checkpoint", bad);
+            goto out;
+        }
+        t->epoch = epoch + 1;
+        t->train_loss = loss_sum / seen;
+        t->train_acc = (double)correct / seen;
+        t->val_loss = vl;
+        t->val_acc = va;
+        t->test_loss = tl;
+        t->test_acc = ta;
+        t->seconds = now_seconds() - t0;
+        ri.n_history = epoch + 1;
+        ri.wall_seconds = now_seconds() - wall0;
+        /* history first, checkpoint last: a resume drops history rows beyond
+         * the checkpoint's epoch, so a kill between the writes is harmless */
+        if (write_history(cfg.out_dir, hist, epoch + 1, e) ||
+            write_curves(cfg.out_dir, hist, epoch + 1, e) ||
+            save_checkpoints(&cfg, net, &opt, epoch + 1, e) || write_run_json(&ri, e)) {
+            if (tty) printf("\n");
+            rc = -1;
+            goto out;
+        }
+        if (!cfg.quiet) {
+            printf("%sepoch %d/%d  train loss %.4f acc %.4f  val loss %.4f acc %.4f  "
+                   "test loss %.4f acc %.4f  %.1f s\n",
+                   tty ? "\r\033[K" : "", t->epoch, cfg.epochs, t->train_loss, t->train_acc,
+                   t->val_loss, t->val_acc, t->test_loss, t->test_acc, t->seconds);
+            fflush(stdout);
+        }
+        if (train_stop_requested()) interrupted = 1;
+    }
+
+    ri.status = interrupted ? "interrupted" : "complete";
+    ri.wall_seconds = now_seconds() - wall0;
+    if (write_run_json(&ri, e)) {
+        rc = -1;
+        goto out;
+    }
+    fill_result(res, hist, ri.n_history, ri.wall_seconds, interrupted, net->k->name);
+    rc = interrupted ? TRAIN_STOPPED : 0;
+out:
+    free(labels);
+    free(dlogits);
+    free(x);
+    free(idx);
+    free(ckpt_path);
+    free(hist);
+    adam_free(&opt);
+    net_free(net);
+    return rc;
+}

@@ -1,0 +1,106 @@
+/* train.h - training the classifier (the notebook's recipe) and evaluating
+ * it: the epoch loop with Keras semantics, per-epoch metrics and history,
+ * checkpoints after every epoch, exact resumption, and the files of a run
+ * directory (model.safetensors, checkpoint.safetensors, history.csv,
+ * curves.png, run.json). Used by `augprobe train`/`eval` and by `study`.
+ *
+ * Randomness, all from cfg->seed, independent of the thread count:
+ *   init:     net_init(net, seed)
+ *   order:    rng_stream(seed, rng_mix(RNG_TAG_SHUFFLE, epoch))
+ *   augment:  aug_batch(..., seed, rng_mix(RNG_TAG_AUGMENT, epoch), ...)
+ *   dropout:  rng_stream(seed, rng_mix(RNG_TAG_DROPOUT, global_step))
+ * (epoch counts from 0, global_step is Adam's step count before the step). */
+#ifndef AUGPROBE_TRAIN_H
+#define AUGPROBE_TRAIN_H
+
+#include <stdint.h>
+
+#include "checkpoint.h"
+#include "cifar10.h"
+#include "common.h"
+#include "net.h"
+
+#define TRAIN_DEFAULT_AUG "hflip,vflip,zoom=0.5:1.0"
+
+typedef struct TrainConfig {
+    int epochs;          /* total epochs to reach (resume: may extend); default 50 */
+    int batch;           /* default 32 */
+    int eval_batch;      /* batch of val/test evaluation; default 128 */
+    char aug[256];       /* augmentation spec (augment.h); "" = none */
+    int limit;           /* train on the first `limit` of data->train; 0 = all */
+    int eval_limit;      /* evaluate on the first `eval_limit` of val/test; 0 = all */
+    float lr;            /* Adam learning rate; default 1e-3 (Keras) */
+    uint64_t seed;       /* init, order, augmentation, dropout */
+    uint64_t split_seed; /* the seed data was split with (recorded, for eval) */
+    int threads;         /* OpenMP threads; <= 0: OpenMP's current maximum */
+    char kernels[32];    /* kernels_by_name(); "" or "auto" = fastest */
+    const char *out_dir; /* the run directory (created) */
+    int resume;          /* continue from out_dir/checkpoint.safetensors */
+    int quiet;           /* no progress and no per-epoch lines */
+} TrainConfig;
+
+/* One row of history.csv. Losses are means over examples; accuracies in [0,1]. */
+typedef struct TrainEpoch {
+    int epoch; /* 1-based, as Keras prints it */
+    double train_loss, train_acc, val_loss, val_acc, test_loss, test_acc, seconds;
+} TrainEpoch;
+
+typedef struct TrainResult {
+    int epochs_done;      /* epochs completed and checkpointed */
+    int n_history;        /* == epochs_done */
+    TrainEpoch *history;  /* n_history rows (free with train_result_free) */
+    TrainEpoch final;     /* the last row (zeros when none) */
+    double wall_seconds;  /* this invocation's wall time */
+    int interrupted;      /* stopped by train_request_stop / SIGINT / SIGTERM */
+    char kernels[32];     /* kernels actually used */
+} TrainResult;
+
+/* Return value of train_run when it stopped early on request. */
+enum { TRAIN_STOPPED = 1 };
+
+/* Defaults: the seed's recipe (50 epochs, batch 32, TRAIN_DEFAULT_AUG,
+ * lr 1e-3, seed 1, out_dir "runs/train"). */
+void train_config_default(TrainConfig *cfg);
+
+/* Trains net_arch_seed_cnn on data->train (split already made by the
+ * caller), evaluating on data->val and data->test after every epoch, and
+ * writes the run directory. Returns 0 when all epochs are done,
+ * TRAIN_STOPPED when a stop was requested (the last completed epoch's
+ * checkpoint is kept; res->interrupted = 1), or -1 with e set (bad config,
+ * I/O error, non-finite loss: the last good checkpoint is kept). With
+ * cfg->resume, the checkpoint's config must match cfg except for epochs
+ * (>= epochs done), threads, kernels and quiet; the result is then
+ * bit-identical to an uninterrupted run (same threads and kernels).
+ * res may be NULL. */
+int train_run(const TrainConfig *cfg, const Cifar10 *data, TrainResult *res, Err *e);
+void train_result_free(TrainResult *res);
+
+/* Reads the config and the number of completed epochs stored in
+ * dir/checkpoint.safetensors (for --resume: fill in flags not given).
+ * out_dir, resume and quiet are left as they are in cfg. */
+int train_read_checkpoint_config(const char *dir, TrainConfig *cfg, int *epochs_done, Err *e);
+
+/* Creates the seed CNN for batches up to max_batch with the named kernels
+ * ("" / NULL / "auto": fastest). */
+Net *train_net_create(int max_batch, int threads, const char *kernels, Err *e);
+/* Creates the seed CNN and loads a model or checkpoint file into it; meta
+ * (may be NULL) receives its metadata (extra: the training config JSON). */
+Net *train_load_model(const char *path, int max_batch, int threads, const char *kernels,
+                      CheckpointMeta *meta, Err *e);
+
+/* Evaluates net in inference mode on every image of set, in batches of
+ * net->max_batch: mean softmax cross-entropy, accuracy, and (confusion may
+ * be NULL) the confusion matrix [true][predicted], overwritten. Returns 0
+ * (-1 only if the net cannot run a batch, which net_create rules out). */
+int eval_split(Net *net, const ImageSet *set, float *loss, float *acc,
+               int confusion[CIFAR_CLASSES][CIFAR_CLASSES]);
+
+/* Stop requests: the SIGINT/SIGTERM handlers installed by
+ * train_catch_signals() set a flag that train_run checks after every step
+ * (the one piece of global state, see train.c). */
+void train_catch_signals(void);
+void train_request_stop(void);
+void train_clear_stop(void);
+int train_stop_requested(void);
+
+#endif
