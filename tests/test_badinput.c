@@ -303,6 +303,13 @@ TEST(badinput_flags_augmentation_level_out_of_range) {
     expect_usage_error("train", "--aug hue=2", "hue");
 }
 
+TEST(badinput_flags_probe_levels_out_of_range) {
+    /* zoom's valid range is 0.1..10; a level below it, and a lone level */
+    expect_usage_error("probe", "--model m.safetensors --aug zoom --levels 0.05,0.5", "--levels");
+    expect_usage_error("probe", "--model m.safetensors --aug zoom --levels 0.5", "--levels");
+    expect_usage_error("probe", "--model m.safetensors --aug zom", "--aug");
+}
+
 TEST(badinput_flags_global_values) {
     expect_usage_error("train", "--threads 0", "--threads");
     expect_usage_error("train", "--seed -1", "--seed");
