@@ -1,5 +1,272 @@
-/* cmd_probe.c - placeholder until this command lands. */
+/* cmd_probe.c - `augprobe probe`: the RankNet experiment on a frozen
+ * network's features (see probe.h), printed as the notebook does and saved
+ * as probe.json. */
+#include <cjson/cJSON.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "augment.h"
+#include "checkpoint.h"
+#include "cifar10.h"
 #include "cli.h"
 #include "common.h"
-int cmd_probe(int argc, char **argv, GlobalOpts *g) { (void)argc; (void)argv; (void)g; fprintf(stderr, "augprobe probe: not implemented yet\n"); return EXIT_FAIL; }
+#include "net.h"
+#include "probe.h"
+
+static const char USAGE[] =
+    "Usage: augprobe probe [flags]\n"
+    "Freezes a trained network, shows it two copies of each image augmented by\n"
+    "different amounts, and trains a RankNet head on one layer's features to say\n"
+    "which copy was augmented more. Training pairs come from the validation split,\n"
+    "test pairs from the test split; pairs with equal levels (ties) are counted\n"
+    "but excluded from the loss and the accuracy.\n"
+    "\n"
+    "Flags:\n"
+    "  --model FILE     trained network (model or checkpoint .safetensors from\n"
+    "                   `augprobe train`), or 'random': the untrained control\n"
+    "                   (net_init(--seed)) (default runs/train/model.safetensors)\n"
+    "  --aug FAMILY     augmentation to probe (default zoom); default levels:\n"
+    "%s"
+    "  --levels A,B,..  levels to draw pairs from (2..16 distinct values in the\n"
+    "                   family's valid range), instead of the defaults\n"
+    "  --layer NAME     layer whose output is probed (default flatten, as the\n"
+    "                   notebook); any layer name of `augprobe summary`\n"
+    "  --pool MODE      how a spatial layer becomes a vector: flatten (default: all\n"
+    "                   h*w*c values) or avg (mean over space: c values)\n"
+    "  --passes N       passes over each split when drawing pairs (default 4)\n"
+    "  --epochs N       epochs of the head (default 50)\n"
+    "  --batch N        pairs per step (default 32)\n"
+    "  --limit N        use only the first N images of val and of test (0 = all)\n"
+    "  --max-memory MB  refuse a split's feature cache larger than this (default 1536)\n"
+    "  --out DIR        where probe.json goes (default runs/probe)\n"
+    "\n"
+    "Prints the notebook's lines 'where a has more aug : n / N' (pairs where a's\n"
+    "level is further from the identity: for zoom the smaller factor, the\n"
+    "notebook's target < 0) and 'where b has more aug', the ties, the non-tie\n"
+    "test accuracy and the accuracy per level gap |a - b|; writes DIR/probe.json.\n";
+
+enum {
+    OPT_MODEL = 1,
+    OPT_AUG,
+    OPT_LEVELS,
+    OPT_LAYER,
+    OPT_POOL,
+    OPT_PASSES,
+    OPT_EPOCHS,
+    OPT_BATCH,
+    OPT_LIMIT,
+    OPT_MAXMEM,
+    OPT_OUT,
+};
+
+/* The usage text with every family's default levels filled in. */
+static void print_usage(FILE *f) {
+    char levels[2048] = "";
+    size_t used = 0;
+    for (int k = 0; k < AUG_KINDS; k++) {
+        float lv[PROBE_MAX_LEVELS];
+        int n = aug_default_levels((AugKind)k, lv);
+        if (n < 2) continue; /* flips have no levels */
+        int w = snprintf(levels + used, sizeof levels - used, "                     %-12s",
+                         aug_kind_name((AugKind)k));
+        for (int i = 0; i < n && w > 0 && used + (size_t)w < sizeof levels; i++) {
+            used += (size_t)w;
+            w = snprintf(levels + used, sizeof levels - used, "%s%g", i ? "," : "", lv[i]);
+        }
+        if (w > 0 && used + (size_t)w < sizeof levels) used += (size_t)w;
+        if (used + 2 < sizeof levels) {
+            levels[used++] = '\n';
+            levels[used] = 0;
+        }
+    }
+    char *text = xmalloc(sizeof USAGE + sizeof levels);
+    snprintf(text, sizeof USAGE + sizeof levels, USAGE, levels);
+    cli_print_usage(f, text);
+    free(text);
+}
+
+static int usage_error(void) {
+    print_usage(stderr);
+    return EXIT_USAGE;
+}
+
+/* The split seed the model was trained with (`augprobe train` records it in
+ * the checkpoint's config as a string; else its training seed, which train
+ * uses as the split seed), so that the validation images are ones it never
+ * trained on. fallback when nothing is recorded (--model random). */
+static uint64_t split_seed_of(const CheckpointMeta *meta, uint64_t fallback) {
+    uint64_t seed = fallback;
+    cJSON *o = meta->extra[0] ? cJSON_Parse(meta->extra) : NULL;
+    const cJSON *s = o ? cJSON_GetObjectItemCaseSensitive(o, "split_seed") : NULL;
+    if (cJSON_IsString(s)) seed = strtoull(s->valuestring, NULL, 10);
+    else if (cJSON_IsNumber(s) && s->valuedouble >= 0) seed = (uint64_t)s->valuedouble;
+    cJSON_Delete(o);
+    return seed;
+}
+
+int cmd_probe(int argc, char **argv, GlobalOpts *g) {
+    static const struct option opts[] = {CLI_GLOBAL_OPTIONS,
+                                         {"model", required_argument, 0, OPT_MODEL},
+                                         {"aug", required_argument, 0, OPT_AUG},
+                                         {"levels", required_argument, 0, OPT_LEVELS},
+                                         {"layer", required_argument, 0, OPT_LAYER},
+                                         {"pool", required_argument, 0, OPT_POOL},
+                                         {"passes", required_argument, 0, OPT_PASSES},
+                                         {"epochs", required_argument, 0, OPT_EPOCHS},
+                                         {"batch", required_argument, 0, OPT_BATCH},
+                                         {"limit", required_argument, 0, OPT_LIMIT},
+                                         {"max-memory", required_argument, 0, OPT_MAXMEM},
+                                         {"out", required_argument, 0, OPT_OUT},
+                                         {0, 0, 0, 0}};
+    ProbeConfig c;
+    probe_config_defaults(&c);
+    const char *model = "runs/train/model.safetensors", *out_dir = "runs/probe";
+    const char *levels_text = NULL;
+    int max_mb = 1536;
+    Err e = {{0}};
+    cli_begin();
+    int code;
+    while ((code = getopt_long(argc, argv, CLI_OPTSTRING(""), opts, NULL)) != -1) {
+        switch (code) {
+        case OPT_MODEL:
+            model = optarg;
+            break;
+        case OPT_AUG: {
+            int k = aug_kind_from_name(optarg);
+            float lv[PROBE_MAX_LEVELS];
+            if (k < 0 || aug_default_levels((AugKind)k, lv) < 2) {
+                fprintf(stderr,
+                        "augprobe probe: --aug: '%s' is not a probed family (zoom, aspect, "
+                        "brightness, contrast, saturation, hue, rotation, translation)\n",
+                        optarg);
+                return usage_error();
+            }
+            probe_config_family(&c, (AugKind)k);
+            break;
+        }
+        case OPT_LEVELS:
+            levels_text = optarg;
+            break;
+        case OPT_LAYER:
+            if (!*optarg || strlen(optarg) >= sizeof c.layer) {
+                fprintf(stderr, "augprobe probe: --layer: '%s' is not a layer name\n", optarg);
+                return usage_error();
+            }
+            snprintf(c.layer, sizeof c.layer, "%s", optarg);
+            break;
+        case OPT_POOL:
+            if (!strcmp(optarg, "flatten")) c.pool = PROBE_POOL_FLATTEN;
+            else if (!strcmp(optarg, "avg")) c.pool = PROBE_POOL_AVG;
+            else {
+                fprintf(stderr, "augprobe probe: --pool: '%s' is not flatten or avg\n", optarg);
+                return usage_error();
+            }
+            break;
+        case OPT_PASSES:
+            if (cli_parse_int("probe", "--passes", optarg, 1, 1000, &c.passes))
+                return usage_error();
+            break;
+        case OPT_EPOCHS:
+            if (cli_parse_int("probe", "--epochs", optarg, 1, 100000, &c.epochs))
+                return usage_error();
+            break;
+        case OPT_BATCH:
+            if (cli_parse_int("probe", "--batch", optarg, 1, 4096, &c.batch))
+                return usage_error();
+            break;
+        case OPT_LIMIT:
+            if (cli_parse_int("probe", "--limit", optarg, 0, CIFAR_TEST, &c.limit))
+                return usage_error();
+            break;
+        case OPT_MAXMEM:
+            if (cli_parse_int("probe", "--max-memory", optarg, 1, 1 << 20, &max_mb))
+                return usage_error();
+            break;
+        case OPT_OUT:
+            if (!*optarg) {
+                fprintf(stderr, "augprobe probe: --out: empty path\n");
+                return usage_error();
+            }
+            out_dir = optarg;
+            break;
+        default: {
+            int r = cli_global_opt(code, "probe", argv, g);
+            if (r == 1) {
+                print_usage(stdout);
+                return EXIT_OK;
+            }
+            if (r < 0) return usage_error();
+        }
+        }
+    }
+    if (cli_no_positional("probe", argc, argv)) return usage_error();
+    /* --levels is checked against the final --aug, whatever the flag order. */
+    if (levels_text && probe_parse_levels(c.family, levels_text, c.levels, &c.n_levels, &e)) {
+        fprintf(stderr, "augprobe probe: %s\n", e.msg);
+        return usage_error();
+    }
+    c.seed = g->seed;
+    c.threads = g->threads;
+    c.quiet = g->quiet;
+    c.max_feature_bytes = (size_t)max_mb << 20;
+    cli_apply_threads(g);
+
+    int rc = EXIT_FAIL, n_specs;
+    const LayerSpec *specs = net_arch_seed_cnn(&n_specs);
+    Net *trunk = net_create("seed_cnn", specs, n_specs, CIFAR_H, CIFAR_W, CIFAR_C, 128,
+                            g->threads, &e);
+    Cifar10 data;
+    memset(&data, 0, sizeof data);
+    ProbeResult r;
+    CheckpointMeta meta;
+    memset(&meta, 0, sizeof meta);
+    if (!trunk) goto fail;
+    int tap = probe_find_tap(trunk, c.layer, &e);
+    if (tap < 0) {
+        /* A usage error, caught before the data is loaded. */
+        fprintf(stderr, "augprobe probe: %s\n", e.msg);
+        net_free(trunk);
+        return usage_error();
+    }
+    /* The feature cache's size is known before loading anything. */
+    double need = (double)probe_tap_dim(trunk, tap, c.pool) * (c.limit ? c.limit : CIFAR_VAL) *
+                  c.n_levels * sizeof(float);
+    if (need > (double)c.max_feature_bytes) {
+        err_set(&e,
+                "--layer %s: its feature cache needs %.0f MB per split (limit %d MB): use "
+                "--pool avg, a smaller --limit or --max-memory",
+                c.layer, need / 1048576.0, max_mb);
+        goto fail;
+    }
+    int is_random = !strcmp(model, "random");
+    if (is_random) {
+        net_init(trunk, g->seed);
+    } else if (checkpoint_load(model, trunk, NULL, NULL, &meta, &e)) {
+        goto fail;
+    }
+    if (cifar10_load(&data, g->data_dir, 1, g->quiet, &e)) goto fail;
+    /* --model random: the notebook's random_state = 1 */
+    uint64_t split_seed = is_random ? 1 : split_seed_of(&meta, meta.seed);
+    cifar10_split(&data, split_seed);
+    c.split_seed = split_seed;
+    if (mkdir_p(out_dir, &e)) goto fail;
+    if (!g->quiet)
+        fprintf(stderr, "probe: %s on %s (%s), model %s, %d+%d images x %d levels\n",
+                aug_kind_name(c.family), c.layer, c.pool == PROBE_POOL_AVG ? "avg" : "flatten",
+                model, c.limit ? c.limit : data.val.n, c.limit ? c.limit : data.test.n,
+                c.n_levels);
+    if (probe_run(&c, trunk, &data, &r, &e)) goto fail;
+    probe_print(stdout, &c, &r);
+    char *path = path_join(out_dir, "probe.json");
+    int wrc = probe_write_json(path, &c, &r, model, &e);
+    if (!wrc && !g->quiet) fprintf(stderr, "probe: wrote %s (%.1f s)\n", path, r.seconds);
+    free(path);
+    if (wrc) goto fail;
+    rc = EXIT_OK;
+fail:
+    if (rc != EXIT_OK) fprintf(stderr, "augprobe probe: %s\n", e.msg);
+    cifar10_free(&data);
+    net_free(trunk);
+    return rc;
+}

@@ -370,7 +370,7 @@ TEST(train_diverging_run_stops_with_a_clear_error) {
     /* a learning rate of 1e38 blows the weights up within two epochs */
     CHECK_INT_EQ(run_train(dir, "--epochs 3 --lr 1e38 --threads 1", log, sizeof log), 1);
     CHECK_STR_CONTAINS(log, "augprobe train: epoch ");
-    CHECK_STR_CONTAINS(log, "NaN or infinite, training diverged");
+    CHECK_STR_CONTAINS(log, "training diverged"); /* at a step (loss) or an epoch end */
     /* what was kept is finite and loads */
     int rows = history_rows(dir, NULL);
     CHECK(rows <= 2);
