@@ -22,6 +22,7 @@
 #include "../src/kernels/kernels.h"
 #include "../src/layers.h"
 #include "../src/net.h"
+#include "../src/omp_defaults.h"
 #include "../src/optim.h"
 #include "../src/rng.h"
 #include "peak.h"
@@ -207,8 +208,12 @@ static void run_peer(Peer *p, int threads, int quick) {
         return;
     }
     char cmd[512];
-    snprintf(cmd, sizeof cmd, "/usr/bin/python3 bench/torch_peer.py --threads %d %s 2>&1",
-             threads, quick ? "--quick --pairs 8000" : "");
+    /* The peer runs with the user's environment: without the wait policy
+     * augprobe chose for itself (omp_defaults.h). */
+    const char *sc = getenv("GOMP_SPINCOUNT");
+    int ours = !getenv("OMP_WAIT_POLICY") && sc && !strcmp(sc, OMP_DEFAULT_SPINCOUNT);
+    snprintf(cmd, sizeof cmd, "%s/usr/bin/python3 bench/torch_peer.py --threads %d %s 2>&1",
+             ours ? "env -u GOMP_SPINCOUNT " : "", threads, quick ? "--quick --pairs 8000" : "");
     FILE *f = popen(cmd, "r");
     if (!f) {
         snprintf(p->why, sizeof p->why, "cannot run bench/torch_peer.py");
@@ -233,6 +238,7 @@ static void run_peer(Peer *p, int threads, int quick) {
 }
 
 int main(int argc, char **argv) {
+    omp_default_wait(argv);
     int threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
     int quick = 0, no_peer = 0;
     for (int i = 1; i < argc; i++) {

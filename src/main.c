@@ -5,6 +5,7 @@
 #include "cli.h"
 #include "common.h"
 #include "kernels/kernels.h"
+#include "omp_defaults.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -64,11 +65,13 @@ int cmd_info(int argc, char **argv, GlobalOpts *g) {
 #endif
     printf("simd:      %s (compiled: %s)\n", k->name, kernels_compiled());
     printf("threads:   %d\n", g->threads);
+    printf("omp wait:  %s\n", omp_wait_policy_describe());
     printf("backends:  cpu\n");
     return EXIT_OK;
 }
 
 int main(int argc, char **argv) {
+    omp_default_wait(argv);
     GlobalOpts g;
     cli_defaults(&g);
     if (argc < 2) {

@@ -175,7 +175,15 @@ void net_free(Net *net) {
 
 void net_set_kernels(Net *net, const Kernels *k) { net->k = k; }
 
-void net_zero_grads(Net *net) { memset(net->grads, 0, net->n_params * sizeof(float)); }
+/* Threaded: the seed net's 9.6 MB memset is ~1% of a training step. */
+void net_zero_grads(Net *net) {
+    long n = (long)net->n_params, parts = net->kctx.threads;
+#pragma omp parallel for num_threads(net->kctx.threads) schedule(static) if (n > 65536)
+    for (long p = 0; p < parts; p++) {
+        long lo = n * p / parts, hi = n * (p + 1) / parts;
+        memset(net->grads + lo, 0, (size_t)(hi - lo) * sizeof(float));
+    }
+}
 
 void net_init(Net *net, uint64_t seed) {
     memset(net->params, 0, net->n_params * sizeof(float));

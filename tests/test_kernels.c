@@ -9,11 +9,13 @@
  * random-walk bound: values near zero after cancellation cannot be expected
  * to match relatively). */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../src/kernels/kernels.h"
 #include "../src/layers.h"
+#include "../src/omp_defaults.h"
 #include "../src/rng.h"
 #include "test.h"
 
@@ -111,6 +113,9 @@ TEST(kernels_conv_match_reference_on_odd_shapes) {
         {2, 6, 6, 32, 64, 3}, {1, 5, 3, 64, 47, 3}, {3, 3, 5, 17, 29, 5},
         /* even H, W with K=3 take the Winograd path */
         {3, 4, 6, 13, 33, 3}, {1, 2, 2, 5, 7, 3},   {2, 10, 4, 33, 17, 3},
+        /* Winograd dW with dIn on the GEMM path (Cout < 8); several chunks
+         * per weight-gradient part (the first stores, the rest add) */
+        {2, 4, 4, 16, 5, 3},  {4, 16, 16, 32, 32, 3}, {4, 16, 16, 3, 16, 3},
     };
     int ns = (int)(sizeof shapes / sizeof shapes[0]);
     for (int p = 0; p < np; p++)
@@ -294,4 +299,31 @@ static void check_deterministic(int H, int W) {
             for (int rep = 0; rep < 2; rep++) free(o[rep]), free(din[rep]), free(dw[rep]);
         }
     free(in), free(w), free(dout);
+}
+
+/* The default OpenMP wait policy (src/omp_defaults.c): ./augprobe re-execs
+ * itself with a bounded spin that libgomp really applies, and a user's
+ * choice is left alone. libgomp prints what it parsed when
+ * OMP_DISPLAY_ENV=verbose (once per process: before and after the re-exec). */
+TEST(omp_default_wait_policy) {
+    char out[16384], cmd[512];
+    snprintf(cmd, sizeof cmd,
+             "env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT OMP_DISPLAY_ENV=verbose %s info 2>&1",
+             test_bin());
+    CHECK_INT_EQ(test_run(cmd, out, sizeof out), 0);
+    CHECK_STR_CONTAINS(out, "GOMP_SPINCOUNT = '" OMP_DEFAULT_SPINCOUNT "'");
+    CHECK_STR_CONTAINS(out, "omp wait:  GOMP_SPINCOUNT=" OMP_DEFAULT_SPINCOUNT " (default");
+    snprintf(cmd, sizeof cmd,
+             "env -u GOMP_SPINCOUNT OMP_WAIT_POLICY=active OMP_DISPLAY_ENV=verbose %s info 2>&1",
+             test_bin());
+    CHECK_INT_EQ(test_run(cmd, out, sizeof out), 0);
+    CHECK_STR_CONTAINS(out, "OMP_WAIT_POLICY = 'ACTIVE'");
+    CHECK(strstr(out, "GOMP_SPINCOUNT = '" OMP_DEFAULT_SPINCOUNT "'") == NULL);
+    CHECK_STR_CONTAINS(out, "omp wait:  from the environment");
+    snprintf(cmd, sizeof cmd,
+             "env -u OMP_WAIT_POLICY GOMP_SPINCOUNT=7 OMP_DISPLAY_ENV=verbose %s info 2>&1",
+             test_bin());
+    CHECK_INT_EQ(test_run(cmd, out, sizeof out), 0);
+    CHECK_STR_CONTAINS(out, "GOMP_SPINCOUNT = '7'");
+    CHECK(strstr(out, "GOMP_SPINCOUNT = '" OMP_DEFAULT_SPINCOUNT "'") == NULL);
 }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "test.h"
+#include "../src/omp_defaults.h"
 
 #define MAX_TESTS 2048
 
@@ -164,6 +165,7 @@ static void cleanup(void) {
 }
 
 int main(int argc, char **argv) {
+    omp_default_wait(argv);
     const char *filter = argc > 1 ? argv[1] : NULL;
     atexit(cleanup);
     setvbuf(stdout, NULL, _IOLBF, 0);

@@ -18,6 +18,7 @@
 
 #include "../../src/common.h"
 #include "../../src/kernels/kernels.h"
+#include "../../src/omp_defaults.h"
 #include "../peak.h"
 
 typedef struct {
@@ -56,6 +57,7 @@ static void fill(float *x, long n, unsigned seed) {
 }
 
 int main(int argc, char **argv) {
+    omp_default_wait(argv);
     const char *kname = "auto";
     int B = 32, threads = omp_get_max_threads(), reps = 20;
     for (int i = 1; i + 1 < argc; i += 2) {

@@ -261,9 +261,11 @@ static void conv_backward_gemm(KernelCtx *ctx, float *din, float *dw, float *db,
 #pragma omp for schedule(dynamic, 1)
         for (int part = 0; part < np; part++) {
             float *pdw = partials + plen * part, *pdb = pdw + kdim * Cout;
-            memset(pdw, 0, sizeof(float) * (kdim * Cout + Cout));
             long c0, c1;
             split(nchunks, part, np, &c0, &c1);
+            /* The part's first chunk stores pdw (no memset of it), the rest add. */
+            if (c1 > c0) memset(pdb, 0, sizeof(float) * Cout);
+            else memset(pdw, 0, sizeof(float) * (kdim * Cout + Cout));
             for (long ch = c0; ch < c1; ch++) {
                 long p0 = ch * mc;
                 int m = (int)(M - p0 < mc ? M - p0 : mc);
@@ -283,7 +285,7 @@ static void conv_backward_gemm(KernelCtx *ctx, float *din, float *dw, float *db,
                     for (long i0 = 0; i0 < kdim; i0 += MR) {
                         int mr = kdim - i0 < MR ? (int)(kdim - i0) : MR;
                         uk_cols(m, col + i0, ldk, B, ldb, pdw + i0 * Cout + j0, Cout, mr, nr,
-                                NULL, 0, EPI_ACCUM);
+                                NULL, 0, ch == c0 ? EPI_STORE : EPI_ACCUM);
                     }
                 }
             }
@@ -353,7 +355,7 @@ static int wino_chunk(int Cin, int Cout) {
 
 /* o = B^T-style butterfly of four rows d (n floats each): d0-d2, d1+d2,
  * d2-d1, d1-d3. Explicit vectors: the compiler cannot prove no aliasing. */
-static void bt4(float *o0, float *o1, float *o2, float *o3, const float *d0, const float *d1,
+static inline __attribute__((always_inline)) void bt4(float *o0, float *o1, float *o2, float *o3, const float *d0, const float *d1,
                 const float *d2, const float *d3, int n) {
     int c = 0;
     for (; c + VL <= n; c += VL) {
@@ -370,8 +372,9 @@ static void bt4(float *o0, float *o1, float *o2, float *o3, const float *d0, con
 }
 
 /* V[xi][i][0..Cin) (row stride ldv, 16 planes of plane floats) for tiles
- * [t0, t0+tc); channels Cin..ldv are zero. tb: 16*Cin floats of work space;
- * zeros: Cin zeros (the padding). */
+ * [t0, t0+tc); channels Cin..ldv are left alone (wino_pad_zero clears them
+ * once per call). tb: 16*Cin floats of work space; zeros: Cin zeros (the
+ * padding). */
 static void wino_input(float *vt, long plane, int ldv, const float *in, long t0, int tc, int H,
                        int W, int Cin, float *tb, const float *zeros) {
     int th = H / 2, tw = W / 2;
@@ -396,40 +399,55 @@ static void wino_input(float *vt, long plane, int ldv, const float *in, long t0,
             bt4(v + (4 * a + 0) * plane, v + (4 * a + 1) * plane, v + (4 * a + 2) * plane,
                 v + (4 * a + 3) * plane, tb + (4 * a + 0) * Cin, tb + (4 * a + 1) * Cin,
                 tb + (4 * a + 2) * Cin, tb + (4 * a + 3) * Cin, Cin);
-        for (int c = Cin; c < ldv; c++)
-            for (int xi = 0; xi < 16; xi++) v[xi * plane + c] = 0;
     }
 }
 
-/* U = G g G^T for every (ci, co), packed as the GEMM's B operand:
- * up[xi][panel][ci][NR]. */
-static void wino_weights(float *up, const float *w, int Cin, int Cout) {
+/* Zeros channels Cin..ldv of a thread's V buffer (tc rows in each of the 16
+ * planes): column-major GEMM tiles read them (their results are dropped). */
+static void wino_pad_zero(float *vt, long plane, int ldv, int tc, int Cin) {
+    for (int xi = 0; xi < 16; xi++)
+        for (int i = 0; i < tc; i++)
+            for (int c = Cin; c < ldv; c++) vt[xi * plane + (long)i * ldv + c] = 0;
+}
+
+/* U = G g G^T for input channel ci and every co, packed as the GEMM's B
+ * operand: up[xi][panel][ci][NR]. With flip, the kernel is that of dIn:
+ * g[a][b](ci, co) = w[2-a][2-b][co][ci] of a layer with Cout inputs and Cin
+ * outputs (no flipped copy of w is made). */
+static void wino_weights(float *up, const float *w, int Cin, int Cout, int ci, int flip) {
     int npanels = (Cout + NR - 1) / NR;
     long pstride = (long)npanels * Cin * NR;
-    for (int ci = 0; ci < Cin; ci++)
-        for (int co = 0; co < npanels * NR; co++) {
-            float g[3][3], gg[4][3];
-            for (int a = 0; a < 3; a++)
-                for (int b = 0; b < 3; b++)
-                    g[a][b] = co < Cout ? w[((long)(a * 3 + b) * Cin + ci) * Cout + co] : 0;
-            for (int b = 0; b < 3; b++) {
-                gg[0][b] = g[0][b];
-                gg[1][b] = 0.5f * (g[0][b] + g[1][b] + g[2][b]);
-                gg[2][b] = 0.5f * (g[0][b] - g[1][b] + g[2][b]);
-                gg[3][b] = g[2][b];
+    /* VL consecutive co at a time: their U values are consecutive in up. */
+    for (int co0 = 0; co0 < npanels * NR; co0 += VL) {
+        float gs[9][VL] __attribute__((aligned(64)));
+        for (int t = 0; t < 9; t++)
+            for (int j = 0; j < VL; j++) {
+                int co = co0 + j;
+                gs[t][j] = co >= Cout ? 0
+                           : flip     ? w[((long)(8 - t) * Cout + co) * Cin + ci]
+                                      : w[((long)t * Cin + ci) * Cout + co];
             }
-            float *u = up + ((long)(co / NR) * Cin + ci) * NR + co % NR;
-            for (int a = 0; a < 4; a++) {
-                u[(4 * a + 0) * pstride] = gg[a][0];
-                u[(4 * a + 1) * pstride] = 0.5f * (gg[a][0] + gg[a][1] + gg[a][2]);
-                u[(4 * a + 2) * pstride] = 0.5f * (gg[a][0] - gg[a][1] + gg[a][2]);
-                u[(4 * a + 3) * pstride] = gg[a][2];
-            }
+        V half = v_set1(0.5f), gg[4][3];
+        for (int b = 0; b < 3; b++) {
+            V g0 = v_load(gs[b]), g1 = v_load(gs[3 + b]), g2 = v_load(gs[6 + b]);
+            gg[0][b] = g0;
+            gg[1][b] = half * (g0 + g1 + g2);
+            gg[2][b] = half * (g0 - g1 + g2);
+            gg[3][b] = g2;
         }
+        float *u = up + ((long)(co0 / NR) * Cin + ci) * NR + co0 % NR;
+        for (int a = 0; a < 4; a++) {
+            v_store(u + (4 * a + 0) * pstride, gg[a][0]);
+            v_store(u + (4 * a + 1) * pstride, half * (gg[a][0] + gg[a][1] + gg[a][2]));
+            v_store(u + (4 * a + 2) * pstride, half * (gg[a][0] - gg[a][1] + gg[a][2]));
+            v_store(u + (4 * a + 3) * pstride, gg[a][2]);
+        }
+    }
 }
 
 static void wino_forward(KernelCtx *ctx, float *out, const float *in, const float *w,
-                         const float *b, int N, int H, int W, int Cin, int Cout, int relu) {
+                         const float *b, int N, int H, int W, int Cin, int Cout, int relu,
+                         int flip) {
     int nt = ctx->threads, npanels = (Cout + NR - 1) / NR, ldv = ROUND_UP(Cin, MR);
     int ldm = npanels * NR, tc = wino_chunk(Cin, Cout);
     long T = (long)N * (H / 2) * (W / 2), nchunks = (T + tc - 1) / tc;
@@ -437,7 +455,6 @@ static void wino_forward(KernelCtx *ctx, float *out, const float *in, const floa
     size_t per = (size_t)16 * (vplane + mplane) + 17 * ROUND_UP(Cin, 16);
     float *s = kctx_scratch(ctx, 16 * pstride + ROUND_UP(ldm, 16) + per * nt);
     float *up = s, *bias = up + 16 * pstride, *work = bias + ROUND_UP(ldm, 16);
-    wino_weights(up, w, Cin, Cout);
     for (int j = 0; j < ldm; j++) bias[j] = (b && j < Cout) ? b[j] : 0;
     int th = H / 2, tw = W / 2;
 #pragma omp parallel num_threads(nt)
@@ -445,6 +462,9 @@ static void wino_forward(KernelCtx *ctx, float *out, const float *in, const floa
         float *vt = work + per * omp_get_thread_num(), *Mb = vt + 16 * vplane;
         float *tb = Mb + 16 * mplane, *zeros = tb + 16 * ROUND_UP(Cin, 16);
         memset(zeros, 0, sizeof(float) * Cin);
+        wino_pad_zero(vt, vplane, ldv, tc, Cin);
+#pragma omp for schedule(static)
+        for (int ci = 0; ci < Cin; ci++) wino_weights(up, w, Cin, Cout, ci, flip);
 #pragma omp for schedule(dynamic, 1)
         for (long ch = 0; ch < nchunks; ch++) {
             long t0 = ch * tc;
@@ -513,12 +533,14 @@ static void wino_backward_weights(KernelCtx *ctx, float *dw, float *db, const fl
         float *vt = s + per * omp_get_thread_num(), *Z = vt + 16 * vplane, *tb = Z + 16 * zplane;
         float *zeros = tb + 16 * ROUND_UP(Cin, 16);
         memset(zeros, 0, sizeof(float) * Cin);
+        wino_pad_zero(vt, vplane, ldv, tc, Cin);
 #pragma omp for schedule(dynamic, 1)
         for (int part = 0; part < np; part++) {
             float *du = partials + plen * part, *pdb = du + 16 * uplane;
-            memset(du, 0, sizeof(float) * plen);
             long c0, c1;
             split(nchunks, part, np, &c0, &c1);
+            /* The part's first chunk stores du (no memset of it), the rest add. */
+            memset(c1 > c0 ? pdb : du, 0, sizeof(float) * (c1 > c0 ? (size_t)Cout : plen));
             for (long ch = c0; ch < c1; ch++) {
                 long t0 = ch * tc;
                 int m = (int)(T - t0 < tc ? T - t0 : tc);
@@ -566,7 +588,8 @@ static void wino_backward_weights(KernelCtx *ctx, float *dw, float *db, const fl
                         for (int i0 = 0; i0 < Cin; i0 += MR)
                             uk_cols(m, vt + xi * vplane + i0, ldv, Z + xi * zplane + jp * NR, ldz,
                                     du + xi * uplane + (long)i0 * ldz + jp * NR, ldz,
-                                    Cin - i0 < MR ? Cin - i0 : MR, NR, NULL, 0, EPI_ACCUM);
+                                    Cin - i0 < MR ? Cin - i0 : MR, NR, NULL, 0,
+                                    ch == c0 ? EPI_STORE : EPI_ACCUM);
             }
         }
         /* (the omp for's barrier) Reduce in part order, then dW += G^T dU G. */
@@ -608,7 +631,7 @@ static void wino_backward_weights(KernelCtx *ctx, float *dw, float *db, const fl
 static void conv_forward(KernelCtx *ctx, float *out, const float *in, const float *w,
                          const float *b, int N, int H, int W, int Cin, int Cout, int K,
                          int relu) {
-    if (wino_ok(H, W, Cin, K)) wino_forward(ctx, out, in, w, b, N, H, W, Cin, Cout, relu);
+    if (wino_ok(H, W, Cin, K)) wino_forward(ctx, out, in, w, b, N, H, W, Cin, Cout, relu, 0);
     else conv_forward_gemm(ctx, out, in, w, b, N, H, W, Cin, Cout, K, relu);
 }
 
@@ -622,6 +645,10 @@ static void conv_backward(KernelCtx *ctx, float *din, float *dw, float *db, cons
     wino_backward_weights(ctx, dw, db, dout, in, N, H, W, Cin, Cout);
     if (!din) return;
     /* dIn = conv(dout, w') with w'[ky][kx][co][ci] = w[2-ky][2-kx][ci][co]. */
+    if (wino_ok(H, W, Cout, K)) {
+        wino_forward(ctx, din, dout, w, NULL, N, H, W, Cout, Cin, 0, 1);
+        return;
+    }
     float *wf = xmalloc(sizeof(float) * 9 * (size_t)Cin * Cout);
     for (int t = 0; t < 9; t++)
         for (int ci = 0; ci < Cin; ci++)
