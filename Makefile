@@ -4,7 +4,10 @@ PKGS    := libcurl libarchive libcjson cairo libcrypto
 CFLAGS  ?= -O3
 # -fno-math-errno: no code reads errno after a math call, and without it
 # sqrtf cannot be vectorised (Adam's update was 5x slower).
-CFLAGS  += -std=c17 -Wall -Wextra -fopenmp -fno-math-errno -g -MMD -MP $(shell pkg-config --cflags $(PKGS))
+# override: a CFLAGS given on the command line (check-asan, fuzz) replaces
+# only the optimisation/sanitizer part, never the language, warning,
+# dependency and library flags here.
+override CFLAGS += -std=c17 -Wall -Wextra -fopenmp -fno-math-errno -g -MMD -MP $(shell pkg-config --cflags $(PKGS))
 LDLIBS  += $(shell pkg-config --libs $(PKGS)) -fopenmp -lm
 # Kernels for a SIMD level are compiled with that level's flags only; the
 # program picks one at run time, so it still runs without AVX-512.
@@ -26,7 +29,7 @@ RUN_DATA ?= $(shell if [ -n "$$AUGPROBE_DATA" ]; then echo "$$AUGPROBE_DATA"; \
              elif [ -d ../shared/data/cifar10-q75 ]; then echo ../shared/data/cifar10-q75; fi)
 RUN_ARGS ?= study --quick --out runs/study
 
-.PHONY: all run test check-asan bench bench-kernels fuzz clean
+.PHONY: all run test check-asan bench bench-kernels fuzz fuzzers clean
 all: $(BIN)
 
 $(BIN): $(OBJS)
@@ -53,11 +56,45 @@ run: $(BIN)
 test: $(BIN) $(BUILD)/tests/run_tests
 	AUGPROBE_BIN=./$(BIN) $(BUILD)/tests/run_tests $(T)
 
-# The test suite under AddressSanitizer + UBSan (separate build dir).
+# The test suite under AddressSanitizer + UBSan + LeakSanitizer (separate
+# build dir), the CLI tests running a sanitized ./augprobe too. A sanitizer
+# report in a child exits 86, so a CLI test expecting exit 1 still fails.
+SAN_CFLAGS := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+SAN_ENV    := ASAN_OPTIONS=detect_leaks=1:exitcode=86:abort_on_error=0 \
+              UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=86 \
+              LSAN_OPTIONS=exitcode=86:suppressions=$(CURDIR)/tests/lsan.supp AUGPROBE_ASAN=1
 check-asan:
-	$(MAKE) BUILD=build/asan CFLAGS="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
-	    LDLIBS_EXTRA= build/asan/tests/run_tests
-	ASAN_OPTIONS=detect_leaks=1 AUGPROBE_ASAN=1 build/asan/tests/run_tests $(T)
+	$(MAKE) BUILD=build/asan BIN=build/asan/augprobe CFLAGS="$(SAN_CFLAGS)" \
+	    build/asan/augprobe build/asan/tests/run_tests
+	$(SAN_ENV) AUGPROBE_BIN=build/asan/augprobe build/asan/tests/run_tests $(T)
+
+# libFuzzer harnesses (fuzz/fuzz_*.c, clang), each run FUZZ_SECONDS on a
+# working corpus in build/fuzz/corpus/NAME seeded from fuzz/corpus/NAME.
+# Crashes land in build/fuzz/crashes/. FUZZ=name runs one harness.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ         ?= $(patsubst fuzz/%.c,%,$(wildcard fuzz/fuzz_*.c))
+FUZZ_CFLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
+                -fno-sanitize-recover=undefined
+fuzzers: $(patsubst %,$(BUILD)/fuzz/%,$(FUZZ))
+$(BUILD)/fuzz/%: fuzz/%.c $(LIBOBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(filter %.o,$^) $(LDLIBS)
+# This harness includes src/cifar10.c to reach its static parsers.
+$(BUILD)/fuzz/fuzz_cifar_batch: fuzz/fuzz_cifar_batch.c $(filter-out $(BUILD)/src/cifar10.o,$(LIBOBJS))
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(filter %.o,$^) $(LDLIBS)
+fuzz:
+	$(MAKE) CC=$(FUZZ_CC) BUILD=build/fuzz CFLAGS="$(FUZZ_CFLAGS)" fuzzers
+	@set -e; for f in $(FUZZ); do \
+	    mkdir -p build/fuzz/corpus/$$f build/fuzz/crashes; \
+	    echo "== $$f ($(FUZZ_SECONDS) s)"; \
+	    OMP_NUM_THREADS=1 ASAN_OPTIONS=detect_leaks=1 build/fuzz/fuzz/$$f -max_total_time=$(FUZZ_SECONDS) \
+	        -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 -close_fd_mask=3 \
+	        -artifact_prefix=build/fuzz/crashes/$$f- \
+	        $$( [ -f fuzz/$$f.dict ] && echo -dict=fuzz/$$f.dict ) \
+	        build/fuzz/corpus/$$f fuzz/corpus/$$f; \
+	done
 
 # make bench: augprobe vs the PyTorch peer on the same work (see bench/bench.c).
 BENCHSRCS := $(wildcard bench/*.c)
@@ -83,4 +120,4 @@ $(BUILD)/bench/kernels/step_profile: $(BUILD)/bench/kernels/step_profile.o $(LIB
 clean:
 	rm -rf build augprobe
 
--include $(OBJS:.o=.d) $(TESTOBJS:.o=.d) $(BENCHSRCS:%.c=$(BUILD)/%.d)
+-include $(OBJS:.o=.d) $(TESTOBJS:.o=.d) $(BENCHSRCS:%.c=$(BUILD)/%.d) $(wildcard $(BUILD)/fuzz/*.d)

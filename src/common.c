@@ -16,6 +16,10 @@ int err_set(Err *e, const char *fmt, ...) {
         va_start(ap, fmt);
         vsnprintf(e->msg, sizeof e->msg, fmt, ap);
         va_end(ap);
+        /* Messages quote names from files and flags (a tensor name, an aug
+         * spec); a control byte in one must not break the one-line message. */
+        for (char *p = e->msg; *p; p++)
+            if (((unsigned char)*p < 0x20 && *p != '\t') || *p == 0x7f) *p = '?';
     }
     return -1;
 }
