@@ -181,7 +181,7 @@ static void draw_panel(cairo_t *cr, const PlotPanel *p, double ox) {
         text_at(cr, p->title, (L + R) / 2, T - 10, 0.5, 1.0);
         cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
     }
-    /* legend: top right inside the axes */
+    /* legend: inside the axes, in the corner that covers the fewest points */
     cairo_set_font_size(cr, 11);
     double lw = 0;
     int nl = 0;
@@ -194,6 +194,23 @@ static void draw_panel(cairo_t *cr, const PlotPanel *p, double ox) {
     }
     if (nl) {
         double bw = lw + 38, bh = nl * 16 + 8, bx = R - bw - 6, by = T + 6;
+        int fewest = -1;
+        for (int corner = 0; corner < 4; corner++) { /* TR, TL, BR, BL */
+            double cx = corner % 2 ? L + 6 : R - bw - 6, cy = corner < 2 ? T + 6 : B - bh - 6;
+            int covered = 0;
+            for (int s = 0; s < p->n_series; s++)
+                for (int i = 0; i < p->series[s].n; i++) {
+                    double x = series_x(&p->series[s], i), y = p->series[s].y[i];
+                    if (!isfinite(x) || !isfinite(y)) continue;
+                    double qx = PX(x), qy = PY(y);
+                    covered += qx >= cx - 4 && qx <= cx + bw + 4 && qy >= cy - 4 && qy <= cy + bh + 4;
+                }
+            if (fewest < 0 || covered < fewest) {
+                fewest = covered;
+                bx = cx;
+                by = cy;
+            }
+        }
         cairo_set_source_rgba(cr, 1, 1, 1, 0.85);
         cairo_rectangle(cr, bx, by, bw, bh);
         cairo_fill_preserve(cr);
