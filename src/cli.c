@@ -2,6 +2,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
 
+#include "common.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -141,6 +143,20 @@ void cli_print_usage(FILE *f, const char *usage) {
     fputs(usage, f);
     fputs("\n", f);
     fputs(CLI_GLOBAL_HELP, f);
+}
+
+int cli_usage_error(const char *usage) {
+    cli_print_usage(stderr, usage);
+    return EXIT_USAGE;
+}
+
+int cli_global_result(int r, const char *usage) {
+    if (r == 0) return -1;
+    if (r == 1) {
+        cli_print_usage(stdout, usage);
+        return EXIT_OK;
+    }
+    return cli_usage_error(usage);
 }
 
 void cli_apply_threads(const GlobalOpts *g) {

@@ -64,6 +64,13 @@ int cli_no_positional(const char *cmd, int argc, char **argv);
 
 /* Prints usage text (to stdout for --help, stderr for errors). */
 void cli_print_usage(FILE *f, const char *usage);
+/* Every command's answer to a bad command line: the usage on stderr, then
+ * EXIT_USAGE (to return). */
+int cli_usage_error(const char *usage);
+/* What a command does with cli_global_opt's result r: -1 when parsing goes
+ * on (r == 0); after --help the usage on stdout and EXIT_OK; after an error
+ * cli_usage_error. A result >= 0 is the command's exit code. */
+int cli_global_result(int r, const char *usage);
 
 /* Applies --threads to OpenMP. */
 void cli_apply_threads(const GlobalOpts *g);

@@ -99,25 +99,17 @@ int cmd_export(int argc, char **argv, GlobalOpts *g) {
             out_path = optarg;
             break;
         default: {
-            int r = cli_global_opt(c, "export", argv, g);
-            if (r == 1) {
-                cli_print_usage(stdout, EXPORT_USAGE);
-                return EXIT_OK;
-            }
-            bad = r < 0;
+            int rc = cli_global_result(cli_global_opt(c, "export", argv, g), EXPORT_USAGE);
+            if (rc >= 0) return rc;
         }
         }
-        if (bad) {
-            cli_print_usage(stderr, EXPORT_USAGE);
-            return EXIT_USAGE;
-        }
+        if (bad) return cli_usage_error(EXPORT_USAGE);
     }
     const char *missing = !aug_text ? "--aug" : split < 0 ? "--split" : !out_path ? "-o" : NULL;
     if (missing) fprintf(stderr, "augprobe export: %s is required\n", missing);
     AugSpec spec;
     if (missing || cli_no_positional("export", argc, argv) || parse_aug("export", aug_text, &spec)) {
-        cli_print_usage(stderr, EXPORT_USAGE);
-        return EXIT_USAGE;
+        return cli_usage_error(EXPORT_USAGE);
     }
     cli_apply_threads(g);
 
@@ -219,23 +211,15 @@ int cmd_preview(int argc, char **argv, GlobalOpts *g) {
             out_path = optarg;
             break;
         default: {
-            int r = cli_global_opt(c, "preview", argv, g);
-            if (r == 1) {
-                cli_print_usage(stdout, PREVIEW_USAGE);
-                return EXIT_OK;
-            }
-            bad = r < 0;
+            int rc = cli_global_result(cli_global_opt(c, "preview", argv, g), PREVIEW_USAGE);
+            if (rc >= 0) return rc;
         }
         }
-        if (bad) {
-            cli_print_usage(stderr, PREVIEW_USAGE);
-            return EXIT_USAGE;
-        }
+        if (bad) return cli_usage_error(PREVIEW_USAGE);
     }
     AugSpec spec;
     if (cli_no_positional("preview", argc, argv) || parse_aug("preview", aug_text, &spec)) {
-        cli_print_usage(stderr, PREVIEW_USAGE);
-        return EXIT_USAGE;
+        return cli_usage_error(PREVIEW_USAGE);
     }
     cli_apply_threads(g);
 

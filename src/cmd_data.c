@@ -48,20 +48,10 @@ int cmd_data(int argc, char **argv, GlobalOpts *g) {
             no_download = 1;
             continue;
         }
-        int r = cli_global_opt(c, "data", argv, g);
-        if (r == 1) {
-            cli_print_usage(stdout, USAGE);
-            return EXIT_OK;
-        }
-        if (r < 0) {
-            cli_print_usage(stderr, USAGE);
-            return EXIT_USAGE;
-        }
+        int rc = cli_global_result(cli_global_opt(c, "data", argv, g), USAGE);
+        if (rc >= 0) return rc;
     }
-    if (cli_no_positional("data", argc, argv)) {
-        cli_print_usage(stderr, USAGE);
-        return EXIT_USAGE;
-    }
+    if (cli_no_positional("data", argc, argv)) return cli_usage_error(USAGE);
     cli_apply_threads(g);
 
     Cifar10 d;

@@ -64,11 +64,6 @@ typedef struct Knob {
     int given, value;
 } Knob;
 
-static int usage_error(void) {
-    cli_print_usage(stderr, USAGE);
-    return EXIT_USAGE;
-}
-
 static int parse_mask(const char *flag, const char *text, const char *const *names, int n,
                       unsigned *mask) {
     Err e;
@@ -139,25 +134,21 @@ int cmd_study(int argc, char **argv, GlobalOpts *g) {
             bad = parse_mask("--taps", optarg, STUDY_TAP_NAMES, STUDY_TAPS, &tap_mask);
             break;
         default: {
-            int r = cli_global_opt(c, "study", argv, g);
-            if (r == 1) {
-                cli_print_usage(stdout, USAGE);
-                return EXIT_OK;
-            }
-            bad = r < 0;
+            int rc = cli_global_result(cli_global_opt(c, "study", argv, g), USAGE);
+            if (rc >= 0) return rc;
         }
         }
         if (k) {
             bad = cli_parse_int("study", flag, optarg, lo, hi, &k->value);
             k->given = 1;
         }
-        if (bad) return usage_error();
+        if (bad) return cli_usage_error(USAGE);
     }
     if (quick && full) {
         fprintf(stderr, "augprobe study: --quick and --full exclude each other\n");
-        return usage_error();
+        return cli_usage_error(USAGE);
     }
-    if (cli_no_positional("study", argc, argv)) return usage_error();
+    if (cli_no_positional("study", argc, argv)) return cli_usage_error(USAGE);
 
     StudyConfig cfg;
     if (full)

@@ -29,20 +29,10 @@ int cmd_summary(int argc, char **argv, GlobalOpts *g) {
             arch = optarg;
             continue;
         }
-        int r = cli_global_opt(c, "summary", argv, g);
-        if (r == 1) {
-            cli_print_usage(stdout, use);
-            return EXIT_OK;
-        }
-        if (r < 0) {
-            cli_print_usage(stderr, use);
-            return EXIT_USAGE;
-        }
+        int rc = cli_global_result(cli_global_opt(c, "summary", argv, g), use);
+        if (rc >= 0) return rc;
     }
-    if (cli_no_positional("summary", argc, argv)) {
-        cli_print_usage(stderr, use);
-        return EXIT_USAGE;
-    }
+    if (cli_no_positional("summary", argc, argv)) return cli_usage_error(use);
     int n_layers, h = 32, w = 32, ch = 3;
     const LayerSpec *specs;
     if (!strcmp(arch, "seed_cnn")) {
@@ -52,8 +42,7 @@ int cmd_summary(int argc, char **argv, GlobalOpts *g) {
         h = w = 1, ch = RANKNET_FEATURES;
     } else {
         fprintf(stderr, "augprobe summary: --arch: '%s' is not seed_cnn or ranknet_head\n", arch);
-        cli_print_usage(stderr, use);
-        return EXIT_USAGE;
+        return cli_usage_error(use);
     }
     Err e;
     Net *net = net_create(arch, specs, n_layers, h, w, ch, 1, 1, &e);

@@ -59,11 +59,6 @@ enum {
     OPT_SPLIT,
 };
 
-static int usage_error(const char *usage) {
-    cli_print_usage(stderr, usage);
-    return EXIT_USAGE;
-}
-
 /* Flags given explicitly, so --resume can tell them from defaults. */
 typedef struct TrainFlagsSet {
     int epochs, aug, batch, lr, limit, eval_limit, seed, threads, kernels;
@@ -239,12 +234,12 @@ int cmd_train(int argc, char **argv, GlobalOpts *g) {
                 return EXIT_OK;
             }
         }
-        if (r < 0) return usage_error(TRAIN_USAGE);
+        if (r < 0) return cli_usage_error(TRAIN_USAGE);
     }
-    if (cli_no_positional("train", argc, argv)) return usage_error(TRAIN_USAGE);
+    if (cli_no_positional("train", argc, argv)) return cli_usage_error(TRAIN_USAGE);
     if (no_aug && aug_flag) {
         fprintf(stderr, "augprobe train: --no-aug and --aug are exclusive\n");
-        return usage_error(TRAIN_USAGE);
+        return cli_usage_error(TRAIN_USAGE);
     }
     if (no_aug) cfg.aug[0] = 0;
     cfg.seed = g->seed;
@@ -370,12 +365,12 @@ int cmd_eval(int argc, char **argv, GlobalOpts *g) {
                 return EXIT_OK;
             }
         }
-        if (r < 0) return usage_error(EVAL_USAGE);
+        if (r < 0) return cli_usage_error(EVAL_USAGE);
     }
-    if (cli_no_positional("eval", argc, argv)) return usage_error(EVAL_USAGE);
+    if (cli_no_positional("eval", argc, argv)) return cli_usage_error(EVAL_USAGE);
     if (!model) {
         fprintf(stderr, "augprobe eval: --model FILE is required\n");
-        return usage_error(EVAL_USAGE);
+        return cli_usage_error(EVAL_USAGE);
     }
     cli_apply_threads(g);
     Err e;

@@ -40,20 +40,10 @@ int cmd_info(int argc, char **argv, GlobalOpts *g) {
     cli_begin();
     int c;
     while ((c = getopt_long(argc, argv, CLI_OPTSTRING(""), opts, NULL)) != -1) {
-        int r = cli_global_opt(c, "info", argv, g);
-        if (r == 1) {
-            cli_print_usage(stdout, use);
-            return EXIT_OK;
-        }
-        if (r < 0) {
-            cli_print_usage(stderr, use);
-            return EXIT_USAGE;
-        }
+        int rc = cli_global_result(cli_global_opt(c, "info", argv, g), use);
+        if (rc >= 0) return rc;
     }
-    if (cli_no_positional("info", argc, argv)) {
-        cli_print_usage(stderr, use);
-        return EXIT_USAGE;
-    }
+    if (cli_no_positional("info", argc, argv)) return cli_usage_error(use);
     cli_apply_threads(g);
     const Kernels *k = kernels_cpu_best();
     printf("augprobe %s\n", AUGPROBE_VERSION);
