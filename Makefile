@@ -9,6 +9,7 @@ CFLAGS  ?= -O3
 # dependency and library flags here.
 override CFLAGS += -std=c17 -Wall -Wextra -fopenmp -fno-math-errno -g -MMD -MP $(shell pkg-config --cflags $(PKGS))
 LDLIBS  += $(shell pkg-config --libs $(PKGS)) -fopenmp -lm
+CORE_LDLIBS := -fopenmp -lm
 # Kernels for a SIMD level are compiled with that level's flags only; the
 # program picks one at run time, so it still runs without AVX-512.
 AVX512_FLAGS := -mavx512f -mavx512vl -mavx512bw -mavx512dq -mavx2 -mfma
@@ -23,13 +24,59 @@ OBJS    := $(SRCS:%.c=$(BUILD)/%.o)
 LIBOBJS := $(LIBSRCS:%.c=$(BUILD)/%.o)
 TESTOBJS:= $(TESTSRCS:%.c=$(BUILD)/%.o)
 
+# The CUDA backend (src/kernels/cuda.cu) is built wherever nvcc is found;
+# CUDA=0 leaves it out, CUDA=1 insists on it. Without it the build is the
+# same C program, with src/kernels/cuda_stub.c's device_cuda() returning NULL.
+ifeq ($(origin NVCC),undefined)
+NVCC := $(shell command -v nvcc 2>/dev/null || \
+          { [ -x /usr/local/cuda/bin/nvcc ] && echo /usr/local/cuda/bin/nvcc; })
+endif
+CUDA ?= auto
+ifeq ($(CUDA),auto)
+CUDA_ON := $(if $(NVCC),1,0)
+else ifeq ($(CUDA),0)
+CUDA_ON := 0
+else
+CUDA_ON := 1
+ifeq ($(NVCC),)
+$(error CUDA=$(CUDA) but no nvcc found; set NVCC=/path/to/nvcc)
+endif
+endif
+# sm_90 is the H200; the embedded compute_90 PTX lets newer GPUs JIT it.
+CUDA_ARCH ?= 90
+# The toolkit root, from nvcc's place (.../bin/nvcc), for its libraries.
+ifeq ($(origin CUDA_HOME)$(CUDA_ON),undefined1)
+CUDA_HOME := $(patsubst %/bin/,%,$(dir $(shell command -v $(NVCC))))
+endif
+NVCCFLAGS ?= -O3
+# -fmad=false: no fused multiply-adds the C code does not have, so the
+# element-wise ops round as the CPU emulation's (they are memory-bound).
+CUDA_FLAGS := -std=c++17 -Isrc -fmad=false \
+              -gencode arch=compute_$(CUDA_ARCH),code=[sm_$(CUDA_ARCH),compute_$(CUDA_ARCH)] \
+              -Xcompiler -Wall,-Wextra -MMD -MP
+CUDA_OBJ  := $(BUILD)/src/kernels/cuda.o
+ifeq ($(CUDA_ON),1)
+override CFLAGS += -DAUGPROBE_CUDA
+CUDA_LIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
+LDLIBS  += $(CUDA_LIBS)
+CORE_LDLIBS += $(CUDA_LIBS)
+OBJS    += $(CUDA_OBJ)
+LIBOBJS += $(CUDA_OBJ)
+endif
+# Records CUDA_ON; every object depends on it. Rewritten (as the Makefile is
+# read, so make -n stays exact) only when CUDA_ON changes, so switching the
+# backend rebuilds the C objects (-DAUGPROBE_CUDA) instead of linking stale
+# ones (a stub and cuda.o both defining device_cuda).
+CUDA_STAMP := $(BUILD)/cuda.cfg
+$(shell mkdir -p $(BUILD) && { echo $(CUDA_ON) | cmp -s - $(CUDA_STAMP) || echo $(CUDA_ON) > $(CUDA_STAMP); })
+
 # make run: the data directory, when neither --data nor $AUGPROBE_DATA says.
 RUN_DATA ?= $(shell if [ -n "$$AUGPROBE_DATA" ]; then echo "$$AUGPROBE_DATA"; \
              elif [ -e data ]; then echo data; \
              elif [ -d ../shared/data/cifar10-q75 ]; then echo ../shared/data/cifar10-q75; fi)
 RUN_ARGS ?= study --quick --out runs/study
 
-.PHONY: all run test check-asan bench bench-kernels fuzz fuzzers clean
+.PHONY: all run test check-asan bench bench-kernels fuzz fuzzers gpu-core clean
 all: $(BIN)
 
 $(BIN): $(OBJS)
@@ -38,17 +85,24 @@ $(BIN): $(OBJS)
 $(BUILD)/tests/run_tests: $(LIBOBJS) $(TESTOBJS)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/%_avx512.o: %_avx512.c
+$(BUILD)/%_avx512.o: %_avx512.c $(CUDA_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(AVX512_FLAGS) -c -o $@ $<
 
-$(BUILD)/%_avx2.o: %_avx2.c
+$(BUILD)/%_avx2.o: %_avx2.c $(CUDA_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(AVX2_FLAGS) -c -o $@ $<
 
-$(BUILD)/%.o: %.c
+$(BUILD)/%.o: %.c $(CUDA_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
+
+# nvcc's -MMD -MP writes cuda.d next to cuda.o; it is included below with
+# the other objects' .d files, so header edits rebuild it too.
+$(CUDA_OBJ): src/kernels/cuda.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) $(CUDA_FLAGS) -c -o $@ $<
+
 
 run: $(BIN)
 	./$(BIN) $(RUN_ARGS) $(if $(RUN_DATA),--data $(RUN_DATA))
@@ -63,8 +117,10 @@ SAN_CFLAGS := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sani
 SAN_ENV    := ASAN_OPTIONS=detect_leaks=1:exitcode=86:abort_on_error=0 \
               UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=86 \
               LSAN_OPTIONS=exitcode=86:suppressions=$(CURDIR)/tests/lsan.supp AUGPROBE_ASAN=1
+# CUDA=0: the CUDA runtime and ASan do not mix; the GPU path is tested
+# through the emulation anyway.
 check-asan:
-	$(MAKE) BUILD=build/asan BIN=build/asan/augprobe CFLAGS="$(SAN_CFLAGS)" \
+	$(MAKE) BUILD=build/asan BIN=build/asan/augprobe CFLAGS="$(SAN_CFLAGS)" CUDA=0 \
 	    build/asan/augprobe build/asan/tests/run_tests
 	$(SAN_ENV) AUGPROBE_BIN=build/asan/augprobe build/asan/tests/run_tests $(T)
 
@@ -85,7 +141,7 @@ $(BUILD)/fuzz/fuzz_cifar_batch: fuzz/fuzz_cifar_batch.c $(filter-out $(BUILD)/sr
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(filter %.o,$^) $(LDLIBS)
 fuzz:
-	$(MAKE) CC=$(FUZZ_CC) BUILD=build/fuzz CFLAGS="$(FUZZ_CFLAGS)" fuzzers
+	$(MAKE) CC=$(FUZZ_CC) BUILD=build/fuzz CFLAGS="$(FUZZ_CFLAGS)" CUDA=0 fuzzers
 	@set -e; for f in $(FUZZ); do \
 	    mkdir -p build/fuzz/corpus/$$f build/fuzz/crashes; \
 	    echo "== $$f ($(FUZZ_SECONDS) s)"; \
@@ -95,6 +151,24 @@ fuzz:
 	        $$( [ -f fuzz/$$f.dict ] && echo -dict=fuzz/$$f.dict ) \
 	        build/fuzz/corpus/$$f fuzz/corpus/$$f; \
 	done
+
+# make gpu-core: the engine alone (layers, kernels, net, Adam, augmentation,
+# the device path with CUDA where nvcc is) with the engine's tests and the
+# benchmark, linked without the I/O libraries (curl, archive, cJSON, cairo,
+# OpenSSL): for a GPU machine whose image lacks their -dev packages
+# (tools/gpu_check.sh). Tests that need the CLI or the data are not in it.
+CORE_SRCS  := $(addprefix src/,common.c rng.c layers.c net.c optim.c augment.c gpu_net.c \
+                device_emu.c omp_defaults.c) $(wildcard src/kernels/*.c)
+CORE_TESTS := $(addprefix tests/,test_main.c golden.c test_net.c test_device.c test_layers.c \
+                test_kernels.c)
+CORE_OBJS  := $(CORE_SRCS:%.c=$(BUILD)/%.o) $(if $(filter 1,$(CUDA_ON)),$(CUDA_OBJ))
+gpu-core: $(BUILD)/core/run_tests $(BUILD)/core/bench
+$(BUILD)/core/run_tests: $(CORE_OBJS) $(CORE_TESTS:%.c=$(BUILD)/%.o)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(CORE_LDLIBS)
+$(BUILD)/core/bench: $(CORE_OBJS) $(patsubst %.c,$(BUILD)/%.o,$(wildcard bench/*.c))
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(CORE_LDLIBS)
 
 # make bench: augprobe vs the PyTorch peer on the same work (see bench/bench.c).
 BENCHSRCS := $(wildcard bench/*.c)

@@ -19,6 +19,7 @@
 
 #include "../src/augment.h"
 #include "../src/cifar10.h"
+#include "../src/device.h"
 #include "../src/kernels/kernels.h"
 #include "../src/layers.h"
 #include "../src/net.h"
@@ -62,7 +63,9 @@ static void fill_uniform(float *x, size_t n, uint64_t seed) {
 }
 
 /* Median images/s of `reps` runs of `steps` training steps at batch B. */
-static double bench_train(int B, int steps, int reps, int threads, double *step_ms) {
+/* ops: run on that device (gpu_net.h) instead of the CPU kernels. */
+static double bench_train(const DeviceOps *ops, int B, int steps, int reps, int threads,
+                          double *step_ms) {
     Err e;
     int nl;
     const LayerSpec *spec = net_arch_seed_cnn(&nl);
@@ -72,6 +75,10 @@ static double bench_train(int B, int steps, int reps, int threads, double *step_
         exit(1);
     }
     net_init(net, 1);
+    if (ops && net_use_device(net, ops, NULL, &e)) {
+        fprintf(stderr, "bench: %s\n", e.msg);
+        exit(1);
+    }
     Adam opt;
     adam_init(&opt, net->n_params);
     float *x = xalloc_floats((size_t)B * 3072);
@@ -90,7 +97,7 @@ static double bench_train(int B, int steps, int reps, int threads, double *step_
             const float *logits = net_forward(net, x, B, 1, &drop, -1);
             softmax_xent(dlogits, NULL, logits, labels, B, 10);
             net_backward(net, dlogits, B);
-            adam_step(&opt, net->params, net->grads);
+            net_adam_step(net, &opt);
         }
         if (r >= 0) rates[r] = B * n / (now_seconds() - t0);
     }
@@ -104,7 +111,7 @@ static double bench_train(int B, int steps, int reps, int threads, double *step_
     return med;
 }
 
-static double bench_infer(int B, int steps, int reps, int threads) {
+static double bench_infer(const DeviceOps *ops, int B, int steps, int reps, int threads) {
     Err e;
     int nl;
     const LayerSpec *spec = net_arch_seed_cnn(&nl);
@@ -114,6 +121,10 @@ static double bench_infer(int B, int steps, int reps, int threads) {
         exit(1);
     }
     net_init(net, 1);
+    if (ops && net_use_device(net, ops, NULL, &e)) {
+        fprintf(stderr, "bench: %s\n", e.msg);
+        exit(1);
+    }
     float *x = xalloc_floats((size_t)B * 3072);
     fill_uniform(x, (size_t)B * 3072, 2);
     int flat = net_find_layer(net, "flatten");
@@ -241,12 +252,14 @@ int main(int argc, char **argv) {
     omp_default_wait(argv);
     int threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
     int quick = 0, no_peer = 0;
+    const char *gpu_name = "cuda"; /* --gpu=emulated: the GPU rows' code on the CPU (tests) */
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) quick = 1;
         else if (!strcmp(argv[i], "--no-peer")) no_peer = 1;
         else if (!strncmp(argv[i], "--threads=", 10)) threads = atoi(argv[i] + 10);
+        else if (!strncmp(argv[i], "--gpu=", 6)) gpu_name = argv[i] + 6;
         else {
-            fprintf(stderr, "usage: bench [--quick] [--no-peer] [--threads=N]\n");
+            fprintf(stderr, "usage: bench [--quick] [--no-peer] [--threads=N] [--gpu=cuda|emulated]\n");
             return 2;
         }
     }
@@ -273,9 +286,29 @@ int main(int argc, char **argv) {
     double peak = peak_gflops(threads);
     printf("peak fp32 FMA (measured): %.0f GFLOP/s\n", peak);
     double step_ms32;
-    double t32 = bench_train(32, quick ? 20 : 60, reps, threads, &step_ms32);
-    double t128 = bench_train(128, quick ? 6 : 15, reps, threads, NULL);
-    double inf = bench_infer(256, quick ? 4 : 10, reps, threads);
+    double t32 = bench_train(NULL, 32, quick ? 20 : 60, reps, threads, &step_ms32);
+    double t128 = bench_train(NULL, 128, quick ? 6 : 15, reps, threads, NULL);
+    double inf = bench_infer(NULL, 256, quick ? 4 : 10, reps, threads);
+
+    /* GPU rows: the CUDA backend where it is built and a GPU opens. */
+    const DeviceOps *gpu = !strcmp(gpu_name, "emulated") ? device_emulated() : device_cuda();
+    char gpu_why[600] = "", gpu_desc[200] = "";
+    double g32 = 0, g128 = 0, ginf = 0;
+    if (!gpu) {
+        snprintf(gpu_why, sizeof gpu_why, "built without the CUDA backend (no nvcc)");
+    } else {
+        Device *d = gpu->open(&e);
+        if (!d) {
+            snprintf(gpu_why, sizeof gpu_why, "%s", e.msg);
+        } else {
+            gpu->describe(d, gpu_desc, sizeof gpu_desc);
+            gpu->close(d);
+            int emu = gpu == device_emulated(); /* tiny counts: it is slow */
+            g32 = bench_train(gpu, 32, emu ? 1 : quick ? 200 : 500, emu ? 1 : reps, threads, NULL);
+            g128 = bench_train(gpu, 128, emu ? 1 : quick ? 50 : 120, emu ? 1 : reps, threads, NULL);
+            ginf = bench_infer(gpu, 256, emu ? 1 : quick ? 40 : 100, emu ? 1 : reps, threads);
+        }
+    }
     int pairs = quick ? 8000 : 40000;
     double probe_s = bench_probe_epoch(pairs, threads);
     double aug_ms = bench_augment(threads);
@@ -308,6 +341,17 @@ int main(int argc, char **argv) {
     else
         printf("%-34s %10.2f s\n", "probe head epoch (s)", probe_s);
     if (!peer.ok) printf("PyTorch rows skipped: %s\n", peer.why);
+    if (gpu_why[0]) {
+        printf("GPU rows skipped: %s\n", gpu_why);
+    } else {
+        printf("\nGPU (%s: %s)                   augprobe  vs CPU\n", gpu->name, gpu_desc);
+        printf("%-34s %10.1f   %7.2fx\n", "train, batch 32 (img/s)", g32, g32 / t32);
+        printf("%-34s %10.1f   %7.2fx\n", "train, batch 128 (img/s)", g128, g128 / t128);
+        printf("%-34s %10.1f   %7.2fx\n", "inference, batch 256 (img/s)", ginf, ginf / inf);
+        printf("50 epochs of 40,000 images at batch 32: %.0f s of training steps\n",
+               50.0 * 40000 / g32);
+        printf("PyTorch GPU peer: not run (Debian's python3-torch is built without CUDA)\n");
+    }
     printf("\nprobe head epoch: %d pairs of 2048-d features, batch 32\n", pairs);
     printf("augmentation: %.3f ms per batch of 32 = %.2f%% of a training step (%.2f ms)\n",
            aug_ms, 100.0 * aug_ms / step_ms32, step_ms32);
@@ -332,6 +376,14 @@ int main(int argc, char **argv) {
     printf("augment_share_of_step: %.4f\n", aug_ms / step_ms32);
     printf("train_gflops: %.1f\n", gf_train);
     printf("infer_gflops: %.1f\n", gf_inf);
+    if (!gpu_why[0]) {
+        printf("gpu: %s\n", gpu_desc);
+        printf("gpu_train_img_per_s: %.1f\n", g32);
+        printf("gpu_train_img_per_s_b128: %.1f\n", g128);
+        printf("gpu_infer_img_per_s: %.1f\n", ginf);
+    } else {
+        printf("gpu_train_img_per_s: skipped (%s)\n", gpu_why);
+    }
     if (peer.ok) {
         printf("train_img_per_s_pytorch: %.1f\n", peer.train32);
         printf("train_img_per_s_b128_pytorch: %.1f\n", peer.train128);

@@ -35,11 +35,19 @@ def seed_cnn():
     return nn.Sequential(*layers)
 
 
+DEV = "cpu"  # --device cuda: the GPU rows (tools/gpu_check.sh)
+
+
+def sync():
+    if DEV != "cpu":
+        torch.cuda.synchronize()
+
+
 def time_train(model, batch, steps, reps):
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
     lossf = nn.CrossEntropyLoss()
-    x = torch.rand(batch, 3, 32, 32)
-    y = torch.randint(0, 10, (batch,))
+    x = torch.rand(batch, 3, 32, 32, device=DEV)
+    y = torch.randint(0, 10, (batch,), device=DEV)
     model.train()
     for _ in range(3):  # warm-up
         opt.zero_grad(); lossf(model(x), y).backward(); opt.step()
@@ -48,12 +56,13 @@ def time_train(model, batch, steps, reps):
         t = time.perf_counter()
         for _ in range(steps):
             opt.zero_grad(); lossf(model(x), y).backward(); opt.step()
+        sync()
         rates.append(batch * steps / (time.perf_counter() - t))
     return statistics.median(rates)
 
 
 def time_infer(model, batch, steps, reps):
-    x = torch.rand(batch, 3, 32, 32)
+    x = torch.rand(batch, 3, 32, 32, device=DEV)
     model.eval()
     rates = []
     with torch.no_grad():
@@ -62,6 +71,7 @@ def time_infer(model, batch, steps, reps):
             t = time.perf_counter()
             for _ in range(steps):
                 model(x)
+            sync()
             rates.append(batch * steps / (time.perf_counter() - t))
     return statistics.median(rates)
 
@@ -91,16 +101,29 @@ def main():
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--pairs", type=int, default=40000)
+    ap.add_argument("--device", default="cpu", help="cpu, or cuda (fp32, TF32 off)")
     a = ap.parse_args()
+    global DEV
+    DEV = a.device
+    if DEV != "cpu":
+        if not torch.cuda.is_available():
+            print(f"skip: torch {torch.__version__} has no CUDA device")
+            sys.exit(0)
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
     torch.set_num_threads(a.threads)
     torch.manual_seed(1)
     steps = 10 if a.quick else 30
-    m = seed_cnn()
+    m = seed_cnn().to(DEV)
+    if DEV != "cpu":
+        steps *= 20  # GPU steps are short: time enough of them
     print(f"torch_version: {torch.__version__}")
     print(f"train_img_per_s_b32: {time_train(m, 32, steps, a.reps):.1f}", flush=True)
     print(f"train_img_per_s_b128: {time_train(m, 128, max(3, steps // 4), a.reps):.1f}", flush=True)
     print(f"infer_img_per_s_b256: {time_infer(m, 256, max(3, steps // 3), a.reps):.1f}", flush=True)
-    print(f"probe_head_epoch_s: {time_probe_epoch(a.pairs, max(1, a.reps - 2)):.3f}", flush=True)
+    if DEV == "cpu":
+        print(f"probe_head_epoch_s: {time_probe_epoch(a.pairs, max(1, a.reps - 2)):.3f}",
+              flush=True)
 
 
 if __name__ == "__main__":

@@ -288,81 +288,50 @@ void aug_params_level(AugKind kind, float level, AugParams *p) {
 
 /* ---- geometry ---- */
 
-static const double PI = 3.14159265358979323846;
-
-/* One bilinear tap along an axis of n pixels: scipy order 1, mode 'nearest'
- * (a coordinate outside [0, n-1] takes the edge pixel). */
-typedef struct Tap {
-    int i0, i1;
-    float w1; /* weight of i1; i0 gets 1 - w1 */
-} Tap;
-
-static Tap make_tap(double x, int n) {
-    Tap t;
-    if (!(x > 0)) x = 0; /* also catches NaN */
-    if (x > n - 1) x = n - 1;
-    int i = (int)x; /* floor: x >= 0 */
-    if (i >= n - 1) {
-        t.i0 = t.i1 = n - 1;
-        t.w1 = 0.0f;
-    } else {
-        t.i0 = i;
-        t.i1 = i + 1;
-        t.w1 = (float)(x - i);
-    }
-    return t;
-}
-
-static inline void sample(const float *in, int w, Tap r, Tap c, float *out) {
-    const float *p00 = in + ((size_t)r.i0 * w + c.i0) * 3, *p01 = in + ((size_t)r.i0 * w + c.i1) * 3;
-    const float *p10 = in + ((size_t)r.i1 * w + c.i0) * 3, *p11 = in + ((size_t)r.i1 * w + c.i1) * 3;
-    float wr = r.w1, wc = c.w1;
-    for (int k = 0; k < 3; k++) {
-        float top = (1.0f - wc) * p00[k] + wc * p01[k];
-        float bot = (1.0f - wc) * p10[k] + wc * p11[k];
-        out[k] = (1.0f - wr) * top + wr * bot;
-    }
-}
-
 /* Writes the transformed image as floats in [0, 1]. The input is first
- * converted to floats (x / 255) once, so each tap is a plain float load. */
+ * converted to floats (x / 255) once, so each tap is a plain float load. The
+ * per-pixel arithmetic is augment_math.h's, shared with the GPU path. */
 static void geometry(const AugParams *p, const uint8_t *in8, float *out, int h, int w) {
-    double cr = h / 2.0 - 0.5, cc = w / 2.0 - 0.5;
-    double tr = (double)p->tx * h, tc = (double)p->ty * w; /* pixels */
-    double zx = p->zx, zy = p->zy;
     size_t n = (size_t)h * w * 3;
-    float *in = xmalloc(sizeof(float) * n + sizeof(Tap) * (size_t)(h + w));
-    Tap *rows = (Tap *)(in + n), *cols = rows + h;
+    float *in = xmalloc(sizeof(float) * n + sizeof(AugTap) * (size_t)(h + w));
+    AugTap *rows = (AugTap *)(in + n), *cols = rows + h;
     for (size_t i = 0; i < n; i++) in[i] = in8[i] / 255.0f;
     if (p->rotation == 0.0f) {
         /* Separable: the input row depends on the output row only, and the
          * input column on the output column: two small tap tables. */
-        for (int r = 0; r < h; r++) rows[r] = make_tap(cr + zx * (r - cr) + tr, h);
-        for (int c = 0; c < w; c++) cols[c] = make_tap(cc + zy * (c - cc) + tc, w);
+        double sr, sc;
+        for (int r = 0; r < h; r++) {
+            aug_source(p, h, w, r, 0, &sr, &sc);
+            rows[r] = aug_make_tap(sr, h);
+        }
+        for (int c = 0; c < w; c++) {
+            aug_source(p, h, w, 0, c, &sr, &sc);
+            cols[c] = aug_make_tap(sc, w);
+        }
         for (int r = 0; r < h; r++) {
             const float *top = in + (size_t)rows[r].i0 * w * 3, *bot = in + (size_t)rows[r].i1 * w * 3;
-            float wr = rows[r].w1, wt = 1.0f - wr;
+            float wr = rows[r].w1;
             float *o = out + (size_t)r * w * 3;
             for (int c = 0; c < w; c++) {
                 int a = cols[c].i0 * 3, b = cols[c].i1 * 3;
-                float wc = cols[c].w1, wl = 1.0f - wc;
                 for (int k = 0; k < 3; k++)
-                    o[c * 3 + k] = wt * (wl * top[a + k] + wc * top[b + k]) +
-                                   wr * (wl * bot[a + k] + wc * bot[b + k]);
+                    o[c * 3 + k] = aug_blend(top[a + k], top[b + k], bot[a + k], bot[b + k], wr,
+                                             cols[c].w1);
             }
         }
     } else {
-        /* input = c + R (Z (o - c) + t), R = [[cos, -sin], [sin, cos]]. */
-        double th = (double)p->rotation * (PI / 180.0);
-        double cs = cos(th), sn = sin(th);
-        double a00 = cs * zx, a01 = -sn * zy, a10 = sn * zx, a11 = cs * zy;
-        double b0 = cs * tr - sn * tc, b1 = sn * tr + cs * tc;
         for (int r = 0; r < h; r++)
             for (int c = 0; c < w; c++) {
-                double dr = r - cr, dc = c - cc;
-                Tap tr_ = make_tap(cr + a00 * dr + a01 * dc + b0, h);
-                Tap tc_ = make_tap(cc + a10 * dr + a11 * dc + b1, w);
-                sample(in, w, tr_, tc_, out + ((size_t)r * w + c) * 3);
+                double sr, sc;
+                aug_source(p, h, w, r, c, &sr, &sc);
+                AugTap tr = aug_make_tap(sr, h), tc = aug_make_tap(sc, w);
+                const float *p00 = in + ((size_t)tr.i0 * w + tc.i0) * 3;
+                const float *p01 = in + ((size_t)tr.i0 * w + tc.i1) * 3;
+                const float *p10 = in + ((size_t)tr.i1 * w + tc.i0) * 3;
+                const float *p11 = in + ((size_t)tr.i1 * w + tc.i1) * 3;
+                for (int k = 0; k < 3; k++)
+                    out[((size_t)r * w + c) * 3 + k] =
+                        aug_blend(p00[k], p01[k], p10[k], p11[k], tr.w1, tc.w1);
             }
     }
     free(in);
@@ -370,46 +339,10 @@ static void geometry(const AugParams *p, const uint8_t *in8, float *out, int h, 
 
 /* ---- colour (tf.image formulas) ---- */
 
-static inline float clip01(float x) { return x < 0.0f ? 0.0f : x > 1.0f ? 1.0f : x; }
-
-/* tf.image.rgb_to_hsv (the CPU kernel): h, s, v in [0, 1]. */
-static void rgb_to_hsv(float r, float g, float b, float *h, float *s, float *v) {
-    float mx = fmaxf(r, fmaxf(g, b)), mn = fminf(r, fminf(g, b));
-    float range = mx - mn;
-    *v = mx;
-    *s = mx > 0.0f ? range / mx : 0.0f;
-    if (range <= 0.0f) {
-        *h = 0.0f;
-        return;
-    }
-    float norm = (1.0f / range) * (1.0f / 6.0f);
-    float hh;
-    if (r == mx)
-        hh = norm * (g - b);
-    else if (g == mx)
-        hh = norm * (b - r) + 2.0f / 6.0f;
-    else
-        hh = norm * (r - g) + 4.0f / 6.0f;
-    if (hh < 0.0f) hh += 1.0f;
-    *h = hh;
-}
-
-/* tf.image.hsv_to_rgb (the CPU kernel's closed form). */
-static void hsv_to_rgb(float h, float s, float v, float *r, float *g, float *b) {
-    float dh = h * 6.0f;
-    float dr = clip01(fabsf(dh - 3.0f) - 1.0f);
-    float dg = clip01(2.0f - fabsf(dh - 2.0f));
-    float db = clip01(2.0f - fabsf(dh - 4.0f));
-    float one_s = 1.0f - s;
-    *r = (one_s + s * dr) * v;
-    *g = (one_s + s * dg) * v;
-    *b = (one_s + s * db) * v;
-}
-
 static void colour(const AugParams *p, float *x, int npix) {
     size_t n = (size_t)npix * 3;
     if (p->brightness != 0.0f)
-        for (size_t i = 0; i < n; i++) x[i] = clip01(x[i] + p->brightness);
+        for (size_t i = 0; i < n; i++) x[i] = aug_clip01(x[i] + p->brightness);
     if (p->contrast != 1.0f) {
         double sum[3] = {0, 0, 0};
         for (int i = 0; i < npix; i++)
@@ -419,28 +352,11 @@ static void colour(const AugParams *p, float *x, int npix) {
         for (int i = 0; i < npix; i++)
             for (int k = 0; k < 3; k++) {
                 float *v = &x[(size_t)i * 3 + k];
-                *v = clip01((*v - mean[k]) * p->contrast + mean[k]);
+                *v = aug_clip01((*v - mean[k]) * p->contrast + mean[k]);
             }
     }
-    if (p->saturation != 1.0f || p->hue != 0.0f) {
-        float dh = p->hue - floorf(p->hue); /* into [0, 1) */
-        for (int i = 0; i < npix; i++) {
-            float *px = &x[(size_t)i * 3], h, s, v;
-            if (p->saturation != 1.0f) {
-                rgb_to_hsv(px[0], px[1], px[2], &h, &s, &v);
-                s = clip01(s * p->saturation);
-                hsv_to_rgb(h, s, v, &px[0], &px[1], &px[2]);
-                for (int k = 0; k < 3; k++) px[k] = clip01(px[k]);
-            }
-            if (p->hue != 0.0f) {
-                rgb_to_hsv(px[0], px[1], px[2], &h, &s, &v);
-                h += dh;
-                if (h >= 1.0f) h -= 1.0f;
-                hsv_to_rgb(h, s, v, &px[0], &px[1], &px[2]);
-                for (int k = 0; k < 3; k++) px[k] = clip01(px[k]);
-            }
-        }
-    }
+    if (p->saturation != 1.0f || p->hue != 0.0f)
+        for (int i = 0; i < npix; i++) aug_pixel_hsv(p, &x[(size_t)i * 3]);
 }
 
 /* ---- flips (after the affine, as Keras) ---- */
@@ -465,7 +381,7 @@ static void flips(const AugParams *p, float *x, int h, int w) {
 
 void aug_apply(const AugParams *p, const uint8_t *in, float *out, int h, int w) {
     size_t n = (size_t)h * w * 3;
-    if (p->zx == 1.0f && p->zy == 1.0f && p->rotation == 0.0f && p->tx == 0.0f && p->ty == 0.0f)
+    if (aug_is_identity_geometry(p))
         for (size_t i = 0; i < n; i++) out[i] = in[i] / 255.0f;
     else
         geometry(p, in, out, h, w);
@@ -473,19 +389,26 @@ void aug_apply(const AugParams *p, const uint8_t *in, float *out, int h, int w) 
     flips(p, out, h, w);
 }
 
-void aug_batch(const AugSpec *spec, const ImageSet *set, const int *idx, int n, uint64_t seed,
-               uint64_t stream, float *out) {
+void aug_draw_batch(const AugSpec *spec, const int *idx, int n, uint64_t seed, uint64_t stream,
+                    AugParams *out) {
     int plain = !spec || spec->n == 0;
-#pragma omp parallel for schedule(static) if (n > 1)
     for (int i = 0; i < n; i++) {
-        AugParams p;
         if (plain) {
-            aug_params_identity(&p);
+            aug_params_identity(&out[i]);
         } else {
             Rng rng = rng_stream(seed, rng_mix(stream, (uint64_t)idx[i]));
-            aug_draw(spec, &rng, &p);
+            aug_draw(spec, &rng, &out[i]);
         }
-        aug_apply(&p, set->images + (size_t)idx[i] * CIFAR_PIXELS, out + (size_t)i * CIFAR_PIXELS,
-                  CIFAR_H, CIFAR_W);
     }
+}
+
+void aug_batch(const AugSpec *spec, const ImageSet *set, const int *idx, int n, uint64_t seed,
+               uint64_t stream, float *out) {
+    AugParams *p = xmalloc(sizeof(AugParams) * (size_t)(n > 0 ? n : 1));
+    aug_draw_batch(spec, idx, n, seed, stream, p);
+#pragma omp parallel for schedule(static) if (n > 1)
+    for (int i = 0; i < n; i++)
+        aug_apply(&p[i], set->images + (size_t)idx[i] * CIFAR_PIXELS,
+                  out + (size_t)i * CIFAR_PIXELS, CIFAR_H, CIFAR_W);
+    free(p);
 }

@@ -45,6 +45,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "augment_math.h"
 #include "cifar10.h"
 #include "common.h"
 #include "rng.h"
@@ -74,18 +75,7 @@ typedef struct AugSpec {
     AugItem items[AUG_MAX_ITEMS];
 } AugSpec;
 
-/* The drawn parameters of one image; identity when made by aug_params_identity. */
-typedef struct AugParams {
-    int hflip, vflip;
-    float zx, zy;       /* zoom of rows, of columns; 1 = identity */
-    float brightness;   /* 0 */
-    float contrast;     /* 1 */
-    float saturation;   /* 1 */
-    float hue;          /* 0 */
-    float rotation;     /* degrees, 0 */
-    float tx, ty;       /* shift of rows (fraction of height), of columns
-                           (fraction of width); 0 */
-} AugParams;
+/* AugParams (one image's drawn parameters) is in augment_math.h. */
 
 /* Parses a spec ("" or "none": no augmentation). One clear error. */
 int aug_parse(AugSpec *spec, const char *text, Err *e);
@@ -113,6 +103,12 @@ void aug_valid_range(AugKind kind, float *lo, float *hi);
  * Geometry first (scipy.ndimage.affine_transform order=1 mode='nearest', as
  * Keras), then colour, then flips (Keras applies flips after the affine). */
 void aug_apply(const AugParams *p, const uint8_t *in, float *out, int h, int w);
+
+/* The parameters aug_batch draws for images idx[0..n): out[i] from
+ * rng_stream(seed, rng_mix(stream, idx[i])); identity when spec is NULL or
+ * empty. */
+void aug_draw_batch(const AugSpec *spec, const int *idx, int n, uint64_t seed, uint64_t stream,
+                    AugParams *out);
 
 /* Augments images idx[0..n) of set into out (n x 32 x 32 x 3 floats),
  * image i's parameters drawn from rng_stream(seed, rng_mix(stream, idx[i]))

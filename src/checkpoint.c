@@ -122,6 +122,8 @@ static void add_meta(cJSON *meta, const char *key, const char *fmt, ...) {
 
 int checkpoint_save(const char *path, const Net *net, const Adam *opt, const Rng *rng,
                     const CheckpointMeta *meta, Err *e) {
+    if (net->host_stale) /* a caller bug: never write weights older than the device's */
+        return err_set(e, "%s: the network's host copy is stale (net_sync_host first)", path);
     if (opt && opt->n != net->n_params)
         return err_set(e, "%s: optimiser has %zu values, the network %zu", path, opt->n,
                        net->n_params);

@@ -3,6 +3,7 @@
 #include "cli.h"
 
 #include "common.h"
+#include "device.h"
 
 #include <errno.h>
 #include <math.h>
@@ -21,6 +22,10 @@ const char CLI_GLOBAL_HELP[] =
     "                 else data/, else download the official archive into data/)\n"
     "  --seed N       random seed (default 1)\n"
     "  --threads N    CPU threads (default: all cores)\n"
+    "  --device D     where train, eval, probe and study compute: cpu (default),\n"
+    "                 cuda (an NVIDIA GPU; needs a build with nvcc), auto (cuda when\n"
+    "                 a GPU is there, else cpu), emulated (the GPU code on the CPU: slow,\n"
+    "                 for tests)\n"
     "  --quiet        print only results and errors\n"
     "  --help         this help\n";
 
@@ -29,6 +34,7 @@ void cli_defaults(GlobalOpts *g) {
     g->seed = 1;
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     g->threads = n > 0 ? (int)n : 1;
+    g->device = "cpu";
     const char *env = getenv("AUGPROBE_DATA");
     if (env && *env) g->data_dir = env;
 }
@@ -51,6 +57,16 @@ int cli_global_opt(int code, const char *cmd, char **argv, GlobalOpts *g) {
         return cli_parse_u64(cmd, "--seed", optarg, &g->seed);
     case OPT_THREADS:
         return cli_parse_int(cmd, "--threads", optarg, 1, 1024, &g->threads);
+    case OPT_DEVICE: {
+        DeviceChoice c;
+        if (device_choice_parse(optarg, &c)) {
+            fprintf(stderr, "augprobe %s: --device: '%s' is not one of cpu, cuda, auto, emulated\n",
+                    cmd, optarg);
+            return -1;
+        }
+        g->device = device_choice_name(c);
+        return 0;
+    }
     case OPT_QUIET:
         g->quiet = 1;
         return 0;

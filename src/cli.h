@@ -11,16 +11,18 @@ typedef struct GlobalOpts {
     const char *data_dir; /* --data, else $AUGPROBE_DATA, else NULL (data/ or download) */
     uint64_t seed;        /* --seed, default 1 */
     int threads;          /* --threads, default: all cores */
+    const char *device;   /* --device: cpu (default), cuda, auto, emulated */
     int quiet;            /* --quiet */
 } GlobalOpts;
 
 /* Option codes of the global flags; commands use their own codes below 1000. */
-enum { OPT_DATA = 1000, OPT_SEED, OPT_THREADS, OPT_QUIET, OPT_HELP };
+enum { OPT_DATA = 1000, OPT_SEED, OPT_THREADS, OPT_DEVICE, OPT_QUIET, OPT_HELP };
 
 /* Put this at the start of every command's struct option table. */
 #define CLI_GLOBAL_OPTIONS                                                           \
     {"data", required_argument, 0, OPT_DATA}, {"seed", required_argument, 0, OPT_SEED}, \
         {"threads", required_argument, 0, OPT_THREADS},                              \
+        {"device", required_argument, 0, OPT_DEVICE},                                \
         {"quiet", no_argument, 0, OPT_QUIET}, {"help", no_argument, 0, OPT_HELP}
 
 /* Help text for the global flags, to print in every command's usage. */

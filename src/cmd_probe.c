@@ -208,6 +208,7 @@ int cmd_probe(int argc, char **argv, GlobalOpts *g) {
     }
     c.seed = g->seed;
     c.threads = g->threads;
+    snprintf(c.device, sizeof c.device, "%s", g->device);
     c.quiet = g->quiet;
     c.max_feature_bytes = (size_t)max_mb << 20;
     cli_apply_threads(g);
@@ -245,6 +246,7 @@ int cmd_probe(int argc, char **argv, GlobalOpts *g) {
     } else if (checkpoint_load(model, trunk, NULL, NULL, &meta, &e)) {
         goto fail;
     }
+    if (net_place(trunk, c.device, NULL, &e)) goto fail;
     if (cifar10_load(&data, g->data_dir, 1, g->quiet, &e)) goto fail;
     /* --model random: the notebook's random_state = 1 */
     uint64_t split_seed = is_random ? 1 : split_seed_of(&meta, meta.seed);

@@ -191,6 +191,7 @@ int cmd_study(int argc, char **argv, GlobalOpts *g) {
     }
     cfg.split_seed = g->seed;
     cfg.threads = g->threads;
+    snprintf(cfg.device, sizeof cfg.device, "%s", g->device);
     cfg.quiet = g->quiet;
     cli_apply_threads(g);
 

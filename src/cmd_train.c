@@ -120,7 +120,10 @@ static int merge_resume(TrainConfig *cfg, const TrainFlagsSet *set, const char *
     snprintf(kernels, sizeof kernels, "%s", cfg->kernels);
     int quiet = cfg->quiet;
     const char *out_dir = cfg->out_dir;
+    char device[sizeof cfg->device];
+    snprintf(device, sizeof device, "%s", cfg->device); /* where to go on: today's choice */
     *cfg = st;
+    snprintf(cfg->device, sizeof cfg->device, "%s", device);
     cfg->epochs = epochs;
     cfg->resume = 1;
     cfg->quiet = quiet;
@@ -245,6 +248,7 @@ int cmd_train(int argc, char **argv, GlobalOpts *g) {
     cfg.seed = g->seed;
     cfg.split_seed = g->seed;
     cfg.threads = g->threads;
+    snprintf(cfg.device, sizeof cfg.device, "%s", g->device);
     cfg.quiet = g->quiet;
 
     if (cfg.resume) {
@@ -376,8 +380,9 @@ int cmd_eval(int argc, char **argv, GlobalOpts *g) {
     Err e;
     CheckpointMeta meta;
     Net *net = train_load_model(model, batch, g->threads, kernels, &meta, &e);
-    if (!net) {
+    if (!net || net_place(net, g->device, NULL, &e)) {
         fprintf(stderr, "augprobe eval: %s\n", e.msg);
+        net_free(net);
         return EXIT_FAIL;
     }
     Cifar10 data;
@@ -397,7 +402,12 @@ int cmd_eval(int argc, char **argv, GlobalOpts *g) {
     float loss, acc;
     int cm[CIFAR_CLASSES][CIFAR_CLASSES];
     double t0 = now_seconds();
-    eval_split(net, &set, &loss, &acc, cm);
+    if (eval_split(net, &set, &loss, &acc, cm)) {
+        fprintf(stderr, "augprobe eval: %s\n", net_error(net));
+        net_free(net);
+        cifar10_free(&data);
+        return EXIT_FAIL;
+    }
     double secs = now_seconds() - t0;
 
     printf("model: %s (%s, %d epoch%s, seed %llu)\n", model, meta.arch, meta.epoch,

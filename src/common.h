@@ -7,6 +7,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#ifdef __cplusplus /* the CUDA backend (C++) includes it */
+extern "C" {
+#endif
+
 #define AUGPROBE_VERSION "0.1.0"
 
 /* Exit codes of the program, documented in the README. */
@@ -60,5 +64,9 @@ int path_exists(const char *path);
 int path_is_dir(const char *path);
 
 double now_seconds(void); /* monotonic clock */
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

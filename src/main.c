@@ -4,6 +4,7 @@
 
 #include "cli.h"
 #include "common.h"
+#include "device.h"
 #include "kernels/kernels.h"
 #include "omp_defaults.h"
 
@@ -56,7 +57,22 @@ int cmd_info(int argc, char **argv, GlobalOpts *g) {
     printf("simd:      %s (compiled: %s)\n", k->name, kernels_compiled());
     printf("threads:   %d\n", g->threads);
     printf("omp wait:  %s\n", omp_wait_policy_describe());
-    printf("backends:  cpu\n");
+    /* a CUDA build says whether a GPU opens here, and which */
+    const DeviceOps *cuda = device_cuda();
+    if (!cuda) {
+        printf("backends:  cpu (no CUDA backend: nvcc was not found at build time)\n");
+        return EXIT_OK;
+    }
+    Err e;
+    Device *d = cuda->open(&e);
+    if (!d) {
+        printf("backends:  cpu, cuda (compiled; %s)\n", e.msg);
+        return EXIT_OK;
+    }
+    char what[160];
+    cuda->describe(d, what, sizeof what);
+    cuda->close(d);
+    printf("backends:  cpu, cuda (%s)\n", what);
     return EXIT_OK;
 }
 

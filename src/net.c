@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "augment.h"
+#include "gpu_net.h"
 #include "layers.h"
 
 #define BN_MOMENTUM 0.99f
@@ -141,6 +143,7 @@ Net *net_create(const char *arch, const LayerSpec *specs, int n_layers, int in_h
     net->state = xalloc_floats(n_state ? n_state : 1);
     for (int b = 0; b < 2; b++) net->dbuf[b] = xalloc_floats(max_act * (size_t)max_batch);
     net->input = xalloc_floats((size_t)in_h * in_w * in_c * (size_t)max_batch);
+    net->images_x = xalloc_floats((size_t)in_h * in_w * in_c * (size_t)max_batch);
     for (int i = 0; i < n_layers; i++) {
         Layer *L = &layers[i];
         size_t act = net_layer_size(net, i) * (size_t)max_batch;
@@ -169,6 +172,8 @@ void net_free(Net *net) {
     free(net->dbuf[0]);
     free(net->dbuf[1]);
     free(net->input);
+    free(net->images_x);
+    gpu_net_free(net->gpu);
     kctx_free(&net->kctx);
     free(net);
 }
@@ -177,6 +182,10 @@ void net_set_kernels(Net *net, const Kernels *k) { net->k = k; }
 
 /* Threaded: the seed net's 9.6 MB memset is ~1% of a training step. */
 void net_zero_grads(Net *net) {
+    if (net->gpu) {
+        gpu_net_zero_grads(net->gpu);
+        return;
+    }
     long n = (long)net->n_params, parts = net->kctx.threads;
 #pragma omp parallel for num_threads(net->kctx.threads) schedule(static) if (n > 65536)
     for (long p = 0; p < parts; p++) {
@@ -220,11 +229,28 @@ void net_init(Net *net, uint64_t seed) {
     }
 }
 
+/* net_forward on the device: input from host x, or the attached images. */
+static const float *gpu_forward(Net *net, const float *x, const ImageSet *set, const int *idx,
+                                const AugParams *params, int B, int training, Rng *rng,
+                                int upto) {
+    uint64_t key = training && rng ? rng_u64(rng) : 0;
+    if (gpu_net_forward(net->gpu, net, x, set ? set->images : NULL, idx, params, B, training,
+                        rng != NULL, key, upto, &net->err) ||
+        gpu_net_layer_output(net->gpu, net, upto, B, net->layers[upto].out, &net->err))
+        return NULL;
+    if (training) net->host_stale = 1; /* BN moving statistics changed */
+    return net->layers[upto].out;
+}
+
 const float *net_forward(Net *net, const float *x, int B, int training, Rng *rng, int upto) {
     const Kernels *k = net->k;
     KernelCtx *kc = &net->kctx;
-    if (B <= 0 || B > net->max_batch) return NULL; /* a caller bug: fail loudly, not corrupt */
+    if (B <= 0 || B > net->max_batch) { /* a caller bug: fail loudly, not corrupt */
+        err_set(&net->err, "batch %d does not fit the network (max %d)", B, net->max_batch);
+        return NULL;
+    }
     if (upto < 0 || upto >= net->n_layers) upto = net->n_layers - 1;
+    if (net->gpu) return gpu_forward(net, x, NULL, NULL, NULL, B, training, rng, upto);
     size_t in_size = (size_t)net->in_h * net->in_w * net->in_c;
     const float *in = x;
     if (training) {
@@ -279,7 +305,8 @@ const float *net_forward(Net *net, const float *x, int B, int training, Rng *rng
     return net->layers[upto].out;
 }
 
-void net_backward(Net *net, const float *dout, int B) {
+int net_backward(Net *net, const float *dout, int B) {
+    if (net->gpu) return gpu_net_backward(net->gpu, net, dout, B, &net->err);
     const Kernels *k = net->k;
     KernelCtx *kc = &net->kctx;
     int cur = 0;
@@ -320,6 +347,92 @@ void net_backward(Net *net, const float *dout, int B) {
         }
         cur = 1 - cur;
     }
+    return 0;
+}
+
+int net_use_device(Net *net, const DeviceOps *ops, const Adam *opt, Err *e) {
+    GpuNet *g = gpu_net_create(net, ops, opt, e);
+    if (!g) return -1;
+    gpu_net_free(net->gpu);
+    net->gpu = g;
+    net->host_stale = 0;
+    return 0;
+}
+
+int net_place(Net *net, const char *device, const Adam *opt, Err *e) {
+    DeviceChoice c;
+    if (!device || !*device) device = "cpu";
+    if (device_choice_parse(device, &c))
+        return err_set(e, "--device: '%s' is not one of cpu, cuda, auto, emulated", device);
+    if (c == DEVICE_CPU) return 0;
+    if (c == DEVICE_EMULATED) return net_use_device(net, device_emulated(), opt, e);
+    const DeviceOps *cuda = device_cuda();
+    Err why;
+    if (!cuda) {
+        if (c == DEVICE_AUTO) return 0;
+        return err_set(e, "--device cuda: this build has no CUDA backend (nvcc was not found "
+                          "when it was built)");
+    }
+    if (net_use_device(net, cuda, opt, &why) == 0) return 0;
+    if (c == DEVICE_AUTO) return 0;
+    return err_set(e, "--device cuda: %s", why.msg);
+}
+
+void net_describe_device(const Net *net, char *buf, size_t len) {
+    if (net->gpu)
+        snprintf(buf, len, "%s", gpu_net_describe(net->gpu));
+    else
+        snprintf(buf, len, "cpu (%s)", net->k->name);
+}
+
+int net_sync_host(Net *net, Adam *opt, Err *e) {
+    if (!net->gpu) return 0;
+    if (gpu_net_download(net->gpu, net, opt, e)) return -1;
+    net->host_stale = 0;
+    return 0;
+}
+
+void net_adam_step(Net *net, Adam *opt) {
+    if (!net->gpu) {
+        adam_step(opt, net->params, net->grads);
+        return;
+    }
+    gpu_net_adam(net->gpu, opt, adam_next_alpha(opt));
+    net->host_stale = 1;
+}
+
+const char *net_error(const Net *net) { return net->err.msg[0] ? net->err.msg : "unknown error"; }
+
+int net_attach_images(Net *net, const ImageSet *set, Err *e) {
+    if (!net->gpu || set->n <= 0) return 0;
+    return gpu_net_attach_images(net->gpu, set->images, set->n, CIFAR_PIXELS, e);
+}
+
+const float *net_forward_images(Net *net, const ImageSet *set, const int *idx,
+                                const AugParams *params, int B, int training, Rng *rng,
+                                int upto) {
+    if (B <= 0 || B > net->max_batch) {
+        err_set(&net->err, "batch %d does not fit the network (max %d)", B, net->max_batch);
+        return NULL;
+    }
+    if (net->in_h != CIFAR_H || net->in_w != CIFAR_W || net->in_c != CIFAR_C) {
+        err_set(&net->err, "net %s does not take 32x32x3 images", net->arch);
+        return NULL;
+    }
+    if (upto < 0 || upto >= net->n_layers) upto = net->n_layers - 1;
+    if (net->gpu) return gpu_forward(net, NULL, set, idx, params, B, training, rng, upto);
+    float *x = net->images_x;
+#pragma omp parallel for num_threads(net->kctx.threads) schedule(static) if (B > 1)
+    for (int b = 0; b < B; b++)
+        aug_apply(&params[b], set->images + (size_t)idx[b] * CIFAR_PIXELS,
+                  x + (size_t)b * CIFAR_PIXELS, CIFAR_H, CIFAR_W);
+    return net_forward(net, x, B, training, rng, upto);
+}
+
+const float *net_layer_out(Net *net, int i, int B) {
+    if (net->gpu && gpu_net_layer_output(net->gpu, net, i, B, net->layers[i].out, &net->err))
+        return NULL;
+    return net->layers[i].out;
 }
 
 static const char *kind_name(LayerKind k) {

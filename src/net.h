@@ -10,9 +10,15 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "augment_math.h"
+#include "cifar10.h"
 #include "common.h"
+#include "device.h"
 #include "kernels/kernels.h"
+#include "optim.h"
 #include "rng.h"
+
+struct GpuNet;
 
 typedef enum LayerKind {
     LAYER_CONV,      /* Conv2D, stride 1, same padding, bias, optional ReLU */
@@ -59,6 +65,10 @@ typedef struct Net {
     const Kernels *k;
     KernelCtx kctx;
     float *input;           /* copy of the last training forward's x, for backward */
+    float *images_x;        /* net_forward_images' augmented batch (CPU path) */
+    struct GpuNet *gpu;     /* set by net_use_device: the layers run there */
+    int host_stale;         /* the device has steps the host copy lacks */
+    Err err;                /* why the last net_forward/net_backward failed */
 } Net;
 
 /* The seed's CNN (MISSION.md): 3 blocks of Conv-ReLU, BN, Conv-ReLU, BN,
@@ -87,7 +97,7 @@ void net_init(Net *net, uint64_t seed);
  * otherwise inference (moving statistics, no dropout; rng may be NULL).
  * Training with rng NULL runs dropout as the identity (tests, golden runs).
  * The returned buffer belongs to the net and is valid until the next call;
- * NULL when B is not in 1..max_batch. */
+ * NULL when B is not in 1..max_batch or the device failed (net_error). */
 const float *net_forward(Net *net, const float *x, int B, int training, Rng *rng, int upto);
 
 /* Backward through every layer after a full (upto < 0) training forward of
@@ -95,8 +105,45 @@ const float *net_forward(Net *net, const float *x, int B, int training, Rng *rng
  * dout is dLoss/d(output of the last layer). ACCUMULATES into net->grads
  * (call net_zero_grads before each step). The input's gradient is not
  * computed. */
-void net_backward(Net *net, const float *dout, int B);
+int net_backward(Net *net, const float *dout, int B); /* 0, or -1 (net_error) */
 void net_zero_grads(Net *net);
+
+/* ---- where it runs ----
+ * By default on the CPU through the Kernels table. net_use_device moves the
+ * layers to a device (gpu_net.h): it uploads the current parameters, BN
+ * statistics and opt's moments (opt may be NULL), so call it after net_init
+ * or checkpoint_load. From then on net_forward, net_backward,
+ * net_zero_grads and net_adam_step run there, outputs come back to host
+ * buffers, and net->params/state/opt moments on the host are stale until
+ * net_sync_host (checkpoint_save refuses a stale net). Every function below
+ * also works, unchanged in results, on the CPU. */
+int net_use_device(Net *net, const DeviceOps *ops, const Adam *opt, Err *e);
+/* --device: "cpu" (nothing to do), "cuda" (the CUDA backend; an error when
+ * this build has none or no GPU opens), "auto" (cuda when it opens, else the
+ * CPU), "emulated" (the GPU path run on the CPU, for tests). The error names
+ * --device. */
+int net_place(Net *net, const char *device, const Adam *opt, Err *e);
+/* "cpu (avx512)" or the device's description. */
+void net_describe_device(const Net *net, char *buf, size_t len);
+/* Brings the host copies (params, grads, state, opt's moments; opt may be
+ * NULL) up to date. No-op on the CPU. */
+int net_sync_host(Net *net, Adam *opt, Err *e);
+/* One Adam step on the net's gradients (adam_step on the CPU). */
+void net_adam_step(Net *net, Adam *opt);
+/* The message of the last failed net_forward* or net_backward. */
+const char *net_error(const Net *net);
+
+/* Makes set's images available to net_forward_images (on a device: one
+ * upload, kept until net_free; the set must outlive the net). */
+int net_attach_images(Net *net, const ImageSet *set, Err *e);
+/* net_forward on images idx[0..B) of set, image b augmented by params[b]
+ * (aug_apply; on a device, on the device). Same results as aug_apply into
+ * a buffer and net_forward on it. */
+const float *net_forward_images(Net *net, const ImageSet *set, const int *idx,
+                                const AugParams *params, int B, int training, Rng *rng,
+                                int upto);
+/* Layer i's output of the last forward (B examples), in host memory. */
+const float *net_layer_out(Net *net, int i, int B);
 
 /* Index of the layer named name, or -1. */
 int net_find_layer(const Net *net, const char *name);

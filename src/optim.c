@@ -27,11 +27,15 @@ void adam_free(Adam *opt) {
     opt->n = 0;
 }
 
-void adam_step(Adam *opt, float *params, const float *grads) {
+float adam_next_alpha(Adam *opt) {
     opt->t++;
     double b1 = opt->beta1, b2 = opt->beta2;
-    float alpha = (float)(opt->lr * sqrt(1.0 - pow(b2, (double)opt->t)) /
-                          (1.0 - pow(b1, (double)opt->t)));
+    return (float)(opt->lr * sqrt(1.0 - pow(b2, (double)opt->t)) /
+                   (1.0 - pow(b1, (double)opt->t)));
+}
+
+void adam_step(Adam *opt, float *params, const float *grads) {
+    float alpha = adam_next_alpha(opt);
     float beta1 = opt->beta1, beta2 = opt->beta2, eps = opt->eps;
     float *m = opt->m, *v = opt->v;
     long n = (long)opt->n;

@@ -18,5 +18,8 @@ typedef struct Adam {
 void adam_init(Adam *opt, size_t n_params); /* Keras defaults, zero moments */
 void adam_free(Adam *opt);
 void adam_step(Adam *opt, float *params, const float *grads);
+/* Counts a step (t++) and returns its step size alpha (the GPU path runs
+ * the element-wise update itself). */
+float adam_next_alpha(Adam *opt);
 
 #endif

@@ -35,6 +35,7 @@ void probe_config_defaults(ProbeConfig *c) {
     c->seed = 1;
     c->split_seed = 1;
     c->threads = 1;
+    snprintf(c->device, sizeof c->device, "cpu");
     c->limit = 0;
     c->max_feature_bytes = (size_t)1536 << 20;
 }
@@ -189,23 +190,27 @@ int probe_features_compute(Net *trunk, const ImageSet *set, int n, AugKind famil
         f->x = xalloc_floats(dims[t] * (size_t)n * n_levels);
     }
     int B = trunk->max_batch;
-    float *xb = xalloc_floats((size_t)B * CIFAR_PIXELS);
+    AugParams *params = xmalloc(sizeof(AugParams) * (size_t)B);
+    int *img = xmalloc(sizeof(int) * (size_t)B);
     long ran = 0;
-    for (int l = 0; l < n_levels; l++) {
-        AugParams params;
-        aug_params_level(family, levels[l], &params);
-        for (int start = 0; start < n; start += B) {
+    int rc = net_attach_images(trunk, set, e);
+    for (int l = 0; l < n_levels && rc == 0; l++) {
+        for (int j = 0; j < B; j++) aug_params_level(family, levels[l], &params[j]);
+        for (int start = 0; start < n && rc == 0; start += B) {
             int nb = n - start < B ? n - start : B;
-            const uint8_t *src = set->images + (size_t)start * CIFAR_PIXELS;
-#pragma omp parallel for schedule(static)
-            for (int j = 0; j < nb; j++)
-                aug_apply(&params, src + (size_t)j * CIFAR_PIXELS, xb + (size_t)j * CIFAR_PIXELS,
-                          CIFAR_H, CIFAR_W);
-            const float *last = net_forward(trunk, xb, nb, 0, NULL, deepest);
+            for (int j = 0; j < nb; j++) img[j] = start + j;
+            if (!net_forward_images(trunk, set, img, params, nb, 0, NULL, deepest)) {
+                rc = err_set(e, "probe: %s", net_error(trunk));
+                break;
+            }
             ran += nb;
             for (int t = 0; t < n_taps; t++) {
                 const Layer *ly = &trunk->layers[idx[t]];
-                const float *act = idx[t] == deepest ? last : ly->out;
+                const float *act = net_layer_out(trunk, idx[t], nb);
+                if (!act) {
+                    rc = err_set(e, "probe: %s", net_error(trunk));
+                    break;
+                }
                 size_t per = (size_t)ly->h * ly->w * ly->c, dim = dims[t];
                 float *dst = out[t].x + ((size_t)l * n + start) * dim;
                 if (taps[t].pool == PROBE_POOL_FLATTEN) {
@@ -225,7 +230,12 @@ int probe_features_compute(Net *trunk, const ImageSet *set, int n, AugKind famil
             }
         }
     }
-    free(xb);
+    free(params);
+    free(img);
+    if (rc) {
+        for (int t = 0; t < n_taps; t++) probe_features_free(&out[t]);
+        return -1;
+    }
     if (forward_images) *forward_images = ran;
     return 0;
 }
@@ -249,7 +259,8 @@ static int check_features(const ProbeConfig *c, const ProbeFeatures *f, const ch
     return 0;
 }
 
-/* Inference scores of every cached (level, image): [level][image]. */
+/* Inference scores of every cached (level, image): [level][image]; NULL
+ * when the head's device failed (net_error). */
 static float *score_all(Net *head, const ProbeFeatures *f) {
     long rows = (long)f->n_levels * f->n_images;
     float *scores = xmalloc(sizeof(float) * (size_t)rows);
@@ -257,6 +268,10 @@ static float *score_all(Net *head, const ProbeFeatures *f) {
     for (long start = 0; start < rows; start += B) {
         int nb = rows - start < B ? (int)(rows - start) : B;
         const float *s = net_forward(head, f->x + (size_t)start * f->dim, nb, 0, NULL, -1);
+        if (!s) {
+            free(scores);
+            return NULL;
+        }
         memcpy(scores + start, s, sizeof(float) * (size_t)nb);
     }
     return scores;
@@ -298,8 +313,15 @@ Net *probe_head_train(const ProbeConfig *c, const ProbeFeatures *train, ProbeRes
         return NULL;
     }
     net_init(head, rng_mix(c->seed, probe_stream(PROBE_STREAM_HEAD_INIT, 0)));
+    if (net_place(head, c->device, NULL, e)) {
+        net_free(head);
+        free(order);
+        probe_pairs_free(&pairs);
+        return NULL;
+    }
     Adam opt;
     adam_init(&opt, head->n_params);
+    int failed = 0;
     float *xb = xalloc_floats((size_t)2 * B * D);
     float *y = xmalloc(sizeof(float) * (size_t)B), *d = xmalloc(sizeof(float) * (size_t)B);
     float *dd = xmalloc(sizeof(float) * (size_t)B);
@@ -323,6 +345,10 @@ Net *probe_head_train(const ProbeConfig *c, const ProbeFeatures *train, ProbeRes
             /* a rows then b rows in one batch: each copy gets its own dropout mask */
             Rng drop = rng_stream(c->seed, probe_stream(PROBE_STREAM_DROPOUT, step));
             const float *s = net_forward(head, xb, 2 * nb, 1, &drop, -1);
+            if (!s) {
+                failed = 1;
+                break;
+            }
             for (int j = 0; j < nb; j++) d[j] = s[j] - s[nb + j];
             float loss = ranknet_loss(dd, d, y, nb);
             for (int j = 0; j < nb; j++) {
@@ -330,11 +356,15 @@ Net *probe_head_train(const ProbeConfig *c, const ProbeFeatures *train, ProbeRes
                 dout[nb + j] = -dd[j];
             }
             net_zero_grads(head);
-            net_backward(head, dout, 2 * nb);
-            adam_step(&opt, head->params, head->grads);
+            if (net_backward(head, dout, 2 * nb)) {
+                failed = 1;
+                break;
+            }
+            net_adam_step(head, &opt);
             loss_sum += (double)loss * nb;
             step++;
         }
+        if (failed) break;
         epoch_loss = loss_sum / m;
         if (!c->quiet)
             fprintf(stderr, "probe %s: epoch %d/%d  loss %.4f\n", train->layer, epoch + 1,
@@ -342,7 +372,15 @@ Net *probe_head_train(const ProbeConfig *c, const ProbeFeatures *train, ProbeRes
     }
     r->train_loss = epoch_loss;
 
-    float *scores = score_all(head, train);
+    float *scores = failed || net_sync_host(head, NULL, e) ? NULL : score_all(head, train);
+    if (!scores) {
+        if (failed) err_set(e, "probe head: %s", net_error(head));
+        free(xb), free(y), free(d), free(dd), free(dout), free(order);
+        adam_free(&opt);
+        probe_pairs_free(&pairs);
+        net_free(head);
+        return NULL;
+    }
     int right = 0;
     for (int j = 0; j < m; j++) {
         int k = order[j], img = pairs.image[k];
@@ -399,6 +437,10 @@ int probe_head_eval(const ProbeConfig *c, Net *head, const ProbeFeatures *test,
     ProbePairs pairs;
     probe_pairs_make(&pairs, N, c->passes, c->levels, c->n_levels, c->seed, PROBE_SPLIT_TEST);
     float *scores = score_all(head, test);
+    if (!scores) {
+        probe_pairs_free(&pairs);
+        return err_set(e, "probe head: %s", net_error(head));
+    }
     r->pairs_test = pairs.n;
     r->ties_test = pairs.ties;
     r->more_is_lower = probe_more_is_lower(c->family, c->levels, c->n_levels);

@@ -64,6 +64,7 @@ typedef struct ProbeConfig {
     uint64_t seed;                 /* 1 */
     uint64_t split_seed;           /* 1: the data's train/val split (only recorded) */
     int threads;                   /* 1 */
+    char device[16];               /* the head's: net_place(), "cpu" */
     int limit;                     /* first N images of val and of test; 0 = all */
     size_t max_feature_bytes;      /* refuse a split's feature cache above this (1.5 GiB) */
     int quiet;                     /* no per-epoch progress on stderr */

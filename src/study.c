@@ -45,6 +45,7 @@ static void config_common(StudyConfig *c) {
     c->out_dir = "runs/study";
     c->split_seed = 1;
     c->threads = 1;
+    snprintf(c->device, sizeof c->device, "cpu");
     c->net_mask = (1u << STUDY_NETS) - 1;
     c->family_mask = (1u << STUDY_FAMILIES) - 1;
     c->tap_mask = (1u << STUDY_TAPS) - 1;
@@ -325,6 +326,7 @@ static void train_config(const StudyConfig *c, int seed, int net, const char *di
     tc->seed = (uint64_t)seed;
     tc->split_seed = c->split_seed;
     tc->threads = c->threads;
+    snprintf(tc->device, sizeof tc->device, "%s", c->device);
     tc->out_dir = dir;
     tc->quiet = c->quiet;
 }
@@ -398,6 +400,10 @@ static Net *obtain_net(const StudyConfig *c, const Cifar10 *data, int seed, int 
     if (net == STUDY_NET_RANDOM) {
         Net *n = train_net_create(TRUNK_BATCH, c->threads, "", e);
         if (n) net_init(n, (uint64_t)seed);
+        if (n && net_place(n, c->device, NULL, e)) {
+            net_free(n);
+            return NULL;
+        }
         return n;
     }
     int rc = ensure_trained(c, data, seed, net, st, e);
@@ -408,6 +414,10 @@ static Net *obtain_net(const StudyConfig *c, const Cifar10 *data, int seed, int 
     Net *n = train_load_model(model, TRUNK_BATCH, c->threads, "", NULL, e);
     free(model);
     free(dir);
+    if (n && net_place(n, c->device, NULL, e)) {
+        net_free(n);
+        return NULL;
+    }
     return n;
 }
 
@@ -422,6 +432,7 @@ static int probe_group(const StudyConfig *c, const Cifar10 *data, Net *trunk, in
     pc.epochs = c->probe_epochs;
     pc.seed = (uint64_t)seed;
     pc.threads = c->threads;
+    snprintf(pc.device, sizeof pc.device, "%s", c->device);
     pc.limit = c->probe_limit;
     pc.max_feature_bytes = MAX_FEATURE_BYTES;
     pc.quiet = 1;
@@ -735,7 +746,7 @@ static void read_run(const StudyConfig *c, int seed, int net, NetRun *r) {
 typedef struct Setup {
     char cpu[256];
     long cores;
-    const char *kernels, *compiled;
+    const char *kernels, *compiled, *device;
     int threads;
     int n_val, n_test, n_train;
     char eval_what[64];
@@ -822,8 +833,8 @@ static int write_report(const Grid *g, const NetSummary *ns, const Setup *su,
                "early blocks, 8192 and 4096 values per image, would need 1.6 GB of features per "
                "split); `flatten` (2048, the notebook's tap); `dense1` (1024)\n");
     fprintf(f, "- Seeds: 1..%d (training, random initialisation and probe)\n", c->seeds);
-    fprintf(f, "- Program: augprobe %s, kernels %s (compiled: %s), %d threads\n",
-            AUGPROBE_VERSION, su->kernels, su->compiled, su->threads);
+    fprintf(f, "- Program: augprobe %s, kernels %s (compiled: %s), %d threads, --device %s\n",
+            AUGPROBE_VERSION, su->kernels, su->compiled, su->threads, su->device);
     fprintf(f, "- Machine: %s, %ld cores\n", su->cpu, su->cores);
     fprintf(f, "- Time: %.1f s wall, %.1f s CPU, user + system of all threads (this invocation: %d cells computed, %d reused, "
                "%d recomputed as stale; networks %d trained, %d resumed, %d reused)\n",
@@ -991,6 +1002,7 @@ static int write_results(const Grid *g, const NetSummary *ns, const Setup *su,
     cJSON_AddNumberToObject(sj, "split_val", data->val.n);
     cJSON_AddNumberToObject(sj, "split_test", data->test.n);
     cJSON_AddStringToObject(sj, "kernels", su->kernels);
+    cJSON_AddStringToObject(sj, "device", su->device);
     cJSON_AddStringToObject(sj, "kernels_compiled", su->compiled);
     cJSON_AddNumberToObject(sj, "threads", su->threads);
     cJSON_AddStringToObject(sj, "cpu", su->cpu);
@@ -1235,6 +1247,7 @@ int study_run(const StudyConfig *c, const Cifar10 *data, StudyStats *stats, Err 
     su.cores = sysconf(_SC_NPROCESSORS_ONLN);
     su.kernels = kernels_cpu_best()->name;
     su.compiled = kernels_compiled();
+    su.device = c->device;
     su.threads = c->threads;
     su.n_train = c->train_limit ? c->train_limit : data->train.n;
     for (int s = 1; s <= c->seeds; s++)

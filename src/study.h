@@ -49,6 +49,7 @@ typedef struct StudyConfig {
     int seeds;            /* seeds 1..seeds: training, random init, probe */
     uint64_t split_seed;  /* the seed the data was split with (recorded) */
     int threads;          /* OpenMP threads (> 0) */
+    char device[16];      /* net_place(): "cpu" (default), "cuda", "auto", "emulated" */
     /* The grid: bit i selects STUDY_NET_NAMES[i] etc. (all by default; fewer
      * for tests and quick looks; the report says the grid is partial). */
     unsigned net_mask, family_mask, tap_mask;

@@ -57,6 +57,7 @@ void train_config_default(TrainConfig *cfg) {
     cfg->seed = 1;
     cfg->split_seed = 1;
     cfg->out_dir = "runs/train";
+    snprintf(cfg->device, sizeof cfg->device, "cpu");
 }
 
 /* ---- networks ---- */
@@ -100,15 +101,24 @@ int eval_split(Net *net, const ImageSet *set, float *loss, float *acc,
     int cm[CIFAR_CLASSES][CIFAR_CLASSES];
     memset(cm, 0, sizeof cm);
     int bmax = net->max_batch;
-    float *x = xalloc_floats((size_t)bmax * CIFAR_PIXELS);
+    /* plain images (identity parameters), through the device when there is one */
+    AugParams *ident = xmalloc(sizeof(AugParams) * (size_t)bmax);
+    int *idx = xmalloc(sizeof(int) * (size_t)bmax);
+    for (int b = 0; b < bmax; b++) aug_params_identity(&ident[b]);
     double loss_sum = 0;
     long correct = 0;
+    Err e;
+    if (net_attach_images(net, set, &e)) {
+        err_set(&net->err, "%s", e.msg);
+        free(ident), free(idx);
+        return -1;
+    }
     for (int i = 0; i < set->n; i += bmax) {
         int B = set->n - i < bmax ? set->n - i : bmax;
-        cifar10_to_float(x, set->images + (size_t)i * CIFAR_PIXELS, B);
-        const float *logits = net_forward(net, x, B, 0, NULL, -1);
-        if (!logits) { /* B out of the net's range: cannot happen here */
-            free(x);
+        for (int b = 0; b < B; b++) idx[b] = i + b;
+        const float *logits = net_forward_images(net, set, idx, ident, B, 0, NULL, -1);
+        if (!logits) { /* a device error (net_error) */
+            free(ident), free(idx);
             return -1;
         }
         const uint8_t *lab = set->labels + i;
@@ -122,7 +132,7 @@ int eval_split(Net *net, const ImageSet *set, float *loss, float *acc,
             correct += best == lab[b];
         }
     }
-    free(x);
+    free(ident), free(idx);
     *loss = set->n ? (float)(loss_sum / set->n) : NAN;
     *acc = set->n ? (float)correct / (float)set->n : NAN;
     if (confusion) memcpy(confusion, cm, sizeof cm);
@@ -154,6 +164,7 @@ static cJSON *config_to_cjson(const TrainConfig *cfg, const char *kernels_used) 
     cJSON_AddStringToObject(o, "split_seed", split_seed);
     cJSON_AddNumberToObject(o, "threads", cfg->threads);
     cJSON_AddStringToObject(o, "kernels", kernels_used);
+    cJSON_AddStringToObject(o, "device", cfg->device);
     return o;
 }
 
@@ -197,6 +208,9 @@ static int config_from_json(const char *text, const char *path, TrainConfig *cfg
               json_int(o, "threads", &cfg->threads) ||
               json_str(o, "kernels", cfg->kernels, sizeof cfg->kernels);
     if (!bad) cfg->lr = (float)lr->valuedouble;
+    /* absent in checkpoints made before --device existed: those ran on the CPU */
+    if (json_str(o, "device", cfg->device, sizeof cfg->device))
+        snprintf(cfg->device, sizeof cfg->device, "cpu");
     cJSON_Delete(o);
     if (bad) return err_set(e, "%s: the stored training config is incomplete", path);
     return 0;
@@ -389,6 +403,9 @@ static int write_run_json(const RunInfo *ri, Err *e) {
     cJSON_AddNumberToObject(o, "params", (double)ri->net->n_params);
     cJSON_AddNumberToObject(o, "threads", ri->net->kctx.threads);
     cJSON_AddStringToObject(o, "kernels", ri->net->k->name);
+    char where[160];
+    net_describe_device(ri->net, where, sizeof where);
+    cJSON_AddStringToObject(o, "device", where);
     cJSON *d = cJSON_AddObjectToObject(o, "data");
     cJSON_AddStringToObject(d, "source", ri->data->source);
     cJSON_AddBoolToObject(d, "verified", ri->data->verified);
@@ -564,7 +581,7 @@ int train_run(const TrainConfig *cfg_in, const Cifar10 *data, TrainResult *res, 
     int start_epoch = 0, rc = 0, interrupted = 0;
     char *ckpt_path = path_join(cfg.out_dir, "checkpoint.safetensors");
     int *idx = xmalloc(sizeof(int) * (size_t)n_train);
-    float *x = xalloc_floats((size_t)cfg.batch * CIFAR_PIXELS);
+    AugParams *aug = xmalloc(sizeof(AugParams) * (size_t)cfg.batch);
     float *dlogits = xalloc_floats((size_t)cfg.batch * CIFAR_CLASSES);
     uint8_t *labels = xmalloc((size_t)cfg.batch);
 
@@ -602,12 +619,21 @@ int train_run(const TrainConfig *cfg_in, const Cifar10 *data, TrainResult *res, 
     } else {
         net_init(net, cfg.seed);
     }
+    /* after init or resume: a device starts from the host's weights and moments */
+    if (net_place(net, cfg.device, &opt, e) || net_attach_images(net, &train, e) ||
+        net_attach_images(net, &val, e) || net_attach_images(net, &test, e)) {
+        rc = -1;
+        goto out;
+    }
+    char where[160];
+    net_describe_device(net, where, sizeof where);
 
     if (!cfg.quiet) {
         printf("train: %d images (val %d, test %d), aug %s, batch %d, epochs %d, seed %llu, "
-               "threads %d, kernels %s -> %s\n",
+               "threads %d, %s %s -> %s\n",
                n_train, val.n, test.n, cfg.aug[0] ? cfg.aug : "none", cfg.batch, cfg.epochs,
-               (unsigned long long)cfg.seed, net->kctx.threads, net->k->name, cfg.out_dir);
+               (unsigned long long)cfg.seed, net->kctx.threads, net->gpu ? "device" : "kernels",
+               net->gpu ? where : net->k->name, cfg.out_dir);
         if (cfg.resume)
             printf("resuming after epoch %d of %d from %s\n", start_epoch, cfg.epochs,
                    ckpt_path);
@@ -626,14 +652,14 @@ int train_run(const TrainConfig *cfg_in, const Cifar10 *data, TrainResult *res, 
         for (int s = 0; s < steps; s++) {
             int B = n_train - s * cfg.batch < cfg.batch ? n_train - s * cfg.batch : cfg.batch;
             const int *bidx = idx + (size_t)s * cfg.batch;
-            aug_batch(&spec, &train, bidx, B, cfg.seed, rng_mix(RNG_TAG_AUGMENT, (uint64_t)epoch),
-                      x);
+            aug_draw_batch(&spec, bidx, B, cfg.seed, rng_mix(RNG_TAG_AUGMENT, (uint64_t)epoch),
+                           aug);
             for (int b = 0; b < B; b++) labels[b] = train.labels[bidx[b]];
             net_zero_grads(net);
             Rng drop = rng_stream(cfg.seed, rng_mix(RNG_TAG_DROPOUT, (uint64_t)opt.t));
-            const float *logits = net_forward(net, x, B, 1, &drop, -1);
+            const float *logits = net_forward_images(net, &train, bidx, aug, B, 1, &drop, -1);
             if (!logits) {
-                rc = err_set(e, "batch %d does not fit the network (max %d)", B, net->max_batch);
+                rc = err_set(e, "epoch %d step %d: %s", epoch + 1, s + 1, net_error(net));
                 goto out;
             }
             int corr = 0;
@@ -651,8 +677,11 @@ int train_run(const TrainConfig *cfg_in, const Cifar10 *data, TrainResult *res, 
                                  isnan(loss) ? "NaN" : "infinite");
                 goto out;
             }
-            net_backward(net, dlogits, B);
-            adam_step(&opt, net->params, net->grads);
+            if (net_backward(net, dlogits, B)) {
+                rc = err_set(e, "epoch %d step %d: %s", epoch + 1, s + 1, net_error(net));
+                goto out;
+            }
+            net_adam_step(net, &opt);
             loss_sum += (double)loss * B;
             correct += corr;
             seen += B;
@@ -680,8 +709,11 @@ int train_run(const TrainConfig *cfg_in, const Cifar10 *data, TrainResult *res, 
         TrainEpoch *t = &hist[epoch];
         float vl, va, tl, ta;
         if (eval_split(net, &val, &vl, &va, NULL) || eval_split(net, &test, &tl, &ta, NULL)) {
-            rc = err_set(e, "evaluation failed: batch %d does not fit the network",
-                         cfg.eval_batch);
+            rc = err_set(e, "evaluation failed: %s", net_error(net));
+            goto out;
+        }
+        if (net_sync_host(net, &opt, e)) { /* the checks and checkpoints read the host copy */
+            rc = -1;
             goto out;
         }
         const char *bad = !isfinite(vl)                       ? "validation loss"
@@ -736,11 +768,12 @@ int train_run(const TrainConfig *cfg_in, const Cifar10 *data, TrainResult *res, 
         goto out;
     }
     fill_result(res, hist, ri.n_history, ri.wall_seconds, interrupted, net->k->name);
+    if (res) net_describe_device(net, res->device, sizeof res->device);
     rc = interrupted ? TRAIN_STOPPED : 0;
 out:
     free(labels);
     free(dlogits);
-    free(x);
+    free(aug);
     free(idx);
     free(ckpt_path);
     free(hist);

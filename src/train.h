@@ -34,6 +34,7 @@ typedef struct TrainConfig {
     uint64_t split_seed; /* the seed data was split with (recorded, for eval) */
     int threads;         /* OpenMP threads; <= 0: OpenMP's current maximum */
     char kernels[32];    /* kernels_by_name(); "" or "auto" = fastest */
+    char device[16];     /* net_place(): "cpu" (default), "cuda", "auto", "emulated" */
     const char *out_dir; /* the run directory (created) */
     int resume;          /* continue from out_dir/checkpoint.safetensors */
     int quiet;           /* no progress and no per-epoch lines */
@@ -53,6 +54,7 @@ typedef struct TrainResult {
     double wall_seconds;  /* this invocation's wall time */
     int interrupted;      /* stopped by train_request_stop / SIGINT / SIGTERM */
     char kernels[32];     /* kernels actually used */
+    char device[160];     /* where it ran: "cpu (avx512)", "cuda: NVIDIA H200 ..." */
 } TrainResult;
 
 /* Return value of train_run when it stopped early on request. */

@@ -1,8 +1,11 @@
 /* golden.c - the golden weights and batches of golden.h; must stay
- * identical to tools/golden_common.py (float32 operation for operation). */
+ * identical to tools/golden_common.py (float32 operation for operation).
+ * Also deterministic random images for tests (golden_images). */
 #include "golden.h"
 
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 uint64_t golden_hash(uint64_t tag, uint64_t i) {
     uint64_t z = tag * 0x9E3779B97F4A7C15ull + i;
@@ -44,4 +47,23 @@ void golden_batch(int step, float *x, uint8_t *y, int B) {
     for (uint64_t i = 0; i < (uint64_t)B * 32 * 32 * 3; i++)
         x[i] = (float)(golden_hash(1000 + (uint64_t)step, i) % 256) / 255.0f;
     for (int n = 0; n < B; n++) y[n] = (uint8_t)(golden_hash(2000 + (uint64_t)step, (uint64_t)n) % 10);
+}
+
+ImageSet golden_images(int n, uint64_t seed) {
+    ImageSet s;
+    memset(&s, 0, sizeof s);
+    s.n = n;
+    uint8_t *img = xmalloc((size_t)n * CIFAR_PIXELS), *lab = xmalloc((size_t)n);
+    for (size_t i = 0; i < (size_t)n * CIFAR_PIXELS; i++)
+        img[i] = (uint8_t)(golden_hash(500 + seed, i) & 255);
+    for (int i = 0; i < n; i++) lab[i] = (uint8_t)(i % CIFAR_CLASSES);
+    s.images = img;
+    s.labels = lab;
+    return s;
+}
+
+void golden_images_free(ImageSet *s) {
+    free((void *)s->images);
+    free((void *)s->labels);
+    memset(s, 0, sizeof *s);
 }

@@ -19,6 +19,11 @@ void golden_set_weights(Net *net);
 /* Batch `step`: x [B][32][32][3] = (hash % 256) / 255, y = hash % 10. */
 void golden_batch(int step, float *x, uint8_t *y, int B);
 
+/* n random uint8 images (labels cycling through the classes) from seed,
+ * as an ImageSet; free with golden_images_free. */
+ImageSet golden_images(int n, uint64_t seed);
+void golden_images_free(ImageSet *s);
+
 /* Number of floats above which fixtures keep only samples. */
 #define GOLDEN_SAMPLE_ABOVE 16384
 #define GOLDEN_N_SAMPLES 4096

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../src/layers.h"
 #include "../src/net.h"
@@ -48,6 +49,7 @@ TEST(net_seed_cnn_shapes_and_param_counts_match_keras) {
 
 TEST(net_summary_command_prints_keras_totals) {
     char out[16384], cmd[512];
+    if (access(test_bin(), X_OK) != 0) SKIP("no augprobe binary (the engine-only gpu-core build)");
     snprintf(cmd, sizeof cmd, "%s summary", test_bin());
     CHECK_INT_EQ(test_run(cmd, out, sizeof out), 0);
     CHECK_STR_CONTAINS(out, "Total params: 2,397,226");
@@ -306,6 +308,13 @@ TEST(net_training_is_bit_deterministic) {
 
 /* ---- golden test against PyTorch (tools/make_golden.py) ---- */
 
+/* Tolerances: values to rel/abs, the change over 3 steps to change_rel
+ * (1e-4 / 1e-5 / 2e-2 for the CPU; the device path is allowed 1e-3 relative,
+ * TF32-free fp32 with another summation order). */
+typedef struct {
+    double rel, abs, change_rel;
+} Tol;
+
 /* Worst errors seen over a group of comparisons, for the verbose report. */
 typedef struct {
     double max_abs, max_rel; /* rel: over entries with |want| >= 1e-3 */
@@ -324,9 +333,9 @@ static void worst_update(Worst *w, const float *got, const float *want, size_t n
 /* Compares n floats of ours with fixture golden/<prefix>.<layer>.<slot>.f32:
  * whole, or (large tensors) at the fixture's sampled indices plus sum and
  * sum of |x| (checked to 1e-4 of the sum of |x|). */
-static void golden_compare(const char *prefix, const char *layer, const char *slot, int li,
-                           int slot_i, const float *got, const float *init, size_t n, Worst *w,
-                           Worst *wd) {
+static void golden_compare(const Tol *t, const char *prefix, const char *layer, const char *slot,
+                           int li, int slot_i, const float *got, const float *init, size_t n,
+                           Worst *w, Worst *wd) {
     char name[256];
     snprintf(name, sizeof name, "golden/%s.%s.%s.f32", prefix, layer, slot);
     size_t cnt;
@@ -335,14 +344,14 @@ static void golden_compare(const char *prefix, const char *layer, const char *sl
     if (n <= GOLDEN_SAMPLE_ABOVE) {
         CHECK_INT_EQ(cnt, n);
         if (cnt == n) {
-            if (!CHECK_ARRAY_NEAR(got, want, n, 1e-4, 1e-5)) printf("    in %s\n", name);
+            if (!CHECK_ARRAY_NEAR(got, want, n, t->rel, t->abs)) printf("    in %s\n", name);
             worst_update(w, got, want, n);
             if (init) {
                 /* The change over 3 steps (~3e-4 for weights) to 2%: stricter
                  * than the values themselves at 1e-4 relative. */
                 float *dg = malloc(n * sizeof(float)), *dw = malloc(n * sizeof(float));
                 for (size_t i = 0; i < n; i++) dg[i] = got[i] - init[i], dw[i] = want[i] - init[i];
-                if (!CHECK_ARRAY_NEAR(dg, dw, n, 2e-2, 2e-6)) printf("    change in %s\n", name);
+                if (!CHECK_ARRAY_NEAR(dg, dw, n, t->change_rel, 2e-6)) printf("    change in %s\n", name);
                 worst_update(wd, dg, dw, n);
                 free(dg);
                 free(dw);
@@ -354,7 +363,7 @@ static void golden_compare(const char *prefix, const char *layer, const char *sl
             float s[GOLDEN_N_SAMPLES];
             for (int j = 0; j < GOLDEN_N_SAMPLES; j++)
                 s[j] = got[golden_hash(3000 + 4 * (uint64_t)li + (uint64_t)slot_i, (uint64_t)j) % n];
-            if (!CHECK_ARRAY_NEAR(s, want, GOLDEN_N_SAMPLES, 1e-4, 1e-5)) printf("    in %s\n", name);
+            if (!CHECK_ARRAY_NEAR(s, want, GOLDEN_N_SAMPLES, t->rel, t->abs)) printf("    in %s\n", name);
             worst_update(w, s, want, GOLDEN_N_SAMPLES);
             if (init) {
                 float dg[GOLDEN_N_SAMPLES], dw[GOLDEN_N_SAMPLES];
@@ -362,15 +371,15 @@ static void golden_compare(const char *prefix, const char *layer, const char *sl
                     size_t i = golden_hash(3000 + 4 * (uint64_t)li + (uint64_t)slot_i, (uint64_t)j) % n;
                     dg[j] = got[i] - init[i], dw[j] = want[j] - init[i];
                 }
-                if (!CHECK_ARRAY_NEAR(dg, dw, GOLDEN_N_SAMPLES, 2e-2, 2e-6))
+                if (!CHECK_ARRAY_NEAR(dg, dw, GOLDEN_N_SAMPLES, t->change_rel, 2e-6))
                     printf("    change in %s\n", name);
                 worst_update(wd, dg, dw, GOLDEN_N_SAMPLES);
             }
             double sum = 0, asum = 0;
             for (size_t i = 0; i < n; i++) sum += got[i], asum += fabs(got[i]);
             double ws = want[GOLDEN_N_SAMPLES], wa = want[GOLDEN_N_SAMPLES + 1];
-            CHECK_NEAR(sum, ws, 1e-4 * wa);
-            CHECK_NEAR(asum, wa, 1e-4 * wa);
+            CHECK_NEAR(sum, ws, t->rel * wa);
+            CHECK_NEAR(asum, wa, t->rel * wa);
         }
     }
     free(want);
@@ -379,7 +388,7 @@ static void golden_compare(const char *prefix, const char *layer, const char *sl
 /* Every trainable tensor (prefix "grad"/"step3" on `src`) and, with
  * `state`, the BN moving statistics; with init_params/init_state (the values
  * before training) also the changes. */
-static void golden_compare_net(const Net *net, const char *prefix, const float *src,
+static void golden_compare_net(const Tol *t, const Net *net, const char *prefix, const float *src,
                                const float *state, const float *init_params,
                                const float *init_state, Worst *w, Worst *wd) {
     for (int l = 0; l < net->n_layers; l++) {
@@ -389,23 +398,24 @@ static void golden_compare_net(const Net *net, const char *prefix, const float *
         const char *nm = L->spec.name;
         if (L->spec.kind == LAYER_CONV || L->spec.kind == LAYER_DENSE) {
             size_t units = (size_t)L->spec.units, nk = L->n_params - units;
-            golden_compare(prefix, nm, "kernel", l, 0, p, ip, nk, w, wd);
-            golden_compare(prefix, nm, "bias", l, 1, p + nk, ip ? ip + nk : NULL, units, w, wd);
+            golden_compare(t, prefix, nm, "kernel", l, 0, p, ip, nk, w, wd);
+            golden_compare(t, prefix, nm, "bias", l, 1, p + nk, ip ? ip + nk : NULL, units, w, wd);
         } else if (L->spec.kind == LAYER_BATCHNORM) {
             size_t c = (size_t)L->c;
-            golden_compare(prefix, nm, "gamma", l, 0, p, ip, c, w, wd);
-            golden_compare(prefix, nm, "beta", l, 1, p + c, ip ? ip + c : NULL, c, w, wd);
+            golden_compare(t, prefix, nm, "gamma", l, 0, p, ip, c, w, wd);
+            golden_compare(t, prefix, nm, "beta", l, 1, p + c, ip ? ip + c : NULL, c, w, wd);
             if (state) {
                 const float *s = state + L->state_off;
                 const float *is = init_state ? init_state + L->state_off : NULL;
-                golden_compare(prefix, nm, "moving_mean", l, 2, s, is, c, w, wd);
-                golden_compare(prefix, nm, "moving_var", l, 3, s + c, is ? is + c : NULL, c, w, wd);
+                golden_compare(t, prefix, nm, "moving_mean", l, 2, s, is, c, w, wd);
+                golden_compare(t, prefix, nm, "moving_var", l, 3, s + c, is ? is + c : NULL, c, w, wd);
             }
         }
     }
 }
 
-TEST(net_golden_matches_pytorch_forward_backward_and_3_adam_steps) {
+/* The golden run on the CPU, or (ops) on a device through net_use_device. */
+static void golden_run(const DeviceOps *ops, const Tol *t) {
     enum { B = 32 };
     int n;
     const LayerSpec *s = net_arch_seed_cnn(&n);
@@ -413,6 +423,10 @@ TEST(net_golden_matches_pytorch_forward_backward_and_3_adam_steps) {
     Net *net = net_create("seed_cnn", s, n, 32, 32, 3, B, 2, &e);
     REQUIRE(net);
     golden_set_weights(net);
+    if (ops && net_use_device(net, ops, NULL, &e)) {
+        net_free(net);
+        SKIP(e.msg); /* no such device here: said, not failed */
+    }
     float *init_params = malloc(net->n_params * sizeof(float));
     float *init_state = malloc(net->n_state * sizeof(float));
     memcpy(init_params, net->params, net->n_params * sizeof(float));
@@ -432,29 +446,32 @@ TEST(net_golden_matches_pytorch_forward_backward_and_3_adam_steps) {
         golden_batch(step, x, y, B);
         net_zero_grads(net);
         const float *logits = net_forward(net, x, B, 1, NULL, -1); /* dropout off */
+        REQUIRE(logits);
         float loss = softmax_xent(dl, NULL, logits, y, B, 10);
-        net_backward(net, dl, B);
+        REQUIRE(net_backward(net, dl, B) == 0);
         if (step == 0) {
             size_t cnt;
             float *want = test_load_floats("golden/logits.f32", &cnt);
             float *want_loss = test_load_floats("golden/loss.f32", &cnt);
             REQUIRE(want && want_loss);
-            CHECK_ARRAY_NEAR(logits, want, B * 10, 1e-4, 1e-5);
+            CHECK_ARRAY_NEAR(logits, want, B * 10, t->rel, t->abs);
             worst_update(&wl, logits, want, B * 10);
-            CHECK_NEAR(loss, want_loss[0], 1e-4 * fabs(want_loss[0]) + 1e-5);
+            CHECK_NEAR(loss, want_loss[0], t->rel * fabs(want_loss[0]) + t->abs);
             worst_update(&wl, &loss, want_loss, 1);
             free(want);
             free(want_loss);
-            golden_compare_net(net, "grad", net->grads, NULL, NULL, NULL, &wg, NULL);
+            REQUIRE(net_sync_host(net, NULL, &e) == 0); /* the device's gradients */
+            golden_compare_net(t, net, "grad", net->grads, NULL, NULL, NULL, &wg, NULL);
         }
-        adam_step(&opt, net->params, net->grads);
+        net_adam_step(net, &opt);
     }
-    golden_compare_net(net, "step3", net->params, net->state, init_params, init_state, &wp, &wd);
+    REQUIRE(net_sync_host(net, &opt, &e) == 0);
+    golden_compare_net(t, net, "step3", net->params, net->state, init_params, init_state, &wp, &wd);
     if (getenv("AUGPROBE_TEST_VERBOSE"))
-        printf("    vs PyTorch (float64): logits+loss %zu values max abs %.3g max rel %.3g; "
+        printf("    %s vs PyTorch (float64): logits+loss %zu values max abs %.3g max rel %.3g; "
                "grads %zu values max abs %.3g max rel %.3g; after 3 Adam steps %zu values max abs "
                "%.3g max rel %.3g; their changes max abs %.3g max rel %.3g\n",
-               wl.n, wl.max_abs, wl.max_rel, wg.n, wg.max_abs, wg.max_rel, wp.n, wp.max_abs,
+               ops ? ops->name : "cpu", wl.n, wl.max_abs, wl.max_rel, wg.n, wg.max_abs, wg.max_rel, wp.n, wp.max_abs,
                wp.max_rel, wd.max_abs, wd.max_rel);
     CHECK(wg.n > 40000 && wp.n > 40000);
     adam_free(&opt);
@@ -462,4 +479,21 @@ TEST(net_golden_matches_pytorch_forward_backward_and_3_adam_steps) {
     free(init_params);
     free(init_state);
     net_free(net);
+}
+
+TEST(net_golden_matches_pytorch_forward_backward_and_3_adam_steps) {
+    golden_run(NULL, &(Tol){1e-4, 1e-5, 2e-2});
+}
+
+/* The GPU path (gpu_net.c) through its CPU emulation: the same buffers,
+ * GEMM orientations and op order as on a GPU, held to the CPU's tolerance. */
+TEST(net_golden_emulated_device_matches_pytorch) {
+    golden_run(device_emulated(), &(Tol){1e-4, 1e-5, 2e-2});
+}
+
+/* The CUDA backend on a GPU, at the issue's 1e-3 relative (fp32, no TF32);
+ * skipped with the reason where the build has no CUDA or there is no GPU. */
+TEST(net_golden_cuda_device_matches_pytorch) {
+    if (!device_cuda()) SKIP("built without the CUDA backend (no nvcc at build time)");
+    golden_run(device_cuda(), &(Tol){1e-3, 1e-4, 5e-2});
 }

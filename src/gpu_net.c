@@ -1,0 +1,404 @@
+/* gpu_net.c - net.h's network run on a device through the DeviceOps table
+ * (see gpu_net.h). The layer loop mirrors net.c's: same layer order, same
+ * buffers (ping-pong gradients, activations kept for backward). */
+#include "gpu_net.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "gpu_ops.h"
+
+#define BN_MOMENTUM 0.99f
+#define BN_EPSILON 1e-3f
+#define REDUCE_ROWS 32 /* rows per partial sum: a fixed order, plenty of threads */
+#define MAX_IMAGE_SETS 4
+
+typedef struct GpuLayer {
+    float *out;      /* activations (flatten: aliases the previous layer's) */
+    float *mean;     /* BN: saved batch mean (float) */
+    float *invstd;   /* BN: saved 1/sqrt(var+eps) */
+    double *mean_d;  /* BN: the batch mean in double, for the centred sum */
+    float *mask;     /* dropout */
+} GpuLayer;
+
+typedef struct ImageSlot {
+    const uint8_t *host; /* the host set's pointer names it */
+    uint8_t *dev;
+    long n;
+} ImageSlot;
+
+struct GpuNet {
+    const DeviceOps *ops;
+    Device *d;
+    char desc[160];
+    int n_layers, max_batch;
+    size_t n_params, n_state, in_size, max_act;
+    float *params, *grads, *state, *m, *v;
+    float *input;
+    float *dbuf[2];
+    float *col;           /* im2col / dcol scratch of the largest conv */
+    double *red[2];       /* partial column sums */
+    double *sum_a, *sum_b; /* column sums of one layer */
+    float *tmp_c;         /* BN inference invstd */
+    GpuLayer *layers;
+    /* device augmentation */
+    float *aug_x, *aug_mean;
+    int *idx;
+    AugParams *params_buf;
+    ImageSlot sets[MAX_IMAGE_SETS];
+    int n_sets;
+    void *allocs[64];     /* everything allocated, for gpu_net_free */
+    int n_allocs;
+};
+
+static void *dalloc(GpuNet *g, size_t bytes, Err *e) {
+    if (g->n_allocs == (int)(sizeof g->allocs / sizeof g->allocs[0])) {
+        err_set(e, "%s: too many device buffers", g->ops->name);
+        return NULL;
+    }
+    void *p = g->ops->alloc(g->d, bytes, e);
+    if (p) g->allocs[g->n_allocs++] = p;
+    return p;
+}
+
+void gpu_net_free(GpuNet *g) {
+    if (!g) return;
+    if (g->d) {
+        for (int i = 0; i < g->n_allocs; i++) g->ops->free(g->d, g->allocs[i]);
+        for (int s = 0; s < g->n_sets; s++) g->ops->free(g->d, g->sets[s].dev);
+        g->ops->close(g->d);
+    }
+    free(g->layers);
+    free(g);
+}
+
+const char *gpu_net_describe(const GpuNet *g) { return g->desc; }
+const DeviceOps *gpu_net_ops(const GpuNet *g) { return g->ops; }
+
+GpuNet *gpu_net_create(const Net *net, const DeviceOps *ops, const Adam *opt, Err *e) {
+    GpuNet *g = xcalloc(1, sizeof *g);
+    g->ops = ops;
+    g->d = ops->open(e);
+    if (!g->d) {
+        free(g);
+        return NULL;
+    }
+    char what[128];
+    ops->describe(g->d, what, sizeof what);
+    snprintf(g->desc, sizeof g->desc, "%s: %s", ops->name, what);
+    g->n_layers = net->n_layers;
+    g->max_batch = net->max_batch;
+    g->n_params = net->n_params;
+    g->n_state = net->n_state;
+    g->in_size = (size_t)net->in_h * net->in_w * net->in_c;
+    g->layers = xcalloc((size_t)net->n_layers, sizeof *g->layers);
+    size_t B = (size_t)net->max_batch, max_act = g->in_size, max_col = 1;
+    for (int i = 0; i < net->n_layers; i++) {
+        const Layer *L = &net->layers[i];
+        size_t act = net_layer_size(net, i);
+        if (act > max_act) max_act = act;
+        if (L->spec.kind == LAYER_CONV) {
+            size_t col = (size_t)L->in_h * L->in_w * L->spec.ksize * L->spec.ksize * L->in_c;
+            if (col > max_col) max_col = col;
+        }
+    }
+    g->max_act = max_act;
+    size_t f = sizeof(float), red = max_act * B / REDUCE_ROWS + max_act + 1;
+#define ALLOC(ptr, bytes)                                                                      \
+    do {                                                                                       \
+        if (!((ptr) = dalloc(g, (bytes), e))) goto fail;                                       \
+    } while (0)
+    ALLOC(g->params, (g->n_params + 1) * f);
+    ALLOC(g->grads, (g->n_params + 1) * f);
+    ALLOC(g->m, (g->n_params + 1) * f);
+    ALLOC(g->v, (g->n_params + 1) * f);
+    ALLOC(g->state, (g->n_state + 1) * f);
+    ALLOC(g->input, g->in_size * B * f);
+    ALLOC(g->dbuf[0], max_act * B * f);
+    ALLOC(g->dbuf[1], max_act * B * f);
+    ALLOC(g->col, max_col * B * f);
+    ALLOC(g->red[0], red * sizeof(double));
+    ALLOC(g->red[1], red * sizeof(double));
+    ALLOC(g->sum_a, max_act * sizeof(double));
+    ALLOC(g->sum_b, max_act * sizeof(double));
+    ALLOC(g->tmp_c, max_act * f);
+    ALLOC(g->aug_x, g->in_size * B * f);
+    ALLOC(g->aug_mean, 3 * B * f);
+    ALLOC(g->idx, B * sizeof(int));
+    ALLOC(g->params_buf, B * sizeof(AugParams));
+    /* Per-layer buffers share one allocation each kind, to stay few. */
+    size_t act_total = 0, bn_total = 0;
+    for (int i = 0; i < net->n_layers; i++) {
+        const Layer *L = &net->layers[i];
+        if (L->spec.kind != LAYER_FLATTEN) act_total += net_layer_size(net, i) * B;
+        if (L->spec.kind == LAYER_DROPOUT) act_total += net_layer_size(net, i) * B;
+        if (L->spec.kind == LAYER_BATCHNORM) bn_total += (size_t)L->c;
+    }
+    float *act, *bnf;
+    double *bnd;
+    ALLOC(act, (act_total + 1) * f);
+    ALLOC(bnf, (2 * bn_total + 1) * f);
+    ALLOC(bnd, (bn_total + 1) * sizeof(double));
+#undef ALLOC
+    for (int i = 0; i < net->n_layers; i++) {
+        const Layer *L = &net->layers[i];
+        GpuLayer *G = &g->layers[i];
+        size_t n = net_layer_size(net, i) * B;
+        if (L->spec.kind == LAYER_FLATTEN) {
+            G->out = i ? g->layers[i - 1].out : g->input;
+        } else {
+            G->out = act;
+            act += n;
+        }
+        if (L->spec.kind == LAYER_DROPOUT) {
+            G->mask = act;
+            act += n;
+        }
+        if (L->spec.kind == LAYER_BATCHNORM) {
+            G->mean = bnf;
+            G->invstd = bnf + L->c;
+            bnf += 2 * (size_t)L->c;
+            G->mean_d = bnd;
+            bnd += L->c;
+        }
+    }
+    if (gpu_net_upload(g, net, opt, e)) goto fail;
+    return g;
+fail:
+    gpu_net_free(g);
+    return NULL;
+}
+
+int gpu_net_upload(GpuNet *g, const Net *net, const Adam *opt, Err *e) {
+    const DeviceOps *o = g->ops;
+    size_t f = sizeof(float);
+    if (o->upload(g->d, g->params, net->params, g->n_params * f, e) ||
+        o->upload(g->d, g->state, net->state, g->n_state * f, e))
+        return -1;
+    if (opt && opt->n == g->n_params)
+        return o->upload(g->d, g->m, opt->m, g->n_params * f, e) ||
+                       o->upload(g->d, g->v, opt->v, g->n_params * f, e)
+                   ? -1
+                   : 0;
+    o->zero(g->d, g->m, g->n_params * f);
+    o->zero(g->d, g->v, g->n_params * f);
+    return o->sync(g->d, e);
+}
+
+int gpu_net_download(GpuNet *g, Net *net, Adam *opt, Err *e) {
+    const DeviceOps *o = g->ops;
+    size_t f = sizeof(float);
+    if (o->download(g->d, net->params, g->params, g->n_params * f, e) ||
+        o->download(g->d, net->grads, g->grads, g->n_params * f, e) ||
+        o->download(g->d, net->state, g->state, g->n_state * f, e))
+        return -1;
+    if (opt && opt->n == g->n_params)
+        return o->download(g->d, opt->m, g->m, g->n_params * f, e) ||
+                       o->download(g->d, opt->v, g->v, g->n_params * f, e)
+                   ? -1
+                   : 0;
+    return 0;
+}
+
+int gpu_net_attach_images(GpuNet *g, const uint8_t *images, long n, long bytes_per_image,
+                          Err *e) {
+    for (int s = 0; s < g->n_sets; s++)
+        if (g->sets[s].host == images && g->sets[s].n >= n) return 0;
+    if (g->n_sets == MAX_IMAGE_SETS)
+        return err_set(e, "%s: more than %d image sets attached", g->ops->name, MAX_IMAGE_SETS);
+    size_t bytes = (size_t)n * (size_t)bytes_per_image;
+    uint8_t *dev = g->ops->alloc(g->d, bytes, e);
+    if (!dev) return -1;
+    if (g->ops->upload(g->d, dev, images, bytes, e)) {
+        g->ops->free(g->d, dev);
+        return -1;
+    }
+    g->sets[g->n_sets++] = (ImageSlot){images, dev, n};
+    return 0;
+}
+
+/* out[c] = column sums of the M x C matrix x (mode: gpu_ops.h COL_*), in
+ * double, by levels of REDUCE_ROWS-row partial sums: a fixed order. */
+static void col_sums(GpuNet *g, double *out, const float *x, const float *y,
+                     const double *center, const float *mean, const float *invstd, long M,
+                     int C, int mode) {
+    const DeviceOps *o = g->ops;
+    long R = (M + REDUCE_ROWS - 1) / REDUCE_ROWS;
+    double *cur = R == 1 ? out : g->red[0];
+    o->col_partial(g->d, R * C, cur, x, y, center, mean, invstd, M, C, REDUCE_ROWS, mode);
+    while (R > 1) {
+        long R2 = (R + REDUCE_ROWS - 1) / REDUCE_ROWS;
+        double *dst = R2 == 1 ? out : cur == g->red[0] ? g->red[1] : g->red[0];
+        o->col_partial_d(g->d, R2 * C, dst, cur, R, C, REDUCE_ROWS);
+        cur = dst;
+        R = R2;
+    }
+}
+
+/* Augments images idx[0..B) of an attached set into g->input. */
+static int augment_input(GpuNet *g, const uint8_t *images, const int *idx,
+                         const AugParams *params, int B, int H, int W, Err *e) {
+    const DeviceOps *o = g->ops;
+    const uint8_t *dev = NULL;
+    for (int s = 0; s < g->n_sets; s++)
+        if (g->sets[s].host == images) dev = g->sets[s].dev;
+    if (!dev) return err_set(e, "%s: image set not attached to the device", o->name);
+    if (o->upload(g->d, g->idx, idx, sizeof(int) * (size_t)B, e) ||
+        o->upload(g->d, g->params_buf, params, sizeof(AugParams) * (size_t)B, e))
+        return -1;
+    long npix = (long)B * H * W;
+    o->aug_geometry(g->d, npix, g->aug_x, dev, g->idx, g->params_buf, H, W);
+    int contrast = 0;
+    for (int b = 0; b < B; b++) contrast |= params[b].contrast != 1.0f;
+    if (contrast) o->aug_mean(g->d, 3L * B, g->aug_mean, g->aug_x, H, W);
+    o->aug_colour_flip(g->d, npix, g->input, g->aug_x, g->aug_mean, g->params_buf, H, W);
+    return 0;
+}
+
+int gpu_net_forward(GpuNet *g, const Net *net, const float *x, const uint8_t *images,
+                    const int *idx, const AugParams *params, int B, int training,
+                    int use_dropout, uint64_t dropout_key, int upto, Err *e) {
+    const DeviceOps *o = g->ops;
+    Device *d = g->d;
+    if (B <= 0 || B > g->max_batch)
+        return err_set(e, "batch %d does not fit the network (max %d)", B, g->max_batch);
+    if (upto < 0 || upto >= g->n_layers) upto = g->n_layers - 1;
+    if (x) {
+        if (o->upload(d, g->input, x, g->in_size * (size_t)B * sizeof(float), e)) return -1;
+    } else if (augment_input(g, images, idx, params, B, net->in_h, net->in_w, e)) {
+        return -1;
+    }
+    const float *in = g->input;
+    for (int i = 0; i <= upto; i++) {
+        const Layer *L = &net->layers[i];
+        GpuLayer *G = &g->layers[i];
+        const float *p = g->params + L->param_off;
+        long M = (long)B * L->in_h * L->in_w;
+        long n_out = (long)B * (long)net_layer_size(net, i);
+        switch (L->spec.kind) {
+        case LAYER_CONV: {
+            int K = L->spec.ksize, kkc = K * K * L->in_c;
+            o->im2col(d, M * kkc, g->col, in, B, L->in_h, L->in_w, L->in_c, K);
+            /* out[M][Cout] = col[M][kkc] . w[kkc][Cout], column-major view */
+            o->gemm(d, 0, 0, L->c, (int)M, kkc, 1.0f, p, L->c, g->col, kkc, 0.0f, G->out, L->c);
+            o->bias_act(d, n_out, G->out, p + L->n_params - L->spec.units, L->c, L->spec.relu);
+            break;
+        }
+        case LAYER_DENSE: {
+            int n_in = L->in_h * L->in_w * L->in_c;
+            o->gemm(d, 0, 0, L->c, B, n_in, 1.0f, p, L->c, in, n_in, 0.0f, G->out, L->c);
+            o->bias_act(d, n_out, G->out, p + (size_t)n_in * L->c, L->c, L->spec.relu);
+            break;
+        }
+        case LAYER_BATCHNORM: {
+            float *s = g->state + L->state_off;
+            int C = L->c;
+            if (training) {
+                col_sums(g, g->sum_a, in, NULL, NULL, NULL, NULL, M, C, COL_SUM);
+                o->bn_mean(d, C, G->mean_d, G->mean, g->sum_a, M);
+                col_sums(g, g->sum_b, in, NULL, G->mean_d, NULL, NULL, M, C,
+                         COL_SUMSQ_CENTERED);
+                o->bn_var(d, C, G->invstd, s, s + C, G->mean_d, g->sum_b, M, BN_MOMENTUM,
+                          BN_EPSILON);
+                o->bn_apply(d, M * C, G->out, in, G->mean, G->invstd, p, p + C, C);
+            } else {
+                o->bn_infer_invstd(d, C, g->tmp_c, s + C, BN_EPSILON);
+                o->bn_apply(d, M * C, G->out, in, s, g->tmp_c, p, p + C, C);
+            }
+            break;
+        }
+        case LAYER_MAXPOOL:
+            o->maxpool_forward(d, n_out, G->out, in, L->in_h, L->in_w, L->in_c);
+            break;
+        case LAYER_FLATTEN:
+            break; /* out aliases in */
+        case LAYER_DROPOUT:
+            /* rate 0 is the identity with a mask of ones (backward needs it) */
+            o->dropout_forward(d, n_out, G->out, G->mask, in,
+                               training && use_dropout ? L->spec.rate : 0.0f,
+                               rng_mix(dropout_key, (uint64_t)i));
+            break;
+        }
+        in = G->out;
+    }
+    return 0;
+}
+
+int gpu_net_layer_output(GpuNet *g, const Net *net, int i, int B, float *host, Err *e) {
+    size_t n = net_layer_size(net, i) * (size_t)B;
+    return g->ops->download(g->d, host, g->layers[i].out, n * sizeof(float), e);
+}
+
+int gpu_net_backward(GpuNet *g, const Net *net, const float *dout, int B, Err *e) {
+    const DeviceOps *o = g->ops;
+    Device *d = g->d;
+    int cur = 0;
+    size_t n_last = net_output_size(net) * (size_t)B;
+    if (o->upload(d, g->dbuf[cur], dout, n_last * sizeof(float), e)) return -1;
+    for (int i = net->n_layers - 1; i >= 0; i--) {
+        const Layer *L = &net->layers[i];
+        GpuLayer *G = &g->layers[i];
+        const float *p = g->params + L->param_off;
+        float *gp = g->grads + L->param_off;
+        const float *in = i ? g->layers[i - 1].out : g->input;
+        float *gr = g->dbuf[cur];
+        float *din = i ? g->dbuf[1 - cur] : NULL;
+        long n_out = (long)B * (long)net_layer_size(net, i);
+        long M = (long)B * L->in_h * L->in_w;
+        if (L->spec.relu) o->relu_backward(d, n_out, gr, G->out);
+        switch (L->spec.kind) {
+        case LAYER_CONV: {
+            int K = L->spec.ksize, kkc = K * K * L->in_c, Co = L->c;
+            /* the forward's col was overwritten by later layers: redo it */
+            o->im2col(d, M * kkc, g->col, in, B, L->in_h, L->in_w, L->in_c, K);
+            /* dw[kkc][Co] += col^T . g */
+            o->gemm(d, 0, 1, Co, kkc, (int)M, 1.0f, gr, Co, g->col, kkc, 1.0f, gp, Co);
+            col_sums(g, g->sum_a, gr, NULL, NULL, NULL, NULL, M, Co, COL_SUM);
+            o->add_sums(d, Co, gp + L->n_params - L->spec.units, g->sum_a);
+            if (din) {
+                /* dcol[M][kkc] = g . w^T, then scattered back as a gather */
+                o->gemm(d, 1, 0, kkc, (int)M, Co, 1.0f, p, Co, gr, Co, 0.0f, g->col, kkc);
+                o->col2im(d, M * L->in_c, din, g->col, B, L->in_h, L->in_w, L->in_c, K);
+            }
+            break;
+        }
+        case LAYER_DENSE: {
+            int n_in = L->in_h * L->in_w * L->in_c, Co = L->c;
+            o->gemm(d, 0, 1, Co, n_in, B, 1.0f, gr, Co, in, n_in, 1.0f, gp, Co);
+            col_sums(g, g->sum_a, gr, NULL, NULL, NULL, NULL, B, Co, COL_SUM);
+            o->add_sums(d, Co, gp + (size_t)n_in * Co, g->sum_a);
+            if (din) o->gemm(d, 1, 0, n_in, B, Co, 1.0f, p, Co, gr, Co, 0.0f, din, n_in);
+            break;
+        }
+        case LAYER_BATCHNORM: {
+            int C = L->c;
+            col_sums(g, g->sum_a, gr, NULL, NULL, NULL, NULL, M, C, COL_SUM);
+            col_sums(g, g->sum_b, in, gr, NULL, G->mean, G->invstd, M, C, COL_SUM_XHAT_PROD);
+            o->add_sums(d, C, gp, g->sum_b);
+            o->add_sums(d, C, gp + C, g->sum_a);
+            if (din)
+                o->bn_backward(d, M * C, din, gr, in, G->mean, G->invstd, p, g->sum_a, g->sum_b,
+                               M, C);
+            break;
+        }
+        case LAYER_MAXPOOL:
+            if (din)
+                o->maxpool_backward(d, M * L->in_c, din, gr, in, L->in_h, L->in_w, L->in_c);
+            break;
+        case LAYER_FLATTEN:
+            continue; /* same layout: the gradient stays in place */
+        case LAYER_DROPOUT:
+            if (din) o->mul(d, n_out, din, gr, G->mask);
+            break;
+        }
+        cur = 1 - cur;
+    }
+    return o->sync(d, e);
+}
+
+void gpu_net_zero_grads(GpuNet *g) { g->ops->zero(g->d, g->grads, g->n_params * sizeof(float)); }
+
+void gpu_net_adam(GpuNet *g, const Adam *opt, float alpha) {
+    g->ops->adam(g->d, (long)g->n_params, g->params, g->m, g->v, g->grads, alpha, opt->beta1,
+                 opt->beta2, opt->eps);
+}
