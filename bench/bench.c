@@ -5,7 +5,13 @@
  * Measured: training step throughput (batch 32 and 128), inference / feature
  * extraction throughput (batch 256), one RankNet-head epoch on cached
  * features, augmentation cost per batch as a share of a training step, and
- * the achieved GFLOP/s against the measured FMA peak (bench/peak_fma.c). */
+ * the achieved GFLOP/s against the measured FMA peak (bench/peak_fma.c).
+ *
+ * The throughput rows run in rounds (--rounds, 3; 2 with --quick): each
+ * round measures augprobe, then the peer, so both sides of a ratio see the
+ * same state of a shared machine (this VM's speed changes by ~20% from
+ * minute to minute). Throughputs are medians over rounds, ratios the median
+ * of the rounds' ratios; every round is printed. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdio.h>
@@ -39,9 +45,12 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+/* The median of v[0..n), n <= 16 (v is left as it is: rounds stay paired). */
+static double median(const double *v, int n) {
+    double s[16];
+    memcpy(s, v, sizeof(double) * (size_t)n);
+    qsort(s, (size_t)n, sizeof *s, cmp_double);
+    return n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
 }
 
 /* Multiply-adds of one forward pass of one example (conv and dense only). */
@@ -212,7 +221,8 @@ static double bench_augment(int threads) {
     return ms;
 }
 
-static void run_peer(Peer *p, int threads, int quick) {
+/* with_probe: also time the peer's probe-head epoch (once is enough). */
+static void run_peer(Peer *p, int threads, int quick, int with_probe) {
     memset(p, 0, sizeof *p);
     if (access("/usr/bin/python3", X_OK) != 0) {
         snprintf(p->why, sizeof p->why, "/usr/bin/python3 not found");
@@ -223,8 +233,9 @@ static void run_peer(Peer *p, int threads, int quick) {
      * augprobe chose for itself (omp_defaults.h). */
     const char *sc = getenv("GOMP_SPINCOUNT");
     int ours = !getenv("OMP_WAIT_POLICY") && sc && !strcmp(sc, OMP_DEFAULT_SPINCOUNT);
-    snprintf(cmd, sizeof cmd, "%s/usr/bin/python3 bench/torch_peer.py --threads %d %s 2>&1",
-             ours ? "env -u GOMP_SPINCOUNT " : "", threads, quick ? "--quick --pairs 8000" : "");
+    snprintf(cmd, sizeof cmd, "%s/usr/bin/python3 bench/torch_peer.py --threads %d %s%s 2>&1",
+             ours ? "env -u GOMP_SPINCOUNT " : "", threads, quick ? "--quick --pairs 8000" : "",
+             with_probe ? "" : " --no-probe");
     FILE *f = popen(cmd, "r");
     if (!f) {
         snprintf(p->why, sizeof p->why, "cannot run bench/torch_peer.py");
@@ -244,26 +255,29 @@ static void run_peer(Peer *p, int threads, int quick) {
         }
     }
     int st = pclose(f);
-    p->ok = got == 4 && st == 0;
+    p->ok = got == (with_probe ? 4 : 3) && st == 0;
     if (!p->ok && !p->why[0]) snprintf(p->why, sizeof p->why, "peer failed (status %d)", st);
 }
 
 int main(int argc, char **argv) {
     omp_default_wait(argv);
     int threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
-    int quick = 0, no_peer = 0;
+    int quick = 0, no_peer = 0, rounds = 0;
     const char *gpu_name = "cuda"; /* --gpu=emulated: the GPU rows' code on the CPU (tests) */
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) quick = 1;
         else if (!strcmp(argv[i], "--no-peer")) no_peer = 1;
         else if (!strncmp(argv[i], "--threads=", 10)) threads = atoi(argv[i] + 10);
         else if (!strncmp(argv[i], "--gpu=", 6)) gpu_name = argv[i] + 6;
+        else if (!strncmp(argv[i], "--rounds=", 9)) rounds = atoi(argv[i] + 9);
         else {
-            fprintf(stderr, "usage: bench [--quick] [--no-peer] [--threads=N] [--gpu=cuda|emulated]\n");
+            fprintf(stderr, "usage: bench [--quick] [--no-peer] [--threads=N] [--rounds=N] [--gpu=cuda|emulated]\n");
             return 2;
         }
     }
     if (threads < 1) threads = 1;
+    if (rounds < 1) rounds = quick ? 2 : 3;
+    if (rounds > 16) rounds = 16;
 #ifdef _OPENMP
     omp_set_num_threads(threads);
 #endif
@@ -285,10 +299,50 @@ int main(int argc, char **argv) {
 
     double peak = peak_gflops(threads);
     printf("peak fp32 FMA (measured): %.0f GFLOP/s\n", peak);
-    double step_ms32;
-    double t32 = bench_train(NULL, 32, quick ? 20 : 60, reps, threads, &step_ms32);
-    double t128 = bench_train(NULL, 128, quick ? 6 : 15, reps, threads, NULL);
-    double inf = bench_infer(NULL, 256, quick ? 4 : 10, reps, threads);
+    double step_ms32 = 0, r32[16], r128[16], rinf[16], q32[16], q128[16], qinf[16];
+    Peer peer;
+    memset(&peer, 0, sizeof peer);
+    if (no_peer) snprintf(peer.why, sizeof peer.why, "--no-peer");
+    for (int r = 0; r < rounds; r++) {
+        double ms;
+        r32[r] = bench_train(NULL, 32, quick ? 20 : 60, reps, threads, &ms);
+        step_ms32 += ms / rounds;
+        r128[r] = bench_train(NULL, 128, quick ? 6 : 15, reps, threads, NULL);
+        rinf[r] = bench_infer(NULL, 256, quick ? 4 : 10, reps, threads);
+        if (!no_peer) {
+            printf("round %d/%d: running the PyTorch peer (bench/torch_peer.py)...\n", r + 1,
+                   rounds);
+            fflush(stdout);
+            Peer pr;
+            run_peer(&pr, threads, quick, r == 0);
+            if (r == 0) peer = pr;
+            if (!pr.ok) {
+                peer.ok = 0;
+                snprintf(peer.why, sizeof peer.why, "%s", pr.why);
+            }
+            q32[r] = pr.train32, q128[r] = pr.train128, qinf[r] = pr.infer256;
+        }
+        printf("round %d/%d: augprobe train b32 %.1f, b128 %.1f, infer %.1f img/s", r + 1, rounds,
+               r32[r], r128[r], rinf[r]);
+        if (peer.ok)
+            printf("; pytorch %.1f, %.1f, %.1f; ratios %.2fx, %.2fx, %.2fx", q32[r], q128[r],
+                   qinf[r], r32[r] / q32[r], r128[r] / q128[r], rinf[r] / qinf[r]);
+        printf("\n");
+        fflush(stdout);
+    }
+    double t32 = median(r32, rounds), t128 = median(r128, rounds), inf = median(rinf, rounds);
+    double ratio32 = 0, ratio128 = 0, ratio_inf = 0;
+    if (peer.ok) {
+        double a[16], b[16], c[16];
+        for (int r = 0; r < rounds; r++)
+            a[r] = r32[r] / q32[r], b[r] = r128[r] / q128[r], c[r] = rinf[r] / qinf[r];
+        ratio32 = median(a, rounds), ratio128 = median(b, rounds), ratio_inf = median(c, rounds);
+        peer.train32 = median(q32, rounds), peer.train128 = median(q128, rounds);
+        peer.infer256 = median(qinf, rounds);
+    }
+    int pairs = quick ? 8000 : 40000;
+    double probe_s = bench_probe_epoch(pairs, threads);
+    double aug_ms = bench_augment(threads);
 
     /* GPU rows: the CUDA backend where it is built and a GPU opens. */
     const DeviceOps *gpu = !strcmp(gpu_name, "emulated") ? device_emulated() : device_cuda();
@@ -309,31 +363,19 @@ int main(int argc, char **argv) {
             ginf = bench_infer(gpu, 256, emu ? 1 : quick ? 40 : 100, emu ? 1 : reps, threads);
         }
     }
-    int pairs = quick ? 8000 : 40000;
-    double probe_s = bench_probe_epoch(pairs, threads);
-    double aug_ms = bench_augment(threads);
-
-    Peer peer;
-    if (no_peer) {
-        memset(&peer, 0, sizeof peer);
-        snprintf(peer.why, sizeof peer.why, "--no-peer");
-    } else {
-        printf("running the PyTorch peer (bench/torch_peer.py)...\n");
-        fflush(stdout);
-        run_peer(&peer, threads, quick);
-    }
 
     printf("\n%-34s %12s %12s %8s\n", "work", "augprobe", "pytorch", "ratio");
-#define ROW(name, a, b, unit)                                                           \
+#define ROW(name, a, b, ratio)                                                          \
     do {                                                                               \
         if (peer.ok)                                                                   \
-            printf("%-34s %10.1f %s %10.1f %s %7.2fx\n", name, a, unit, b, unit, (a) / (b)); \
+            printf("%-34s %10.1f  %10.1f  %7.2fx\n", name, a, b, ratio);               \
         else                                                                           \
-            printf("%-34s %10.1f %s %12s %8s\n", name, a, unit, "-", "-");             \
+            printf("%-34s %10.1f  %12s %8s\n", name, a, "-", "-");                     \
     } while (0)
-    ROW("train, batch 32 (img/s)", t32, peer.train32, "");
-    ROW("train, batch 128 (img/s)", t128, peer.train128, "");
-    ROW("inference, batch 256 (img/s)", inf, peer.infer256, "");
+    ROW("train, batch 32 (img/s)", t32, peer.train32, ratio32);
+    ROW("train, batch 128 (img/s)", t128, peer.train128, ratio128);
+    ROW("inference, batch 256 (img/s)", inf, peer.infer256, ratio_inf);
+    printf("(medians of %d rounds; the ratio is the median of the rounds' ratios)\n", rounds);
     if (peer.ok)
         printf("%-34s %10.2f s %10.2f s %7.2fx\n", "probe head epoch (s, lower=better)",
                probe_s, peer.probe_epoch,
@@ -389,9 +431,9 @@ int main(int argc, char **argv) {
         printf("train_img_per_s_b128_pytorch: %.1f\n", peer.train128);
         printf("infer_img_per_s_pytorch: %.1f\n", peer.infer256);
         printf("probe_epoch_s_pytorch: %.3f\n", peer.probe_epoch);
-        printf("train_ratio: %.2f\n", t32 / peer.train32);
-        printf("train_ratio_b128: %.2f\n", t128 / peer.train128);
-        printf("infer_ratio: %.2f\n", inf / peer.infer256);
+        printf("train_ratio: %.2f\n", ratio32);
+        printf("train_ratio_b128: %.2f\n", ratio128);
+        printf("infer_ratio: %.2f\n", ratio_inf);
     } else {
         printf("train_img_per_s_pytorch: skipped (%s)\n", peer.why);
         printf("train_ratio: skipped\n");

@@ -661,16 +661,19 @@ static void conv_backward(KernelCtx *ctx, float *din, float *dw, float *db, cons
 /* ---------------------------------------------------------------------------
  * Dense. */
 
-/* out^T[Out][B] = W^T . in^T. W is repacked once per call into MR-column
- * strips wp[tile][In][MR] (read in order, written in order), so each strip
- * is the A operand of a unit-stride kernel; in^T is packed into NR-wide
- * batch panels. With the batch as the NR columns, B = 32 fills the tiles
- * exactly (B as rows would waste 10 of 42 rows at MR = 14). */
+/* out^T[Out][B] = W^T . in^T. The full MR-output tiles of W are read in
+ * place as a column-major A operand (element (o, i) at w[i*Out + o]: MR
+ * contiguous floats per k), so the 8 MB dense1 kernel is streamed once per
+ * call instead of being copied first; only the last, partial tile is packed
+ * (zero-padded to MR) into wp[In][MR]. in^T is packed into NR-wide batch
+ * panels. With the batch as the NR columns, B = 32 fills the tiles exactly
+ * (B as rows would waste 10 of 42 rows at MR = 14). */
 static void dense_forward(KernelCtx *ctx, float *out, const float *in, const float *w,
                           const float *b, int B, int In, int Out, int relu) {
     int otiles = (Out + MR - 1) / MR, bpanels = (B + NR - 1) / NR, nt = ctx->threads;
+    int full = Out / MR;
     long ldo = (long)bpanels * NR, opad = (long)otiles * MR;
-    size_t alen = (size_t)opad * In, xlen = (size_t)bpanels * In * NR, olen = (size_t)opad * ldo;
+    size_t alen = (size_t)MR * In, xlen = (size_t)bpanels * In * NR, olen = (size_t)opad * ldo;
     float *s = kctx_scratch(ctx, alen + xlen + olen);
     float *wp = s, *xt = wp + alen, *ot = xt + xlen;
     long items = (long)otiles * bpanels;
@@ -681,11 +684,9 @@ static void dense_forward(KernelCtx *ctx, float *out, const float *in, const flo
         split(In, t, T, &lo, &hi);
         for (long i = lo; i < hi; i++) {
             const float *wr = w + i * Out;
-            int full = Out / MR;
-            for (int tl = 0; tl < full; tl++) memcpy(wp + ((long)tl * In + i) * MR, wr + tl * MR,
-                                                      sizeof(float) * MR);
-            for (int o = full * MR; o < opad; o++)
-                wp[((long)full * In + i) * MR + o - full * MR] = o < Out ? wr[o] : 0;
+            if (full < otiles)
+                for (int o = full * MR; o < opad; o++)
+                    wp[i * MR + o - full * MR] = o < Out ? wr[o] : 0;
             for (int bp = 0; bp < bpanels; bp++)
                 for (int j = 0; j < NR; j++) {
                     int n = bp * NR + j;
@@ -696,8 +697,9 @@ static void dense_forward(KernelCtx *ctx, float *out, const float *in, const flo
 #pragma omp for schedule(dynamic, 4)
         for (long it = 0; it < items; it++) {
             long o0 = it / bpanels * MR, bp = it % bpanels;
-            uk_cols(In, wp + o0 * In, MR, xt + bp * In * NR, NR, ot + o0 * ldo + bp * NR, ldo, MR,
-                    NR, NULL, 0, EPI_STORE);
+            int in_place = o0 / MR < full;
+            uk_cols(In, in_place ? w + o0 : wp, in_place ? Out : MR, xt + bp * In * NR, NR,
+                    ot + o0 * ldo + bp * NR, ldo, MR, NR, NULL, 0, EPI_STORE);
         }
         split(B, t, T, &lo, &hi);
         for (long n = lo; n < hi; n++)
