@@ -6,9 +6,13 @@
  * pipeline (probe features, train_run, --device) in test_device_pipeline.c.
  * Engine-only: `make gpu-core` links it without the I/O libraries. */
 #define _POSIX_C_SOURCE 200809L
+#include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "../src/augment.h"
 #include "../src/device.h"
@@ -98,3 +102,54 @@ TEST(device_dropout_masks_are_seeded_and_at_their_rate) {
     net_free(net);
 }
 
+
+/* The emulation stops on what would fault on a GPU: a host pointer handed
+ * to an op, a transfer past the end of a device buffer (checked in a child
+ * process, which must die by abort). */
+static int dies(void (*fn)(void)) {
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        if (null >= 0) dup2(null, 2); /* the message is expected */
+        fn();
+        _exit(0);
+    }
+    int st = 0;
+    if (pid < 0 || waitpid(pid, &st, 0) != pid) return 0;
+    return WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT;
+}
+
+static void host_pointer_to_op(void) {
+    const DeviceOps *o = device_emulated();
+    Err e;
+    Device *d = o->open(&e);
+    float *dev = o->alloc(d, 16 * sizeof(float), &e), host[16] = {0};
+    o->mul(d, 16, dev, dev, host); /* host as an input */
+}
+
+static void upload_past_the_end(void) {
+    const DeviceOps *o = device_emulated();
+    Err e;
+    Device *d = o->open(&e);
+    float *dev = o->alloc(d, 16 * sizeof(float), &e), host[17] = {0};
+    o->upload(d, dev, host, sizeof host, &e);
+}
+
+static void proper_use(void) {
+    const DeviceOps *o = device_emulated();
+    Err e;
+    Device *d = o->open(&e);
+    float *a = o->alloc(d, 16 * sizeof(float), &e), host[16] = {0};
+    o->upload(d, a, host, sizeof host, &e);
+    o->mul(d, 16, a, a, a);
+    o->download(d, host, a, sizeof host, &e);
+    o->free(d, a);
+    o->close(d);
+}
+
+TEST(device_emulation_stops_on_what_would_fault_on_a_gpu) {
+    CHECK(dies(host_pointer_to_op));
+    CHECK(dies(upload_past_the_end));
+    CHECK(!dies(proper_use));
+}
