@@ -229,6 +229,13 @@ void net_init(Net *net, uint64_t seed) {
     }
 }
 
+/* B in 1..max_batch; else a caller bug: fail loudly (net_error), not corrupt. */
+static int batch_fits(Net *net, int B) {
+    if (B > 0 && B <= net->max_batch) return 1;
+    err_set(&net->err, "batch %d does not fit the network (max %d)", B, net->max_batch);
+    return 0;
+}
+
 /* net_forward on the device: input from host x, or the attached images. */
 static const float *gpu_forward(Net *net, const float *x, const ImageSet *set, const int *idx,
                                 const AugParams *params, int B, int training, Rng *rng,
@@ -245,10 +252,7 @@ static const float *gpu_forward(Net *net, const float *x, const ImageSet *set, c
 const float *net_forward(Net *net, const float *x, int B, int training, Rng *rng, int upto) {
     const Kernels *k = net->k;
     KernelCtx *kc = &net->kctx;
-    if (B <= 0 || B > net->max_batch) { /* a caller bug: fail loudly, not corrupt */
-        err_set(&net->err, "batch %d does not fit the network (max %d)", B, net->max_batch);
-        return NULL;
-    }
+    if (!batch_fits(net, B)) return NULL;
     if (upto < 0 || upto >= net->n_layers) upto = net->n_layers - 1;
     if (net->gpu) return gpu_forward(net, x, NULL, NULL, NULL, B, training, rng, upto);
     size_t in_size = (size_t)net->in_h * net->in_w * net->in_c;
@@ -411,10 +415,7 @@ int net_attach_images(Net *net, const ImageSet *set, Err *e) {
 const float *net_forward_images(Net *net, const ImageSet *set, const int *idx,
                                 const AugParams *params, int B, int training, Rng *rng,
                                 int upto) {
-    if (B <= 0 || B > net->max_batch) {
-        err_set(&net->err, "batch %d does not fit the network (max %d)", B, net->max_batch);
-        return NULL;
-    }
+    if (!batch_fits(net, B)) return NULL;
     if (net->in_h != CIFAR_H || net->in_w != CIFAR_W || net->in_c != CIFAR_C) {
         err_set(&net->err, "net %s does not take 32x32x3 images", net->arch);
         return NULL;

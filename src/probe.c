@@ -373,22 +373,20 @@ Net *probe_head_train(const ProbeConfig *c, const ProbeFeatures *train, ProbeRes
     r->train_loss = epoch_loss;
 
     float *scores = failed || net_sync_host(head, NULL, e) ? NULL : score_all(head, train);
-    if (!scores) {
+    if (scores) {
+        int right = 0;
+        for (int j = 0; j < m; j++) {
+            int k = order[j], img = pairs.image[k];
+            float dk =
+                scores[(size_t)pairs.la[k] * N + img] - scores[(size_t)pairs.lb[k] * N + img];
+            right += ranked_right(pairs.target[k], dk);
+        }
+        r->train_accuracy = (double)right / m;
+    } else { /* the device failed */
         if (failed) err_set(e, "probe head: %s", net_error(head));
-        free(xb), free(y), free(d), free(dd), free(dout), free(order);
-        adam_free(&opt);
-        probe_pairs_free(&pairs);
         net_free(head);
-        return NULL;
+        head = NULL;
     }
-    int right = 0;
-    for (int j = 0; j < m; j++) {
-        int k = order[j], img = pairs.image[k];
-        float dk = scores[(size_t)pairs.la[k] * N + img] - scores[(size_t)pairs.lb[k] * N + img];
-        right += ranked_right(pairs.target[k], dk);
-    }
-    r->train_accuracy = (double)right / m;
-
     free(scores);
     free(xb);
     free(y);
