@@ -8,8 +8,6 @@
 
 #include "gpu_ops.h"
 
-#define BN_MOMENTUM 0.99f
-#define BN_EPSILON 1e-3f
 #define REDUCE_ROWS 32 /* rows per partial sum: a fixed order, plenty of threads */
 #define MAX_IMAGE_SETS 4
 
@@ -298,11 +296,11 @@ int gpu_net_forward(GpuNet *g, const Net *net, const float *x, const uint8_t *im
                 o->bn_mean(d, C, G->mean_d, G->mean, g->sum_a, M);
                 col_sums(g, g->sum_b, in, NULL, G->mean_d, NULL, NULL, M, C,
                          COL_SUMSQ_CENTERED);
-                o->bn_var(d, C, G->invstd, s, s + C, G->mean_d, g->sum_b, M, BN_MOMENTUM,
-                          BN_EPSILON);
+                o->bn_var(d, C, G->invstd, s, s + C, G->mean_d, g->sum_b, M, NET_BN_MOMENTUM,
+                          NET_BN_EPSILON);
                 o->bn_apply(d, M * C, G->out, in, G->mean, G->invstd, p, p + C, C);
             } else {
-                o->bn_infer_invstd(d, C, g->tmp_c, s + C, BN_EPSILON);
+                o->bn_infer_invstd(d, C, g->tmp_c, s + C, NET_BN_EPSILON);
                 o->bn_apply(d, M * C, G->out, in, s, g->tmp_c, p, p + C, C);
             }
             break;

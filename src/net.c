@@ -11,8 +11,6 @@
 #include "gpu_net.h"
 #include "layers.h"
 
-#define BN_MOMENTUM 0.99f
-#define BN_EPSILON 1e-3f
 
 static const LayerSpec SEED_CNN[] = {
     {LAYER_CONV, "block1_conv1", 32, 3, 1, 0},   {LAYER_BATCHNORM, "block1_bn1", 0, 0, 0, 0},
@@ -283,10 +281,10 @@ const float *net_forward(Net *net, const float *x, int B, int training, Rng *rng
             float *s = net->state + L->state_off;
             if (training)
                 k->batchnorm_forward_train(kc, L->out, L->aux, L->aux + L->c, in, p, p + L->c, s,
-                                           s + L->c, M, L->c, BN_MOMENTUM, BN_EPSILON);
+                                           s + L->c, M, L->c, NET_BN_MOMENTUM, NET_BN_EPSILON);
             else
                 k->batchnorm_forward_infer(kc, L->out, in, p, p + L->c, s, s + L->c, M, L->c,
-                                           BN_EPSILON);
+                                           NET_BN_EPSILON);
             break;
         }
         case LAYER_MAXPOOL:

@@ -20,6 +20,10 @@
 
 struct GpuNet;
 
+/* Keras BatchNormalization's defaults (CPU and device paths alike). */
+#define NET_BN_MOMENTUM 0.99f
+#define NET_BN_EPSILON 1e-3f
+
 typedef enum LayerKind {
     LAYER_CONV,      /* Conv2D, stride 1, same padding, bias, optional ReLU */
     LAYER_BATCHNORM, /* Keras BatchNormalization (momentum 0.99, eps 1e-3) */
