@@ -406,9 +406,14 @@ void aug_batch(const AugSpec *spec, const ImageSet *set, const int *idx, int n, 
                uint64_t stream, float *out) {
     AugParams *p = xmalloc(sizeof(AugParams) * (size_t)(n > 0 ? n : 1));
     aug_draw_batch(spec, idx, n, seed, stream, p);
+    aug_apply_batch(p, set, idx, n, out);
+    free(p);
+}
+
+void aug_apply_batch(const AugParams *params, const ImageSet *set, const int *idx, int n,
+                     float *out) {
 #pragma omp parallel for schedule(static) if (n > 1)
     for (int i = 0; i < n; i++)
-        aug_apply(&p[i], set->images + (size_t)idx[i] * CIFAR_PIXELS,
+        aug_apply(&params[i], set->images + (size_t)idx[i] * CIFAR_PIXELS,
                   out + (size_t)i * CIFAR_PIXELS, CIFAR_H, CIFAR_W);
-    free(p);
 }

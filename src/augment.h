@@ -110,6 +110,11 @@ void aug_apply(const AugParams *p, const uint8_t *in, float *out, int h, int w);
 void aug_draw_batch(const AugSpec *spec, const int *idx, int n, uint64_t seed, uint64_t stream,
                     AugParams *out);
 
+/* out[i] = aug_apply(params[i]) of image idx[i] of set (n x 32 x 32 x 3
+ * floats). Parallel (OpenMP); the result does not depend on the threads. */
+void aug_apply_batch(const AugParams *params, const ImageSet *set, const int *idx, int n,
+                     float *out);
+
 /* Augments images idx[0..n) of set into out (n x 32 x 32 x 3 floats),
  * image i's parameters drawn from rng_stream(seed, rng_mix(stream, idx[i]))
  * so the result is independent of the thread count. spec may be NULL or

@@ -420,12 +420,8 @@ const float *net_forward_images(Net *net, const ImageSet *set, const int *idx,
     }
     if (upto < 0 || upto >= net->n_layers) upto = net->n_layers - 1;
     if (net->gpu) return gpu_forward(net, NULL, set, idx, params, B, training, rng, upto);
-    float *x = net->images_x;
-#pragma omp parallel for num_threads(net->kctx.threads) schedule(static) if (B > 1)
-    for (int b = 0; b < B; b++)
-        aug_apply(&params[b], set->images + (size_t)idx[b] * CIFAR_PIXELS,
-                  x + (size_t)b * CIFAR_PIXELS, CIFAR_H, CIFAR_W);
-    return net_forward(net, x, B, training, rng, upto);
+    aug_apply_batch(params, set, idx, B, net->images_x);
+    return net_forward(net, net->images_x, B, training, rng, upto);
 }
 
 const float *net_layer_out(Net *net, int i, int B) {
