@@ -11,7 +11,7 @@
 
 static const char *const KIND_NAMES[AUG_KINDS] = {
     "hflip", "vflip",      "zoom", "aspect",   "brightness",
-    "contrast", "saturation", "hue", "rotation", "translation",
+    "contrast", "saturation", "hue", "rotation", "translation", "blur",
 };
 
 const char *aug_kind_name(AugKind kind) {
@@ -38,6 +38,7 @@ void aug_valid_range(AugKind kind, float *lo, float *hi) {
     case AUG_HUE: *lo = -1.0f, *hi = 1.0f; break;
     case AUG_ROTATION: *lo = -360.0f, *hi = 360.0f; break;
     case AUG_TRANSLATION: *lo = -1.0f, *hi = 1.0f; break;
+    case AUG_BLUR: *lo = 0.0f, *hi = 4.0f; break;
     default: *lo = *hi = 0.0f; break;
     }
 }
@@ -52,6 +53,7 @@ int aug_default_levels(AugKind kind, float *levels) {
     static const float rotation[] = {0.0f, 10.0f, 20.0f, 30.0f, 40.0f};
     static const float translation[] = {0.0f, 0.05f, 0.1f, 0.15f, 0.2f};
     static const float flip[] = {0.0f, 1.0f};
+    static const float blur[] = {0.0f, 0.5f, 1.0f, 1.5f, 2.0f};
     const float *src;
     int n = 5;
     switch (kind) {
@@ -65,10 +67,42 @@ int aug_default_levels(AugKind kind, float *levels) {
     case AUG_HUE: src = hue; break;
     case AUG_ROTATION: src = rotation; break;
     case AUG_TRANSLATION: src = translation; break;
+    case AUG_BLUR: src = blur; break;
     default: return 0;
     }
     memcpy(levels, src, (size_t)n * sizeof *levels);
     return n;
+}
+
+float aug_identity_level(AugKind kind) {
+    return kind == AUG_ZOOM || kind == AUG_ASPECT || kind == AUG_CONTRAST ||
+                   kind == AUG_SATURATION
+               ? 1.0f
+               : 0.0f;
+}
+
+int aug_ladder_levels(AugKind kind, float *levels) {
+    /* ascending; augment.h says why these */
+    static const float zoom[] = {0.5f, 0.6f, 0.7f, 0.8f, 0.9f, 0.95f, 1.0f};
+    static const float aspect[] = {0.6f, 0.7f, 0.8f, 0.85f, 0.9f, 0.95f, 1.0f};
+    static const float brightness[] = {0.0f, 0.01f, 0.02f, 0.05f, 0.1f, 0.2f, 0.4f};
+    static const float contrast[] = {0.2f, 0.4f, 0.6f, 0.8f, 0.9f, 0.95f, 1.0f};
+    static const float saturation[] = {0.0f, 0.25f, 0.5f, 0.75f, 0.9f, 0.95f, 1.0f};
+    static const float hue[] = {0.0f, 0.01f, 0.02f, 0.05f, 0.1f, 0.2f, 0.4f};
+    static const float blur[] = {0.0f, 0.25f, 0.5f, 0.75f, 1.0f, 1.5f, 2.0f};
+    const float *src;
+    switch (kind) {
+    case AUG_ZOOM: src = zoom; break;
+    case AUG_ASPECT: src = aspect; break;
+    case AUG_BRIGHTNESS: src = brightness; break;
+    case AUG_CONTRAST: src = contrast; break;
+    case AUG_SATURATION: src = saturation; break;
+    case AUG_HUE: src = hue; break;
+    case AUG_BLUR: src = blur; break;
+    default: return aug_default_levels(kind, levels);
+    }
+    memcpy(levels, src, 7 * sizeof *levels);
+    return 7;
 }
 
 /* ---- spec grammar ---- */
@@ -264,6 +298,7 @@ void aug_draw(const AugSpec *spec, Rng *rng, AugParams *p) {
             p->tx = draw(it, rng);
             p->ty = draw(it, rng);
             break;
+        case AUG_BLUR: p->blur = draw(it, rng); break;
         default: break;
         }
     }
@@ -282,6 +317,7 @@ void aug_params_level(AugKind kind, float level, AugParams *p) {
     case AUG_HUE: p->hue = level; break;
     case AUG_ROTATION: p->rotation = level; break;
     case AUG_TRANSLATION: p->tx = p->ty = level; break;
+    case AUG_BLUR: p->blur = level; break;
     default: break;
     }
 }
@@ -359,6 +395,45 @@ static void colour(const AugParams *p, float *x, int npix) {
         for (int i = 0; i < npix; i++) aug_pixel_hsv(p, &x[(size_t)i * 3]);
 }
 
+/* ---- blur (scipy.ndimage.gaussian_filter, sigma (s, s, 0), truncate 3,
+ * mode 'nearest'; augment.h) ---- */
+
+static void blur(float sigma, float *x, int h, int w) {
+    if (!(sigma > 0.0f)) return;
+    int radius = (int)(3.0 * sigma + 0.5);
+    if (radius < 1) return;
+    double wsum = 0;
+    float *k = xmalloc(sizeof(float) * (size_t)(2 * radius + 1));
+    double *kd = xmalloc(sizeof(double) * (size_t)(2 * radius + 1));
+    for (int i = -radius; i <= radius; i++) wsum += kd[i + radius] = exp(-0.5 * i * i / ((double)sigma * sigma));
+    for (int i = 0; i <= 2 * radius; i++) k[i] = (float)(kd[i] / wsum);
+    float *tmp = xmalloc(sizeof(float) * (size_t)h * w * 3);
+    /* rows (along the first axis), then columns; edge pixels repeat */
+    for (int r = 0; r < h; r++)
+        for (int c = 0; c < w; c++)
+            for (int ch = 0; ch < 3; ch++) {
+                float s = 0;
+                for (int i = -radius; i <= radius; i++) {
+                    int rr = r + i < 0 ? 0 : r + i >= h ? h - 1 : r + i;
+                    s += k[i + radius] * x[((size_t)rr * w + c) * 3 + ch];
+                }
+                tmp[((size_t)r * w + c) * 3 + ch] = s;
+            }
+    for (int r = 0; r < h; r++)
+        for (int c = 0; c < w; c++)
+            for (int ch = 0; ch < 3; ch++) {
+                float s = 0;
+                for (int i = -radius; i <= radius; i++) {
+                    int cc = c + i < 0 ? 0 : c + i >= w ? w - 1 : c + i;
+                    s += k[i + radius] * tmp[((size_t)r * w + cc) * 3 + ch];
+                }
+                x[((size_t)r * w + c) * 3 + ch] = s;
+            }
+    free(tmp);
+    free(k);
+    free(kd);
+}
+
 /* ---- flips (after the affine, as Keras) ---- */
 
 static void flips(const AugParams *p, float *x, int h, int w) {
@@ -385,6 +460,7 @@ void aug_apply(const AugParams *p, const uint8_t *in, float *out, int h, int w) 
         for (size_t i = 0; i < n; i++) out[i] = in[i] / 255.0f;
     else
         geometry(p, in, out, h, w);
+    blur(p->blur, out, h, w);
     colour(p, out, h * w);
     flips(p, out, h, w);
 }

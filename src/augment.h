@@ -24,9 +24,16 @@
  * (HSV h' = (h + delta) mod 1), HSV as tf.image.rgb_to_hsv/hsv_to_rgb. Unlike
  * tf, every colour op is followed by a clip to [0, 1].
  *
+ * Blur (after the geometry, before colour) is scipy.ndimage.gaussian_filter
+ * with sigma (s, s, 0), truncate 3, mode 'nearest': a separable kernel of
+ * radius floor(3 s + 0.5), weights exp(-x^2 / 2 s^2) normalised to sum 1,
+ * edge pixels repeated. It is the control for zoom: bilinear zoom-in blurs,
+ * so a probe could rank zoom by sharpness alone.
+ *
  * Valid values (aug_valid_range): flips 0..1 (probability), zoom and aspect
  * 0.1..10, brightness -1..1, contrast 0..10, saturation 0..10, hue -1..1
- * (turns), rotation -360..360 (degrees), translation -1..1 (fraction).
+ * (turns), rotation -360..360 (degrees), translation -1..1 (fraction), blur
+ * 0..4 (sigma, pixels).
  *
  * Probe levels (aug_default_levels, ascending values; the probe draws pairs
  * of them and asks which image was changed more):
@@ -38,7 +45,27 @@
  *     hue          0 0.1 0.2 0.3 0.4       (turns; higher = more)
  *     rotation     0 10 20 30 40           (degrees; higher = more)
  *     translation  0 0.05 0.1 0.15 0.2     (tx = ty; higher = more)
- *     hflip, vflip 0 1                     (flipped or not) */
+ *     hflip, vflip 0 1                     (flipped or not)
+ *     blur         0 0.5 1 1.5 2           (sigma; higher = more)
+ * These are `augprobe probe`'s defaults (zoom's are the notebook's).
+ *
+ * Study ladders (aug_ladder_levels): the study asks how small a change a
+ * layer still ranks, so each family gets a finer ladder from the identity
+ * out to the range above, with small first steps: the pairs' gaps |a - b|
+ * then run from the smallest step to the whole range, and the 75%
+ * threshold (stats.h) lands inside the ladder for most taps. The first
+ * steps are small enough that the pixel floor, on cross-image pairs, is
+ * well below 1 there (brightness 0.01 is 2.6 grey levels; CIFAR images'
+ * mean brightness varies by about 0.2 between images):
+ *     zoom         1 0.95 0.9 0.8 0.7 0.6 0.5
+ *     aspect       1 0.95 0.9 0.85 0.8 0.7 0.6
+ *     brightness   0 0.01 0.02 0.05 0.1 0.2 0.4
+ *     contrast     1 0.95 0.9 0.8 0.6 0.4 0.2
+ *     saturation   1 0.95 0.9 0.75 0.5 0.25 0
+ *     hue          0 0.01 0.02 0.05 0.1 0.2 0.4
+ *     blur         0 0.25 0.5 0.75 1 1.5 2
+ * (listed from the identity out; aug_ladder_levels returns them ascending).
+ * Other families: their default levels. */
 #ifndef AUGPROBE_AUGMENT_H
 #define AUGPROBE_AUGMENT_H
 
@@ -61,6 +88,7 @@ typedef enum AugKind {
     AUG_HUE,         /* tf.image.adjust_hue: HSV h + delta (turns) */
     AUG_ROTATION,    /* degrees, Keras rotation semantics */
     AUG_TRANSLATION, /* fraction of the size; tx and ty drawn independently */
+    AUG_BLUR,        /* Gaussian blur, sigma in pixels (the probe's control for zoom) */
     AUG_KINDS
 } AugKind;
 
@@ -96,6 +124,12 @@ void aug_params_level(AugKind kind, float level, AugParams *p);
 /* The probe's default levels of a family (zoom: 0.5,0.6,0.7,0.8,0.9). Returns
  * the count (<= 16). */
 int aug_default_levels(AugKind kind, float *levels);
+/* The study's finer ladder of a family (above), ascending. Returns the
+ * count (<= 16). */
+int aug_ladder_levels(AugKind kind, float *levels);
+/* The family's identity level: 1 for zoom, aspect, contrast, saturation; 0
+ * for the others. */
+float aug_identity_level(AugKind kind);
 /* Valid range of a family's parameter, for checking user input. */
 void aug_valid_range(AugKind kind, float *lo, float *hi);
 

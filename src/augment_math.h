@@ -26,6 +26,7 @@ typedef struct AugParams {
     float rotation;     /* degrees, 0 */
     float tx, ty;       /* shift of rows (fraction of height), of columns
                            (fraction of width); 0 */
+    float blur;         /* Gaussian blur sigma in pixels, 0 (CPU only: no device op) */
 } AugParams;
 
 /* One axis of a bilinear sample: indices i0, i1 and the weight of i1. */

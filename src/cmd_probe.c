@@ -25,11 +25,19 @@ static const char USAGE[] =
     "Flags:\n"
     "  --model FILE     trained network (model or checkpoint .safetensors from\n"
     "                   `augprobe train`), or 'random': the untrained control\n"
-    "                   (net_init(--seed)) (default runs/train/model.safetensors)\n"
+    "                   (net_init(--seed)), or a floor that needs no network:\n"
+    "                   'pixels' (the augmented image, 3,072 values) or 'stats'\n"
+    "                   (RGB means and sds, mean saturation, high-frequency\n"
+    "                   energy) (default runs/train/model.safetensors)\n"
     "  --aug FAMILY     augmentation to probe (default zoom); default levels:\n"
     "%s"
     "  --levels A,B,..  levels to draw pairs from (2..16 distinct values in the\n"
-    "                   family's valid range), instead of the defaults\n"
+    "                   family's valid range), instead of the defaults; 'ladder':\n"
+    "                   the study's finer ladder (src/augment.h)\n"
+    "  --pairs MODE     same (default, the notebook's: two copies of one image) or\n"
+    "                   cross (a and b from different images)\n"
+    "  --head KIND      mlp (default, the notebook's RankNet head) or linear\n"
+    "                   (standardised features, L2-regularised, same loss)\n"
     "  --layer NAME     layer whose output is probed (default flatten, as the\n"
     "                   notebook); any layer name of `augprobe summary`\n"
     "  --pool MODE      how a spatial layer becomes a vector: flatten (default: all\n"
@@ -44,7 +52,9 @@ static const char USAGE[] =
     "Prints the notebook's lines 'where a has more aug : n / N' (pairs where a's\n"
     "level is further from the identity: for zoom the smaller factor, the\n"
     "notebook's target < 0) and 'where b has more aug', the ties, the non-tie\n"
-    "test accuracy and the accuracy per level gap |a - b|; writes DIR/probe.json.\n";
+    "test accuracy and the accuracy per level gap |a - b|, then the accuracy's 95%%\n"
+    "interval (bootstrap over test images) and the 75%% threshold gap; writes\n"
+    "DIR/probe.json and DIR/probe.csv (accuracy per gap).\n";
 
 enum {
     OPT_MODEL = 1,
@@ -58,6 +68,8 @@ enum {
     OPT_LIMIT,
     OPT_MAXMEM,
     OPT_OUT,
+    OPT_PAIRS,
+    OPT_HEAD,
 };
 
 /* The usage text with every family's default levels filled in. */
@@ -118,6 +130,8 @@ int cmd_probe(int argc, char **argv, GlobalOpts *g) {
                                          {"limit", required_argument, 0, OPT_LIMIT},
                                          {"max-memory", required_argument, 0, OPT_MAXMEM},
                                          {"out", required_argument, 0, OPT_OUT},
+                                         {"pairs", required_argument, 0, OPT_PAIRS},
+                                         {"head", required_argument, 0, OPT_HEAD},
                                          {0, 0, 0, 0}};
     ProbeConfig c;
     probe_config_defaults(&c);
@@ -138,7 +152,8 @@ int cmd_probe(int argc, char **argv, GlobalOpts *g) {
             if (k < 0 || aug_default_levels((AugKind)k, lv) < 2) {
                 fprintf(stderr,
                         "augprobe probe: --aug: '%s' is not a probed family (zoom, aspect, "
-                        "brightness, contrast, saturation, hue, rotation, translation)\n",
+                        "brightness, contrast, saturation, hue, rotation, translation, "
+                        "blur)\n",
                         optarg);
                 return usage_error();
             }
@@ -160,6 +175,22 @@ int cmd_probe(int argc, char **argv, GlobalOpts *g) {
             else if (!strcmp(optarg, "avg")) c.pool = PROBE_POOL_AVG;
             else {
                 fprintf(stderr, "augprobe probe: --pool: '%s' is not flatten or avg\n", optarg);
+                return usage_error();
+            }
+            break;
+        case OPT_PAIRS:
+            if (!strcmp(optarg, "same")) c.pairs = PROBE_PAIRS_SAME;
+            else if (!strcmp(optarg, "cross")) c.pairs = PROBE_PAIRS_CROSS;
+            else {
+                fprintf(stderr, "augprobe probe: --pairs: '%s' is not same or cross\n", optarg);
+                return usage_error();
+            }
+            break;
+        case OPT_HEAD:
+            if (!strcmp(optarg, "mlp")) c.head = PROBE_HEAD_MLP;
+            else if (!strcmp(optarg, "linear")) c.head = PROBE_HEAD_LINEAR;
+            else {
+                fprintf(stderr, "augprobe probe: --head: '%s' is not mlp or linear\n", optarg);
                 return usage_error();
             }
             break;
@@ -202,7 +233,10 @@ int cmd_probe(int argc, char **argv, GlobalOpts *g) {
     }
     if (cli_no_positional("probe", argc, argv)) return usage_error();
     /* --levels is checked against the final --aug, whatever the flag order. */
-    if (levels_text && probe_parse_levels(c.family, levels_text, c.levels, &c.n_levels, &e)) {
+    if (levels_text && !strcmp(levels_text, "ladder"))
+        c.n_levels = aug_ladder_levels(c.family, c.levels);
+    else if (levels_text &&
+             probe_parse_levels(c.family, levels_text, c.levels, &c.n_levels, &e)) {
         fprintf(stderr, "augprobe probe: %s\n", e.msg);
         return usage_error();
     }
@@ -220,10 +254,18 @@ int cmd_probe(int argc, char **argv, GlobalOpts *g) {
     Cifar10 data;
     memset(&data, 0, sizeof data);
     ProbeResult r;
+    memset(&r, 0, sizeof r);
     CheckpointMeta meta;
     memset(&meta, 0, sizeof meta);
     if (!trunk) goto fail;
-    int tap = probe_find_tap(trunk, c.layer, &e);
+    int floor_input = !strcmp(model, "pixels") || !strcmp(model, "stats");
+    if (floor_input) { /* no network: the probe reads the image itself */
+        snprintf(c.layer, sizeof c.layer, "%s", model);
+        c.pool = PROBE_POOL_FLATTEN;
+        net_free(trunk);
+        trunk = NULL;
+    }
+    int tap = floor_input ? 0 : probe_find_tap(trunk, c.layer, &e);
     if (tap < 0) {
         /* A usage error, caught before the data is loaded. */
         fprintf(stderr, "augprobe probe: %s\n", e.msg);
@@ -231,8 +273,10 @@ int cmd_probe(int argc, char **argv, GlobalOpts *g) {
         return usage_error();
     }
     /* The feature cache's size is known before loading anything. */
-    double need = (double)probe_tap_dim(trunk, tap, c.pool) * (c.limit ? c.limit : CIFAR_VAL) *
-                  c.n_levels * sizeof(float);
+    size_t dim = !floor_input              ? probe_tap_dim(trunk, tap, c.pool)
+                 : !strcmp(model, "stats") ? PROBE_STATS_DIM
+                                           : CIFAR_PIXELS;
+    double need = (double)dim * (c.limit ? c.limit : CIFAR_VAL) * c.n_levels * sizeof(float);
     if (need > (double)c.max_feature_bytes) {
         err_set(&e,
                 "--layer %s: its feature cache needs %.0f MB per split (limit %d MB): use "
@@ -240,13 +284,15 @@ int cmd_probe(int argc, char **argv, GlobalOpts *g) {
                 c.layer, need / 1048576.0, max_mb);
         goto fail;
     }
-    int is_random = !strcmp(model, "random");
-    if (is_random) {
+    int is_random = !strcmp(model, "random") || floor_input;
+    if (floor_input) {
+        /* nothing to load or place */
+    } else if (!strcmp(model, "random")) {
         net_init(trunk, g->seed);
     } else if (checkpoint_load(model, trunk, NULL, NULL, &meta, &e)) {
         goto fail;
     }
-    if (net_place(trunk, c.device, NULL, &e)) goto fail;
+    if (trunk && net_place(trunk, c.device, NULL, &e)) goto fail;
     if (cifar10_load(&data, g->data_dir, 1, g->quiet, &e)) goto fail;
     /* --model random: the notebook's random_state = 1 */
     uint64_t split_seed = is_random ? 1 : split_seed_of(&meta, meta.seed);
@@ -258,6 +304,7 @@ int cmd_probe(int argc, char **argv, GlobalOpts *g) {
                 aug_kind_name(c.family), c.layer, c.pool == PROBE_POOL_AVG ? "avg" : "flatten",
                 model, c.limit ? c.limit : data.val.n, c.limit ? c.limit : data.test.n,
                 c.n_levels);
+    memset(&r, 0, sizeof r);
     if (probe_run(&c, trunk, &data, &r, &e)) goto fail;
     probe_print(stdout, &c, &r);
     char *path = path_join(out_dir, "probe.json");
@@ -268,6 +315,7 @@ int cmd_probe(int argc, char **argv, GlobalOpts *g) {
     rc = EXIT_OK;
 fail:
     if (rc != EXIT_OK) fprintf(stderr, "augprobe probe: %s\n", e.msg);
+    probe_result_free(&r);
     cifar10_free(&data);
     net_free(trunk);
     return rc;

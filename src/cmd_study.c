@@ -24,26 +24,34 @@ enum {
     OPT_NETWORKS,
     OPT_FAMILIES,
     OPT_TAPS,
+    OPT_PAIRS,
+    OPT_BOOT,
 };
 
 static const char USAGE[] =
     "Usage: augprobe study [--quick | --full] [--out DIR] [knobs] [flags]\n"
-    "Answers the paper's question over a grid: networks (aug: trained with\n"
-    "hflip,vflip,zoom=0.5:1.0; noaug: trained without; random: untrained control)\n"
-    "x augmentations (zoom aspect brightness contrast saturation hue) x taps\n"
-    "(block1_pool block2_pool block3_pool averaged over space, flatten, dense1)\n"
-    "x seeds 1..N, one RankNet probe per cell; writes DIR/report.md, results.json,\n"
-    "preview.png, depth.png, the training runs DIR/seed<s>/<net>/ and one JSON per\n"
-    "finished cell in DIR/cells/. Rerunning continues: finished cells and networks\n"
-    "are reused, an interrupted training resumes from its checkpoint.\n"
+    "Answers the paper's question over a grid, with the controls that make the\n"
+    "answer mean something: networks (aug: trained with hflip,vflip,zoom=0.5:1.0;\n"
+    "noaug: trained without; random: untrained; pixels and stats: floors that need\n"
+    "no network) x augmentations (zoom aspect brightness contrast saturation hue\n"
+    "blur, each at its ladder of levels) x pair modes (cross: a and b are\n"
+    "different images, the primary answer; same: two copies of one image, the\n"
+    "notebook's) x taps (block1_pool block2_pool block3_pool averaged over space,\n"
+    "flatten, dense1) x seeds 1..N, a linear RankNet probe per cell (and the\n"
+    "notebook's MLP head on the notebook's cell; on every cell with --full), with\n"
+    "95% bootstrap intervals, 75% thresholds and paired differences. Writes\n"
+    "DIR/report.md, results.json, results.csv, preview.png, depth.png, the training\n"
+    "runs DIR/seed<s>/<net>/ and one JSON per finished cell in DIR/cells/.\n"
+    "Rerunning continues: finished cells and networks are reused, an interrupted\n"
+    "training resumes from its checkpoint.\n"
     "\n"
     "Profiles (default --quick):\n"
-    "  --quick            4 epochs on 10,000 images (evaluated on 1,000), 2 passes,\n"
-    "                     15 probe epochs, 1,000 val and 1,000 test images probed,\n"
-    "                     1 seed (about 830 CPU-seconds: 8 minutes on 2 cores)\n"
+    "  --quick            8 epochs on all 40,000 images (evaluated on 1,000), 2\n"
+    "                     passes, 15 probe epochs, 1,000 val and 1,000 test images\n"
+    "                     probed, 1 seed (about 20 minutes on 2 free cores)\n"
     "  --full             the paper's: 50 epochs on all 40,000 images, 4 passes,\n"
-    "                     50 probe epochs, every val/test image, 3 seeds (about 20\n"
-    "                     hours on 2 cores)\n"
+    "                     50 probe epochs, the MLP head on every cell too, every\n"
+    "                     val/test image, 3 seeds (about a day on 2 cores)\n"
     "Knobs (override the profile):\n"
     "  --epochs N         training epochs of aug and noaug\n"
     "  --train-limit N    train on the first N training images (0 = all)\n"
@@ -52,9 +60,11 @@ static const char USAGE[] =
     "  --probe-epochs N   RankNet head epochs\n"
     "  --probe-limit N    probe the first N val and N test images (0 = all)\n"
     "  --seeds N          seeds 1..N (1..16)\n"
-    "  --networks LIST    restrict the grid, e.g. aug,random (default all)\n"
-    "  --families LIST    e.g. zoom,hue (default all)\n"
+    "  --networks LIST    restrict the grid, e.g. aug,random,pixels (default all)\n"
+    "  --families LIST    e.g. zoom,blur (default all)\n"
     "  --taps LIST        e.g. flatten,dense1 (default all)\n"
+    "  --pairs LIST       cross, same or both (default cross,same)\n"
+    "  --bootstrap N      bootstrap replicates of the intervals (default 1000)\n"
     "  --out DIR          output directory (default runs/study)\n"
     "--seed S sets the train/val split (default 1, the notebook's random_state);\n"
     "networks and probes use the seeds 1..N. Ctrl-C stops at a clean point.\n";
@@ -87,13 +97,15 @@ int cmd_study(int argc, char **argv, GlobalOpts *g) {
                                          {"networks", required_argument, 0, OPT_NETWORKS},
                                          {"families", required_argument, 0, OPT_FAMILIES},
                                          {"taps", required_argument, 0, OPT_TAPS},
+                                         {"pairs", required_argument, 0, OPT_PAIRS},
+                                         {"bootstrap", required_argument, 0, OPT_BOOT},
                                          {0, 0, 0, 0}};
     const char *out = "runs/study";
     int quick = 0, full = 0;
     Knob epochs = {0, 0}, train_limit = {0, 0}, eval_limit = {0, 0}, passes = {0, 0},
-         probe_epochs = {0, 0}, probe_limit = {0, 0}, seeds = {0, 0};
-    const char *nets_text = NULL, *fams_text = NULL, *taps_text = NULL;
-    unsigned net_mask = 0, fam_mask = 0, tap_mask = 0;
+         probe_epochs = {0, 0}, probe_limit = {0, 0}, seeds = {0, 0}, boot = {0, 0};
+    const char *nets_text = NULL, *fams_text = NULL, *taps_text = NULL, *modes_text = NULL;
+    unsigned net_mask = 0, fam_mask = 0, tap_mask = 0, mode_mask = 0;
     cli_begin();
     int c;
     while ((c = getopt_long(argc, argv, CLI_OPTSTRING(""), opts, NULL)) != -1) {
@@ -120,6 +132,11 @@ int cmd_study(int argc, char **argv, GlobalOpts *g) {
         case OPT_PROBE_EPOCHS: k = &probe_epochs, lo = 1, hi = 10000, flag = "--probe-epochs"; break;
         case OPT_PROBE_LIMIT: k = &probe_limit, lo = 0, hi = CIFAR_TEST, flag = "--probe-limit"; break;
         case OPT_SEEDS: k = &seeds, lo = 1, hi = STUDY_MAX_SEEDS, flag = "--seeds"; break;
+        case OPT_BOOT: k = &boot, lo = 50, hi = 100000, flag = "--bootstrap"; break;
+        case OPT_PAIRS:
+            modes_text = optarg;
+            bad = parse_mask("--pairs", optarg, STUDY_MODE_NAMES, STUDY_MODES, &mode_mask);
+            break;
         case OPT_NETWORKS:
             nets_text = optarg;
             bad = parse_mask("--networks", optarg, STUDY_NET_NAMES, STUDY_NETS, &net_mask);
@@ -167,7 +184,8 @@ int cmd_study(int argc, char **argv, GlobalOpts *g) {
                  {"--passes", &passes, &cfg.passes},
                  {"--probe-epochs", &probe_epochs, &cfg.probe_epochs},
                  {"--probe-limit", &probe_limit, &cfg.probe_limit},
-                 {"--seeds", &seeds, &cfg.seeds}};
+                 {"--seeds", &seeds, &cfg.seeds},
+                 {"--bootstrap", &boot, &cfg.boot}};
     size_t used = 0;
     for (size_t i = 0; i < sizeof knobs / sizeof knobs[0]; i++) {
         if (!knobs[i].k->given) continue;
@@ -181,7 +199,8 @@ int cmd_study(int argc, char **argv, GlobalOpts *g) {
         unsigned mask, *field;
     } masks[] = {{"--networks", nets_text, net_mask, &cfg.net_mask},
                  {"--families", fams_text, fam_mask, &cfg.family_mask},
-                 {"--taps", taps_text, tap_mask, &cfg.tap_mask}};
+                 {"--taps", taps_text, tap_mask, &cfg.tap_mask},
+                 {"--pairs", modes_text, mode_mask, &cfg.mode_mask}};
     for (size_t i = 0; i < sizeof masks / sizeof masks[0]; i++) {
         if (!masks[i].text) continue;
         *masks[i].field = masks[i].mask;

@@ -241,6 +241,9 @@ static int augment_input(GpuNet *g, const uint8_t *images, const int *idx,
     for (int s = 0; s < g->n_sets; s++)
         if (g->sets[s].host == images) dev = g->sets[s].dev;
     if (!dev) return err_set(e, "%s: image set not attached to the device", o->name);
+    for (int b = 0; b < B; b++) /* no device op for it: callers augment on the host */
+        if (params[b].blur != 0.0f)
+            return err_set(e, "%s: blur is augmented on the host only", o->name);
     if (o->upload(g->d, g->idx, idx, sizeof(int) * (size_t)B, e) ||
         o->upload(g->d, g->params_buf, params, sizeof(AugParams) * (size_t)B, e))
         return -1;

@@ -74,9 +74,13 @@ static void text_at(cairo_t *cr, const char *s, double x, double y, double ax, d
 
 static double series_x(const PlotSeries *s, int i) { return s->x ? s->x[i] : i; }
 
-static void draw_panel(cairo_t *cr, const PlotPanel *p, double ox) {
+/* Sideways spread of series s of n at a category x (grid figures). */
+static double spread(int s, int n, int on) { return on && n > 1 ? (s - (n - 1) / 2.0) * 0.08 : 0; }
+
+static void draw_panel(cairo_t *cr, const PlotPanel *p, double ox, double oy, int legend_inside) {
     const double W = PLOT_PANEL_W, H = PLOT_PANEL_H;
-    const double L = ox + 64, R = ox + W - 16, T = 34, B = H - 52;
+    const double L = ox + 64, R = ox + W - 16, T = oy + 34, B = oy + H - 52;
+    const int spread_on = !legend_inside && p->n_xticks > 0;
     /* data range */
     double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
     for (int s = 0; s < p->n_series; s++)
@@ -85,6 +89,9 @@ static void draw_panel(cairo_t *cr, const PlotPanel *p, double ox) {
             if (!isfinite(x) || !isfinite(y)) continue;
             x0 = fmin(x0, x), x1 = fmax(x1, x), y0 = fmin(y0, y), y1 = fmax(y1, y);
         }
+    for (int k = 0; k < p->n_bands; k++)
+        if (isfinite(p->bands[k].value))
+            y0 = fmin(y0, p->bands[k].value), y1 = fmax(y1, p->bands[k].value);
     if (p->n_xticks > 0) x0 = -0.5, x1 = p->n_xticks - 0.5;
     if (!(x0 <= x1)) x0 = 0, x1 = 1;
     if (!(y0 <= y1)) y0 = 0, y1 = 1;
@@ -94,6 +101,10 @@ static void draw_panel(cairo_t *cr, const PlotPanel *p, double ox) {
     y0 -= ypad, y1 += ypad, x0 -= xpad, x1 += xpad;
     double ystep = nice_step(y1 - y0, 5);
     y0 = floor(y0 / ystep) * ystep, y1 = ceil(y1 / ystep) * ystep;
+    if (p->ymin < p->ymax) {
+        y0 = p->ymin, y1 = p->ymax;
+        ystep = nice_step(y1 - y0, 6);
+    }
 #define PX(x) (L + ((x) - x0) / (x1 - x0) * (R - L))
 #define PY(y) (B - ((y) - y0) / (y1 - y0) * (B - T))
 
@@ -137,13 +148,47 @@ static void draw_panel(cairo_t *cr, const PlotPanel *p, double ox) {
     cairo_save(cr);
     cairo_rectangle(cr, L, T, R - L, B - T);
     cairo_clip(cr);
+    /* bands under everything: the interval shaded, the value dashed */
+    for (int k = 0; k < p->n_bands; k++) {
+        const PlotBand *b = &p->bands[k];
+        uint32_t col = PALETTE[(p->n_series + k) % 10];
+        if (isfinite(b->lo) && isfinite(b->hi)) {
+            cairo_set_source_rgba(cr, ((col >> 16) & 255) / 255.0, ((col >> 8) & 255) / 255.0,
+                                  (col & 255) / 255.0, 0.18);
+            double ya = PY(b->hi), yb = PY(b->lo);
+            cairo_rectangle(cr, L, ya, R - L, fmax(yb - ya, 1.0));
+            cairo_fill(cr);
+        }
+        if (isfinite(b->value)) {
+            set_rgb(cr, col);
+            double dash[] = {6, 4};
+            cairo_set_dash(cr, dash, 2, 0);
+            cairo_set_line_width(cr, 1.5);
+            cairo_move_to(cr, L, PY(b->value)), cairo_line_to(cr, R, PY(b->value));
+            cairo_stroke(cr);
+            cairo_set_dash(cr, NULL, 0, 0);
+        }
+    }
     cairo_set_line_width(cr, 2);
     for (int s = 0; s < p->n_series; s++) {
         const PlotSeries *se = &p->series[s];
+        const double dx = spread(s, p->n_series, spread_on);
         set_rgb(cr, PALETTE[s % 10]);
+        if (se->ylo && se->yhi) { /* interval bars with caps */
+            cairo_set_line_width(cr, 1.5);
+            for (int i = 0; i < se->n; i++) {
+                double x = series_x(se, i) + dx, lo = se->ylo[i], hi = se->yhi[i];
+                if (!isfinite(x) || !isfinite(lo) || !isfinite(hi)) continue;
+                cairo_move_to(cr, PX(x), PY(lo)), cairo_line_to(cr, PX(x), PY(hi));
+                cairo_move_to(cr, PX(x) - 4, PY(lo)), cairo_line_to(cr, PX(x) + 4, PY(lo));
+                cairo_move_to(cr, PX(x) - 4, PY(hi)), cairo_line_to(cr, PX(x) + 4, PY(hi));
+                cairo_stroke(cr);
+            }
+            cairo_set_line_width(cr, 2);
+        }
         int pen = 0;
         for (int i = 0; i < se->n; i++) {
-            double x = series_x(se, i), y = se->y[i];
+            double x = series_x(se, i) + dx, y = se->y[i];
             if (!isfinite(x) || !isfinite(y)) {
                 pen = 0;
                 continue;
@@ -157,7 +202,7 @@ static void draw_panel(cairo_t *cr, const PlotPanel *p, double ox) {
         cairo_stroke(cr);
         if (se->n <= 40)
             for (int i = 0; i < se->n; i++) {
-                double x = series_x(se, i), y = se->y[i];
+                double x = series_x(se, i) + dx, y = se->y[i];
                 if (!isfinite(x) || !isfinite(y)) continue;
                 cairo_arc(cr, PX(x), PY(y), 3, 0, 2 * PI);
                 cairo_fill(cr);
@@ -167,7 +212,7 @@ static void draw_panel(cairo_t *cr, const PlotPanel *p, double ox) {
     /* labels and title */
     set_rgb(cr, 0x000000);
     cairo_set_font_size(cr, 12);
-    if (p->xlabel) text_at(cr, p->xlabel, (L + R) / 2, H - 8, 0.5, 1.0);
+    if (p->xlabel) text_at(cr, p->xlabel, (L + R) / 2, oy + H - 8, 0.5, 1.0);
     if (p->ylabel) {
         cairo_save(cr);
         cairo_translate(cr, ox + 14, (T + B) / 2);
@@ -181,6 +226,7 @@ static void draw_panel(cairo_t *cr, const PlotPanel *p, double ox) {
         text_at(cr, p->title, (L + R) / 2, T - 10, 0.5, 1.0);
         cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
     }
+    if (!legend_inside) return;
     /* legend: inside the axes, in the corner that covers the fewest points */
     cairo_set_font_size(cr, 11);
     double lw = 0;
@@ -249,7 +295,63 @@ int plot_panels_png(const char *path, const PlotPanel *panels, int n_panels, Err
     cairo_t *cr = cairo_create(s);
     cairo_set_source_rgb(cr, 1, 1, 1);
     cairo_paint(cr);
-    for (int i = 0; i < n_panels; i++) draw_panel(cr, &panels[i], i * PLOT_PANEL_W);
+    for (int i = 0; i < n_panels; i++) draw_panel(cr, &panels[i], i * PLOT_PANEL_W, 0, 1);
+    int rc = save_png(s, cr, path, e);
+    cairo_destroy(cr);
+    cairo_surface_destroy(s);
+    return rc;
+}
+
+int plot_grid_png(const char *path, const PlotPanel *panels, int n_panels, int cols, Err *e) {
+    if (n_panels < 1 || n_panels > 16 || cols < 1)
+        return err_set(e, "%s: %d panels in %d columns (need 1..16, >= 1)", path, n_panels, cols);
+    for (int i = 0; i < n_panels; i++)
+        if (panels[i].n_series < 0 || (panels[i].n_series && !panels[i].series) ||
+            panels[i].n_bands < 0 || (panels[i].n_bands && !panels[i].bands) ||
+            (panels[i].n_xticks > 0 && !panels[i].xtick_labels))
+            return err_set(e, "%s: panel %d is malformed", path, i);
+    if (cols > n_panels) cols = n_panels;
+    int rows = (n_panels + cols - 1) / cols;
+    cairo_surface_t *s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, cols * PLOT_PANEL_W,
+                                                    rows * PLOT_PANEL_H + PLOT_LEGEND_H);
+    cairo_t *cr = cairo_create(s);
+    cairo_set_source_rgb(cr, 1, 1, 1);
+    cairo_paint(cr);
+    for (int i = 0; i < n_panels; i++)
+        draw_panel(cr, &panels[i], (i % cols) * PLOT_PANEL_W, (i / cols) * PLOT_PANEL_H, 0);
+    /* the shared legend, in its own strip */
+    const PlotPanel *p = &panels[0];
+    double x = 16, y = rows * PLOT_PANEL_H + PLOT_LEGEND_H / 2.0;
+    cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
+    cairo_set_font_size(cr, 12);
+    for (int k = 0; k < p->n_series + p->n_bands; k++) {
+        const char *label = k < p->n_series ? p->series[k].label : p->bands[k - p->n_series].label;
+        if (!label) continue;
+        set_rgb(cr, PALETTE[k % 10]);
+        if (k < p->n_series) {
+            cairo_set_line_width(cr, 2);
+            cairo_move_to(cr, x, y), cairo_line_to(cr, x + 24, y), cairo_stroke(cr);
+            cairo_arc(cr, x + 12, y, 3, 0, 2 * PI);
+            cairo_fill(cr);
+        } else {
+            uint32_t col = PALETTE[k % 10];
+            cairo_set_source_rgba(cr, ((col >> 16) & 255) / 255.0, ((col >> 8) & 255) / 255.0,
+                                  (col & 255) / 255.0, 0.18);
+            cairo_rectangle(cr, x, y - 7, 24, 14);
+            cairo_fill(cr);
+            set_rgb(cr, col);
+            double dash[] = {6, 4};
+            cairo_set_dash(cr, dash, 2, 0);
+            cairo_set_line_width(cr, 1.5);
+            cairo_move_to(cr, x, y), cairo_line_to(cr, x + 24, y), cairo_stroke(cr);
+            cairo_set_dash(cr, NULL, 0, 0);
+        }
+        set_rgb(cr, 0x000000);
+        text_at(cr, label, x + 30, y, 0.0, 0.5);
+        cairo_text_extents_t te;
+        cairo_text_extents(cr, label, &te);
+        x += 30 + te.x_advance + 24;
+    }
     int rc = save_png(s, cr, path, e);
     cairo_destroy(cr);
     cairo_surface_destroy(s);

@@ -12,7 +12,15 @@ typedef struct PlotSeries {
     const char *label;
     const double *x, *y; /* n points; NaN y values are gaps; x NULL: 0..n-1 */
     int n;
+    const double *ylo, *yhi; /* optional: an interval bar at each point */
 } PlotSeries;
+
+/* A horizontal band across a panel (a floor): its interval shaded, its
+ * value dashed. Band k is drawn in palette colour n_series + k. */
+typedef struct PlotBand {
+    const char *label;
+    double value, lo, hi;
+} PlotBand;
 
 typedef struct PlotPanel {
     const char *title, *xlabel, *ylabel;
@@ -20,6 +28,9 @@ typedef struct PlotPanel {
     int n_series;
     const char *const *xtick_labels; /* optional: category names at x = 0..n-1 */
     int n_xticks;
+    const PlotBand *bands;           /* optional */
+    int n_bands;
+    double ymin, ymax;               /* a fixed y range when ymin < ymax */
 } PlotPanel;
 
 /* Layout, in pixels (tests and callers may rely on it). */
@@ -34,6 +45,14 @@ enum {
  * n_panels * PLOT_PANEL_W x PLOT_PANEL_H. Series colours: the tab10 palette
  * in order (first 0x1f77b4). With xtick_labels, x is the category index. */
 int plot_panels_png(const char *path, const PlotPanel *panels, int n_panels, Err *e);
+
+/* Panels in a grid of `cols` columns, and one legend for all of them (the
+ * first panel's series and bands) in a strip under the grid, where it can
+ * cover no data: cols * PLOT_PANEL_W wide, rows * PLOT_PANEL_H +
+ * PLOT_LEGEND_H high. With several series at a category x, the series are
+ * spread a little sideways so their interval bars do not hide each other. */
+enum { PLOT_LEGEND_H = 40 };
+int plot_grid_png(const char *path, const PlotPanel *panels, int n_panels, int cols, Err *e);
 
 /* n RGB uint8 HWC images of h x w in a grid of `cols` columns, each
  * enlarged `scale` times (nearest), with a caption under each (captions may

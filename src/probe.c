@@ -19,6 +19,17 @@ static uint64_t probe_stream(uint64_t sub, uint64_t index) {
     return rng_mix(RNG_TAG_PROBE, rng_mix(sub, index));
 }
 
+const char *probe_pair_mode_name(ProbePairMode m) {
+    return m == PROBE_PAIRS_CROSS ? "cross" : "same";
+}
+
+const char *probe_head_name(ProbeHeadKind h) { return h == PROBE_HEAD_LINEAR ? "linear" : "mlp"; }
+
+void probe_result_free(ProbeResult *r) {
+    free(r->outcome);
+    r->outcome = NULL;
+}
+
 void probe_config_family(ProbeConfig *c, AugKind family) {
     c->family = family;
     c->n_levels = aug_default_levels(family, c->levels);
@@ -38,6 +49,7 @@ void probe_config_defaults(ProbeConfig *c) {
     snprintf(c->device, sizeof c->device, "cpu");
     c->limit = 0;
     c->max_feature_bytes = (size_t)1536 << 20;
+    c->boot = STATS_BOOT;
 }
 
 int probe_parse_levels(AugKind family, const char *text, float *levels, int *n_levels, Err *e) {
@@ -74,10 +86,7 @@ int probe_parse_levels(AugKind family, const char *text, float *levels, int *n_l
 }
 
 int probe_more_is_lower(AugKind family, const float *levels, int n_levels) {
-    float identity = family == AUG_ZOOM || family == AUG_ASPECT || family == AUG_CONTRAST ||
-                             family == AUG_SATURATION
-                         ? 1.0f
-                         : 0.0f;
+    float identity = aug_identity_level(family);
     double mean = 0;
     for (int i = 0; i < n_levels; i++) mean += levels[i];
     return n_levels > 0 && mean / n_levels < identity;
@@ -86,10 +95,12 @@ int probe_more_is_lower(AugKind family, const float *levels, int n_levels) {
 /* ---- pairs ---- */
 
 void probe_pairs_make(ProbePairs *p, int n_images, int passes, const float *levels,
-                      int n_levels, uint64_t seed, ProbeSplit split) {
+                      int n_levels, uint64_t seed, ProbeSplit split, ProbePairMode mode) {
     long n = (long)passes * n_images;
     p->n = (int)n;
     p->image = xmalloc(sizeof(int) * (size_t)(n > 0 ? n : 1));
+    p->image_b = xmalloc(sizeof(int) * (size_t)(n > 0 ? n : 1));
+    int cross = mode == PROBE_PAIRS_CROSS && n_images >= 2;
     p->la = xmalloc((size_t)(n > 0 ? n : 1));
     p->lb = xmalloc((size_t)(n > 0 ? n : 1));
     p->target = xmalloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
@@ -101,6 +112,11 @@ void probe_pairs_make(ProbePairs *p, int n_images, int passes, const float *leve
         int a = (int)rng_below(&r, (uint64_t)n_levels);
         int b = (int)rng_below(&r, (uint64_t)n_levels);
         p->image[k] = (int)image;
+        p->image_b[k] = (int)image;
+        if (cross) { /* another image, uniform among the other n - 1 */
+            int j = (int)rng_below(&r, (uint64_t)n_images - 1);
+            p->image_b[k] = j >= (int)image ? j + 1 : j;
+        }
         p->la[k] = (uint8_t)a;
         p->lb[k] = (uint8_t)b;
         float t = levels[a] > levels[b] ? 1.0f : levels[a] < levels[b] ? -1.0f : 0.0f;
@@ -112,6 +128,7 @@ void probe_pairs_make(ProbePairs *p, int n_images, int passes, const float *leve
 
 void probe_pairs_free(ProbePairs *p) {
     free(p->image);
+    free(p->image_b);
     free(p->la);
     free(p->lb);
     free(p->target);
@@ -192,6 +209,9 @@ int probe_features_compute(Net *trunk, const ImageSet *set, int n, AugKind famil
     int B = trunk->max_batch;
     AugParams *params = xmalloc(sizeof(AugParams) * (size_t)B);
     int *img = xmalloc(sizeof(int) * (size_t)B);
+    /* Blur has no device op: it is augmented here and the floats go in
+     * (on the CPU that is what net_forward_images does anyway). */
+    float *host_x = family == AUG_BLUR ? xalloc_floats((size_t)B * CIFAR_PIXELS) : NULL;
     long ran = 0;
     int rc = net_attach_images(trunk, set, e);
     for (int l = 0; l < n_levels && rc == 0; l++) {
@@ -199,7 +219,9 @@ int probe_features_compute(Net *trunk, const ImageSet *set, int n, AugKind famil
         for (int start = 0; start < n && rc == 0; start += B) {
             int nb = n - start < B ? n - start : B;
             for (int j = 0; j < nb; j++) img[j] = start + j;
-            if (!net_forward_images(trunk, set, img, params, nb, 0, NULL, deepest)) {
+            if (host_x) aug_apply_batch(params, set, img, nb, host_x);
+            if (!(host_x ? net_forward(trunk, host_x, nb, 0, NULL, deepest)
+                         : net_forward_images(trunk, set, img, params, nb, 0, NULL, deepest))) {
                 rc = err_set(e, "probe: %s", net_error(trunk));
                 break;
             }
@@ -232,6 +254,7 @@ int probe_features_compute(Net *trunk, const ImageSet *set, int n, AugKind famil
     }
     free(params);
     free(img);
+    free(host_x);
     if (rc) {
         for (int t = 0; t < n_taps; t++) probe_features_free(&out[t]);
         return -1;
@@ -243,6 +266,88 @@ int probe_features_compute(Net *trunk, const ImageSet *set, int n, AugKind famil
 void probe_features_free(ProbeFeatures *f) {
     free(f->x);
     memset(f, 0, sizeof *f);
+}
+
+void probe_stats_features(const float *img, int h, int w, float *out) {
+    const int npix = h * w;
+    double sum[3] = {0, 0, 0}, sq[3] = {0, 0, 0}, sat = 0, hf = 0;
+    long hf_n = 0;
+    for (int i = 0; i < npix; i++) {
+        const float *px = img + (size_t)i * 3;
+        float mx = px[0], mn = px[0];
+        for (int k = 0; k < 3; k++) {
+            sum[k] += px[k];
+            sq[k] += (double)px[k] * px[k];
+            mx = px[k] > mx ? px[k] : mx;
+            mn = px[k] < mn ? px[k] : mn;
+        }
+        sat += mx > 0 ? (mx - mn) / mx : 0; /* tf.image.rgb_to_hsv's s */
+    }
+    for (int r = 0; r < h; r++)
+        for (int c = 0; c < w; c++)
+            for (int k = 0; k < 3; k++) {
+                float v = img[((size_t)r * w + c) * 3 + k];
+                if (c + 1 < w) {
+                    float d = img[((size_t)r * w + c + 1) * 3 + k] - v;
+                    hf += (double)d * d;
+                    hf_n++;
+                }
+                if (r + 1 < h) {
+                    float d = img[((size_t)(r + 1) * w + c) * 3 + k] - v;
+                    hf += (double)d * d;
+                    hf_n++;
+                }
+            }
+    for (int k = 0; k < 3; k++) {
+        double m = sum[k] / npix, var = sq[k] / npix - m * m;
+        out[k] = (float)m;
+        out[3 + k] = (float)sqrt(var > 0 ? var : 0);
+    }
+    out[6] = (float)(sat / npix);
+    out[7] = (float)(hf_n ? hf / hf_n : 0);
+}
+
+int probe_features_input(ProbeInput input, const ImageSet *set, int n, AugKind family,
+                         const float *levels, int n_levels, size_t max_bytes,
+                         ProbeFeatures *out, Err *e) {
+    if (n <= 0 || n > set->n)
+        return err_set(e, "probe: %d images asked of a split of %d", n, set->n);
+    const int dim = input == PROBE_INPUT_PIXELS ? CIFAR_PIXELS : PROBE_STATS_DIM;
+    double bytes = (double)dim * n * n_levels * sizeof(float);
+    if (bytes > (double)max_bytes)
+        return err_set(e,
+                       "probe: the %s feature cache of %d images x %d levels needs %.0f MB "
+                       "(limit %.0f MB): use a smaller --limit or --max-memory",
+                       input == PROBE_INPUT_PIXELS ? "pixels" : "stats", n, n_levels,
+                       bytes / 1048576.0, (double)max_bytes / 1048576.0);
+    memset(out, 0, sizeof *out);
+    snprintf(out->layer, sizeof out->layer, "%s", input == PROBE_INPUT_PIXELS ? "pixels" : "stats");
+    out->pool = PROBE_POOL_FLATTEN;
+    out->n_images = n;
+    out->n_levels = n_levels;
+    out->dim = dim;
+    out->x = xalloc_floats((size_t)dim * n * n_levels);
+    for (int l = 0; l < n_levels; l++) {
+        AugParams p;
+        aug_params_level(family, levels[l], &p);
+#pragma omp parallel
+        {
+            float *img = input == PROBE_INPUT_STATS ? xmalloc(sizeof(float) * CIFAR_PIXELS) : NULL;
+#pragma omp for schedule(static)
+            for (int i = 0; i < n; i++) {
+                float *dst = out->x + ((size_t)l * n + i) * dim;
+                const uint8_t *src = set->images + (size_t)i * CIFAR_PIXELS;
+                if (input == PROBE_INPUT_PIXELS) {
+                    aug_apply(&p, src, dst, CIFAR_H, CIFAR_W);
+                } else {
+                    aug_apply(&p, src, img, CIFAR_H, CIFAR_W);
+                    probe_stats_features(img, CIFAR_H, CIFAR_W, dst);
+                }
+            }
+            free(img);
+        }
+    }
+    return 0;
 }
 
 /* ---- head ---- */
@@ -261,9 +366,21 @@ static int check_features(const ProbeConfig *c, const ProbeFeatures *f, const ch
 
 /* Inference scores of every cached (level, image): [level][image]; NULL
  * when the head's device failed (net_error). */
-static float *score_all(Net *head, const ProbeFeatures *f) {
+static float *score_all(ProbeHead *h, const ProbeFeatures *f) {
     long rows = (long)f->n_levels * f->n_images;
     float *scores = xmalloc(sizeof(float) * (size_t)rows);
+    if (h->kind == PROBE_HEAD_LINEAR) {
+        const int D = f->dim;
+#pragma omp parallel for schedule(static)
+        for (long k = 0; k < rows; k++) {
+            const float *x = f->x + (size_t)k * D;
+            double s = 0;
+            for (int j = 0; j < D; j++) s += (double)h->w[j] * x[j];
+            scores[k] = (float)s;
+        }
+        return scores;
+    }
+    Net *head = h->mlp;
     int B = head->max_batch;
     for (long start = 0; start < rows; start += B) {
         int nb = rows - start < B ? (int)(rows - start) : B;
@@ -281,42 +398,26 @@ static float *score_all(Net *head, const ProbeFeatures *f) {
  * (d == 0 is wrong either way, as in the notebook's count). */
 static int ranked_right(float target, float d) { return target > 0 ? d > 0 : d < 0; }
 
-Net *probe_head_train(const ProbeConfig *c, const ProbeFeatures *train, ProbeResult *r,
-                      Err *e) {
-    if (check_features(c, train, "training", e)) return NULL;
-    const int D = train->dim, N = train->n_images, B = c->batch;
-    ProbePairs pairs;
-    probe_pairs_make(&pairs, N, c->passes, c->levels, c->n_levels, c->seed, PROBE_SPLIT_TRAIN);
-    r->pairs_train = pairs.n;
-    r->ties_train = pairs.ties;
-    r->feature_dim = D;
-    /* Ties carry no gradient (ranknet_loss excludes them), so batches are
-     * built from the non-tie pairs only: every step sees B informative pairs. */
-    int m = 0;
-    int *order = xmalloc(sizeof(int) * (size_t)(pairs.n > 0 ? pairs.n : 1));
-    for (int k = 0; k < pairs.n; k++)
-        if (pairs.target[k] != 0) order[m++] = k;
-    if (m == 0) {
-        free(order);
-        probe_pairs_free(&pairs);
-        err_set(e, "probe: every training pair is a tie");
-        return NULL;
-    }
+/* Row of (level, image) in a cache. */
+static const float *feature_row(const ProbeFeatures *f, int level, int image) {
+    return f->x + ((size_t)level * f->n_images + image) * f->dim;
+}
+
+/* The notebook's head: Dropout 0.2, Dense 1024 ReLU, Dropout 0.2, Dense 1,
+ * trained on the non-tie pairs in `order` (m of them). Returns the epoch's
+ * mean loss in *loss; NULL with e set when the head or its device fails. */
+static Net *train_mlp(const ProbeConfig *c, const ProbeFeatures *train, const ProbePairs *pairs,
+                      int *order, int m, double *loss_out, Err *e) {
+    const int D = train->dim, B = c->batch;
     int n_specs;
     const LayerSpec *specs = net_arch_ranknet_head(&n_specs);
     /* 2B rows per training step; scoring the cache runs in larger batches */
     int max_batch = 2 * B > 256 ? 2 * B : 256;
     Net *head = net_create("ranknet_head", specs, n_specs, 1, 1, D, max_batch, c->threads, e);
-    if (!head) {
-        free(order);
-        probe_pairs_free(&pairs);
-        return NULL;
-    }
+    if (!head) return NULL;
     net_init(head, rng_mix(c->seed, probe_stream(PROBE_STREAM_HEAD_INIT, 0)));
     if (net_place(head, c->device, NULL, e)) {
         net_free(head);
-        free(order);
-        probe_pairs_free(&pairs);
         return NULL;
     }
     Adam opt;
@@ -335,12 +436,12 @@ Net *probe_head_train(const ProbeConfig *c, const ProbeFeatures *train, ProbeRes
         for (int start = 0; start < m; start += B) {
             int nb = m - start < B ? m - start : B;
             for (int j = 0; j < nb; j++) {
-                int k = order[start + j], img = pairs.image[k];
-                memcpy(xb + (size_t)j * D, train->x + ((size_t)pairs.la[k] * N + img) * D,
+                int k = order[start + j];
+                memcpy(xb + (size_t)j * D, feature_row(train, pairs->la[k], pairs->image[k]),
                        sizeof(float) * D);
                 memcpy(xb + (size_t)(nb + j) * D,
-                       train->x + ((size_t)pairs.lb[k] * N + img) * D, sizeof(float) * D);
-                y[j] = pairs.target[k];
+                       feature_row(train, pairs->lb[k], pairs->image_b[k]), sizeof(float) * D);
+                y[j] = pairs->target[k];
             }
             /* a rows then b rows in one batch: each copy gets its own dropout mask */
             Rng drop = rng_stream(c->seed, probe_stream(PROBE_STREAM_DROPOUT, step));
@@ -370,33 +471,156 @@ Net *probe_head_train(const ProbeConfig *c, const ProbeFeatures *train, ProbeRes
             fprintf(stderr, "probe %s: epoch %d/%d  loss %.4f\n", train->layer, epoch + 1,
                     c->epochs, epoch_loss);
     }
-    r->train_loss = epoch_loss;
-
-    float *scores = failed || net_sync_host(head, NULL, e) ? NULL : score_all(head, train);
-    if (scores) {
-        int right = 0;
-        for (int j = 0; j < m; j++) {
-            int k = order[j], img = pairs.image[k];
-            float dk =
-                scores[(size_t)pairs.la[k] * N + img] - scores[(size_t)pairs.lb[k] * N + img];
-            right += ranked_right(pairs.target[k], dk);
-        }
-        r->train_accuracy = (double)right / m;
-    } else { /* the device failed */
+    *loss_out = epoch_loss;
+    if (failed || net_sync_host(head, NULL, e)) {
         if (failed) err_set(e, "probe head: %s", net_error(head));
         net_free(head);
         head = NULL;
     }
-    free(scores);
     free(xb);
     free(y);
     free(d);
     free(dd);
     free(dout);
     adam_free(&opt);
+    return head;
+}
+
+/* The linear head: s = v . z, z_j = (x_j - mean_j) / sd_j over the training
+ * cache; d = s(a) - s(b) = sum_j w_j (xa_j - xb_j) with w_j = v_j / sd_j.
+ * Loss: mean RankNet loss + PROBE_LINEAR_L2 / 2 |v|^2; Adam on v from zero
+ * (the problem is convex: no random start). Gradients are summed over a
+ * batch's pairs in a fixed order for each j, so the result does not depend
+ * on the thread count. Returns w[D] (owned by the caller). */
+static float *train_linear(const ProbeConfig *c, const ProbeFeatures *train,
+                           const ProbePairs *pairs, int *order, int m, double *loss_out) {
+    const int D = train->dim, B = c->batch;
+    const long rows = (long)train->n_levels * train->n_images;
+    /* 1 / sd of every feature (0 for a constant one: it cannot rank) */
+    float *inv_sd = xmalloc(sizeof(float) * (size_t)D);
+#pragma omp parallel for schedule(static)
+    for (int j = 0; j < D; j++) {
+        double s = 0, q = 0;
+        for (long k = 0; k < rows; k++) s += train->x[(size_t)k * D + j];
+        double mean = s / rows;
+        for (long k = 0; k < rows; k++) {
+            double u = train->x[(size_t)k * D + j] - mean;
+            q += u * u;
+        }
+        double sd = sqrt(q / rows);
+        inv_sd[j] = sd > 1e-12 * (1 + fabs(mean)) ? (float)(1.0 / sd) : 0.0f;
+    }
+    float *v = xcalloc((size_t)D, sizeof(float)), *grad = xmalloc(sizeof(float) * (size_t)D);
+    float *dz = xalloc_floats((size_t)B * D); /* standardised differences of a batch */
+    float *g = xmalloc(sizeof(float) * (size_t)B);
+    double *pair_loss = xmalloc(sizeof(double) * (size_t)B);
+    Adam opt;
+    adam_init(&opt, (size_t)D);
+    opt.lr = PROBE_LINEAR_LR;
+    double epoch_loss = 0;
+    for (int epoch = 0; epoch < c->epochs; epoch++) {
+        Rng shuf = rng_stream(c->seed, probe_stream(PROBE_STREAM_SHUFFLE, (uint64_t)epoch));
+        rng_shuffle(&shuf, order, m);
+        double loss_sum = 0;
+        for (int start = 0; start < m; start += B) {
+            int nb = m - start < B ? m - start : B;
+#pragma omp parallel for schedule(static)
+            for (int i = 0; i < nb; i++) {
+                int k = order[start + i];
+                const float *xa = feature_row(train, pairs->la[k], pairs->image[k]);
+                const float *xb = feature_row(train, pairs->lb[k], pairs->image_b[k]);
+                float *z = dz + (size_t)i * D;
+                double d = 0;
+                for (int j = 0; j < D; j++) {
+                    z[j] = (xa[j] - xb[j]) * inv_sd[j];
+                    d += (double)v[j] * z[j];
+                }
+                /* loss log(1 + exp(-y d)); dloss/dd = -y sigmoid(-y d) */
+                double yd = pairs->target[k] * d;
+                pair_loss[i] = yd > 0 ? log1p(exp(-yd)) : -yd + log1p(exp(yd));
+                g[i] = (float)(-pairs->target[k] / (1.0 + exp(yd)) / nb);
+            }
+            double batch_loss = 0; /* summed in order: the same bits at any thread count */
+            for (int i = 0; i < nb; i++) batch_loss += pair_loss[i];
+#pragma omp parallel for schedule(static)
+            for (int j = 0; j < D; j++) {
+                double s = 0;
+                for (int i = 0; i < nb; i++) s += (double)g[i] * dz[(size_t)i * D + j];
+                grad[j] = (float)(s + PROBE_LINEAR_L2 * v[j]);
+            }
+            adam_step(&opt, v, grad);
+            loss_sum += batch_loss;
+        }
+        epoch_loss = loss_sum / m;
+        if (!c->quiet)
+            fprintf(stderr, "probe %s (linear): epoch %d/%d  loss %.4f\n", train->layer,
+                    epoch + 1, c->epochs, epoch_loss);
+    }
+    *loss_out = epoch_loss;
+    for (int j = 0; j < D; j++) v[j] *= inv_sd[j];
+    adam_free(&opt);
+    free(inv_sd);
+    free(grad);
+    free(dz);
+    free(g);
+    free(pair_loss);
+    return v;
+}
+
+void probe_head_free(ProbeHead *h) {
+    net_free(h->mlp);
+    free(h->w);
+    memset(h, 0, sizeof *h);
+}
+
+int probe_head_train(const ProbeConfig *c, const ProbeFeatures *train, ProbeHead *h,
+                     ProbeResult *r, Err *e) {
+    memset(h, 0, sizeof *h);
+    if (check_features(c, train, "training", e)) return -1;
+    const int N = train->n_images;
+    if (c->pairs == PROBE_PAIRS_CROSS && N < 2)
+        return err_set(e, "probe: cross pairs need at least 2 images");
+    ProbePairs pairs;
+    probe_pairs_make(&pairs, N, c->passes, c->levels, c->n_levels, c->seed, PROBE_SPLIT_TRAIN,
+                     c->pairs);
+    r->pairs_train = pairs.n;
+    r->ties_train = pairs.ties;
+    r->feature_dim = train->dim;
+    /* Ties carry no gradient (ranknet_loss excludes them), so batches are
+     * built from the non-tie pairs only: every step sees B informative pairs. */
+    int m = 0;
+    int *order = xmalloc(sizeof(int) * (size_t)(pairs.n > 0 ? pairs.n : 1));
+    for (int k = 0; k < pairs.n; k++)
+        if (pairs.target[k] != 0) order[m++] = k;
+    int rc = 0;
+    h->kind = c->head;
+    h->dim = train->dim;
+    if (m == 0) {
+        rc = err_set(e, "probe: every training pair is a tie");
+    } else if (c->head == PROBE_HEAD_LINEAR) {
+        h->w = train_linear(c, train, &pairs, order, m, &r->train_loss);
+    } else {
+        h->mlp = train_mlp(c, train, &pairs, order, m, &r->train_loss, e);
+        if (!h->mlp) rc = -1;
+    }
+    float *scores = rc ? NULL : score_all(h, train);
+    if (scores) {
+        int right = 0;
+        for (int j = 0; j < m; j++) {
+            int k = order[j];
+            float dk = scores[(size_t)pairs.la[k] * N + pairs.image[k]] -
+                       scores[(size_t)pairs.lb[k] * N + pairs.image_b[k]];
+            right += ranked_right(pairs.target[k], dk);
+        }
+        r->train_accuracy = (double)right / m;
+    } else if (rc == 0) { /* the device failed */
+        rc = err_set(e, "probe head: %s", net_error(h->mlp));
+    }
+    if (rc) probe_head_free(h);
+    free(scores);
     free(order);
     probe_pairs_free(&pairs);
-    return head;
+    return rc;
 }
 
 /* The distinct |a - b| > 0 of the levels, ascending (near-equal ones merged). */
@@ -425,32 +649,79 @@ static void make_gaps(ProbeResult *r, const float *levels, int n_levels) {
     }
 }
 
-int probe_head_eval(const ProbeConfig *c, Net *head, const ProbeFeatures *test,
+uint64_t probe_boot_group(AugKind family, ProbePairMode mode) {
+    return rng_mix((uint64_t)family + 1, (uint64_t)mode + 1);
+}
+
+void probe_pair_gaps(const ProbeResult *r, const ProbePairs *pairs, const float *levels,
+                     int *gap_of) {
+    for (int k = 0; k < pairs->n; k++)
+        gap_of[k] = pairs->target[k] == 0
+                        ? -1
+                        : gap_index(r, fabsf(levels[pairs->la[k]] - levels[pairs->lb[k]]));
+}
+
+/* The accuracy's interval and the threshold with its interval, from the
+ * bootstrap over test images (stats.h). */
+static void test_statistics(const ProbeConfig *c, const ProbePairs *pairs, int n_images,
+                            ProbeResult *r) {
+    int *gap_of = xmalloc(sizeof(int) * (size_t)(pairs->n > 0 ? pairs->n : 1));
+    probe_pair_gaps(r, pairs, c->levels, gap_of);
+    Outcomes o;
+    outcomes_make(&o, n_images, r->n_gaps, pairs->n, pairs->image, gap_of, r->outcome);
+    const int B = c->boot > 0 ? c->boot : STATS_BOOT;
+    int *draws = stats_boot_draws(c->seed, probe_boot_group(c->family, c->pairs), n_images, B);
+    double *boot = xmalloc(sizeof(double) * (size_t)B);
+    stats_boot_accuracy(&o, draws, B, boot);
+    stats_interval95(boot, B, &r->acc_lo, &r->acc_hi);
+    double gap[PROBE_MAX_GAPS];
+    int k[PROBE_MAX_GAPS], n[PROBE_MAX_GAPS];
+    for (int g = 0; g < r->n_gaps; g++) {
+        gap[g] = r->gap[g];
+        k[g] = r->by_gap[g].correct;
+        n[g] = r->by_gap[g].total;
+    }
+    r->thr_where = stats_psy_fit(gap, k, n, r->n_gaps, &r->threshold, &r->thr_beta);
+    stats_boot_threshold(&o, gap, draws, B, boot);
+    stats_interval95(boot, B, &r->thr_lo, &r->thr_hi);
+    free(boot);
+    free(draws);
+    outcomes_free(&o);
+    free(gap_of);
+}
+
+int probe_head_eval(const ProbeConfig *c, ProbeHead *h, const ProbeFeatures *test,
                     ProbeResult *r, Err *e) {
     if (check_features(c, test, "test", e)) return -1;
-    if (head->in_h * head->in_w * head->in_c != test->dim)
-        return err_set(e, "probe: the head takes %d features, the test cache has %d",
-                       head->in_h * head->in_w * head->in_c, test->dim);
+    if (h->dim != test->dim)
+        return err_set(e, "probe: the head takes %d features, the test cache has %d", h->dim,
+                       test->dim);
     const int N = test->n_images;
+    if (c->pairs == PROBE_PAIRS_CROSS && N < 2)
+        return err_set(e, "probe: cross pairs need at least 2 images");
     ProbePairs pairs;
-    probe_pairs_make(&pairs, N, c->passes, c->levels, c->n_levels, c->seed, PROBE_SPLIT_TEST);
-    float *scores = score_all(head, test);
+    probe_pairs_make(&pairs, N, c->passes, c->levels, c->n_levels, c->seed, PROBE_SPLIT_TEST,
+                     c->pairs);
+    float *scores = score_all(h, test);
     if (!scores) {
         probe_pairs_free(&pairs);
-        return err_set(e, "probe head: %s", net_error(head));
+        return err_set(e, "probe head: %s", net_error(h->mlp));
     }
     r->pairs_test = pairs.n;
     r->ties_test = pairs.ties;
     r->more_is_lower = probe_more_is_lower(c->family, c->levels, c->n_levels);
     r->a_more = (ProbeCount){0, 0};
     r->b_more = (ProbeCount){0, 0};
+    free(r->outcome);
+    r->outcome = xcalloc((size_t)(pairs.n > 0 ? pairs.n : 1), 1);
     make_gaps(r, c->levels, c->n_levels);
     for (int k = 0; k < pairs.n; k++) {
         float t = pairs.target[k];
         if (t == 0) continue;
-        int img = pairs.image[k], la = pairs.la[k], lb = pairs.lb[k];
-        float dk = scores[(size_t)la * N + img] - scores[(size_t)lb * N + img];
+        int la = pairs.la[k], lb = pairs.lb[k];
+        float dk = scores[(size_t)la * N + pairs.image[k]] - scores[(size_t)lb * N + pairs.image_b[k]];
         int ok = ranked_right(t, dk);
+        r->outcome[k] = (uint8_t)ok;
         int a_more = r->more_is_lower ? t < 0 : t > 0;
         ProbeCount *side = a_more ? &r->a_more : &r->b_more;
         side->correct += ok;
@@ -466,6 +737,7 @@ int probe_head_eval(const ProbeConfig *c, Net *head, const ProbeFeatures *test,
     for (int g = 0; g < r->n_gaps; g++)
         r->accuracy_by_gap[g] =
             r->by_gap[g].total ? (double)r->by_gap[g].correct / r->by_gap[g].total : 0;
+    test_statistics(c, &pairs, N, r);
     free(scores);
     probe_pairs_free(&pairs);
     return 0;
@@ -475,12 +747,27 @@ int probe_fit_eval(const ProbeConfig *c, const ProbeFeatures *train,
                    const ProbeFeatures *test, ProbeResult *r, Err *e) {
     double t0 = now_seconds();
     memset(r, 0, sizeof *r);
-    Net *head = probe_head_train(c, train, r, e);
-    if (!head) return -1;
-    int rc = probe_head_eval(c, head, test, r, e);
-    net_free(head);
+    ProbeHead h;
+    if (probe_head_train(c, train, &h, r, e)) return -1;
+    int rc = probe_head_eval(c, &h, test, r, e);
+    probe_head_free(&h);
     r->seconds = now_seconds() - t0;
     return rc;
+}
+
+/* The features of the first n images of a split for c's tap: a network's
+ * layer, or a floor when trunk is NULL (c->layer "pixels" or "stats"). */
+static int split_features(const ProbeConfig *c, Net *trunk, const ImageSet *set, int n,
+                          ProbeFeatures *f, long *ran, Err *e) {
+    if (!trunk) {
+        ProbeInput in = !strcmp(c->layer, "stats") ? PROBE_INPUT_STATS : PROBE_INPUT_PIXELS;
+        *ran = 0;
+        return probe_features_input(in, set, n, c->family, c->levels, c->n_levels,
+                                    c->max_feature_bytes, f, e);
+    }
+    ProbeTap tap = {c->layer, c->pool};
+    return probe_features_compute(trunk, set, n, c->family, c->levels, c->n_levels, &tap, 1,
+                                  c->max_feature_bytes, f, ran, e);
 }
 
 int probe_run(const ProbeConfig *c, Net *trunk, const Cifar10 *data, ProbeResult *r, Err *e) {
@@ -491,31 +778,28 @@ int probe_run(const ProbeConfig *c, Net *trunk, const Cifar10 *data, ProbeResult
         return err_set(e, "probe: the data has no validation or test split");
     int n_val = c->limit > 0 && c->limit < val->n ? c->limit : val->n;
     int n_test = c->limit > 0 && c->limit < test->n ? c->limit : test->n;
-    ProbeTap tap = {c->layer, c->pool};
     ProbeFeatures f;
     long ran = 0;
     /* One split's cache at a time bounds the peak memory. */
-    if (probe_features_compute(trunk, val, n_val, c->family, c->levels, c->n_levels, &tap, 1,
-                               c->max_feature_bytes, &f, &ran, e))
-        return -1;
+    if (split_features(c, trunk, val, n_val, &f, &ran, e)) return -1;
     r->forward_images += ran;
     if (!c->quiet)
         fprintf(stderr, "probe: features of %d val images x %d levels (%d floats each): %.1f s\n",
                 n_val, c->n_levels, f.dim, now_seconds() - t0);
     double t1 = now_seconds();
-    Net *head = probe_head_train(c, &f, r, e);
-    if (head && !c->quiet)
+    ProbeHead h;
+    int rc = probe_head_train(c, &f, &h, r, e);
+    if (rc == 0 && !c->quiet)
         fprintf(stderr, "probe: head trained in %.1f s\n", now_seconds() - t1);
     probe_features_free(&f);
-    if (!head) return -1;
-    int rc = probe_features_compute(trunk, test, n_test, c->family, c->levels, c->n_levels,
-                                    &tap, 1, c->max_feature_bytes, &f, &ran, e);
+    if (rc) return -1;
+    rc = split_features(c, trunk, test, n_test, &f, &ran, e);
     if (rc == 0) {
         r->forward_images += ran;
-        rc = probe_head_eval(c, head, &f, r, e);
+        rc = probe_head_eval(c, &h, &f, r, e);
         probe_features_free(&f);
     }
-    net_free(head);
+    probe_head_free(&h);
     r->seconds = now_seconds() - t0;
     return rc;
 }
@@ -542,7 +826,63 @@ void probe_print(FILE *f, const ProbeConfig *c, const ProbeResult *r) {
     for (int g = 0; g < r->n_gaps; g++)
         fprintf(f, "  %g: %.4f (%d)", tidy(r->gap[g]), r->accuracy_by_gap[g], r->by_gap[g].total);
     fprintf(f, "\n");
+    char thr[128];
+    probe_threshold_text(r, thr, sizeof thr);
+    fprintf(f, "accuracy 95%% interval (bootstrap over test images) : [%.4f, %.4f]\n", r->acc_lo,
+            r->acc_hi);
+    fprintf(f, "75%% threshold gap (psychometric fit) : %s\n", thr);
 }
+
+/* One end of a threshold interval, clamped to the ladder's gaps. */
+static void thr_end(char *buf, size_t len, double v, double g0, double g1) {
+    if (!isfinite(v) || v > g1)
+        snprintf(buf, len, ">%.3g", g1);
+    else if (v < g0)
+        snprintf(buf, len, "<%.3g", g0);
+    else
+        snprintf(buf, len, "%.3g", v);
+}
+
+void probe_threshold_text(const ProbeResult *r, char *buf, size_t len) {
+    if (r->n_gaps < 1) {
+        snprintf(buf, len, "-");
+        return;
+    }
+    double g0 = r->gap[0], g1 = r->gap[r->n_gaps - 1];
+    char lo[32], hi[32];
+    thr_end(lo, sizeof lo, r->thr_lo, g0, g1);
+    thr_end(hi, sizeof hi, r->thr_hi, g0, g1);
+    if (r->thr_where == PSY_BELOW)
+        snprintf(buf, len, "below the ladder (<%.3g) [%s, %s]", g0, lo, hi);
+    else if (r->thr_where == PSY_ABOVE)
+        snprintf(buf, len, "above the ladder (>%.3g) [%s, %s]", g1, lo, hi);
+    else
+        snprintf(buf, len, "%.3g [%s, %s]", r->threshold, lo, hi);
+}
+
+static const char *where_name(PsyWhere w) {
+    return w == PSY_BELOW ? "below" : w == PSY_ABOVE ? "above" : "inside";
+}
+
+static cJSON *interval_json(double lo, double hi) {
+    cJSON *a = cJSON_CreateArray();
+    cJSON_AddItemToArray(a, isfinite(lo) ? cJSON_CreateNumber(lo) : cJSON_CreateNull());
+    cJSON_AddItemToArray(a, isfinite(hi) ? cJSON_CreateNumber(hi) : cJSON_CreateNull());
+    return a;
+}
+
+cJSON *probe_threshold_json(const ProbeResult *r) {
+    cJSON *t = cJSON_CreateObject();
+    cJSON_AddItemToObject(t, "value", isfinite(r->threshold) ? cJSON_CreateNumber(r->threshold)
+                                                             : cJSON_CreateNull());
+    cJSON_AddStringToObject(t, "where", where_name(r->thr_where));
+    cJSON_AddItemToObject(t, "ci95", interval_json(r->thr_lo, r->thr_hi));
+    cJSON_AddItemToObject(t, "beta", isfinite(r->thr_beta) ? cJSON_CreateNumber(r->thr_beta)
+                                                           : cJSON_CreateNull());
+    return t;
+}
+
+cJSON *probe_interval_json(double lo, double hi) { return interval_json(lo, hi); }
 
 static cJSON *count_pair(ProbeCount k) {
     cJSON *a = cJSON_CreateArray();
@@ -588,6 +928,10 @@ int probe_write_json(const char *path, const ProbeConfig *c, const ProbeResult *
     cJSON_AddNumberToObject(o, "train_loss", r->train_loss);
     cJSON_AddNumberToObject(o, "train_accuracy", r->train_accuracy);
     cJSON_AddNumberToObject(o, "feature_dim", r->feature_dim);
+    cJSON_AddStringToObject(o, "pairs", probe_pair_mode_name(c->pairs));
+    cJSON_AddStringToObject(o, "head", probe_head_name(c->head));
+    cJSON_AddItemToObject(o, "accuracy_ci95", interval_json(r->acc_lo, r->acc_hi));
+    cJSON_AddItemToObject(o, "threshold75", probe_threshold_json(r));
     char *text = cJSON_Print(o);
     cJSON_Delete(o);
     if (!text) return err_set(e, "%s: cannot format the JSON", path);
@@ -598,5 +942,21 @@ int probe_write_json(const char *path, const ProbeConfig *c, const ProbeResult *
     cJSON_free(text);
     int rc = file_write_atomic(path, buf, len + 1, e);
     free(buf);
+    if (rc) return rc;
+    /* the CSV twin: accuracy per gap, for pandas / R */
+    size_t cap = 64 + (size_t)r->n_gaps * 96, used = 0;
+    char *csv = xmalloc(cap);
+    used += (size_t)snprintf(csv, cap, "gap,correct,total,accuracy\n");
+    for (int g = 0; g < r->n_gaps; g++)
+        used += (size_t)snprintf(csv + used, cap - used, "%g,%d,%d,%.9g\n", tidy(r->gap[g]),
+                                 r->by_gap[g].correct, r->by_gap[g].total, r->accuracy_by_gap[g]);
+    char *csv_path = xmalloc(strlen(path) + 8);
+    strcpy(csv_path, path);
+    char *dot = strrchr(csv_path, '.');
+    if (dot && !strchr(dot, '/')) *dot = 0;
+    strcat(csv_path, ".csv");
+    rc = file_write_atomic(csv_path, csv, used, e);
+    free(csv_path);
+    free(csv);
     return rc;
 }

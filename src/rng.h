@@ -22,6 +22,7 @@ enum {
     RNG_TAG_AUGMENT = 4,   /* training augmentation, per (epoch, image) */
     RNG_TAG_DROPOUT = 5,   /* dropout masks, per step */
     RNG_TAG_PROBE = 6,     /* probe pair levels and the probe head */
+    RNG_TAG_BOOT = 7,      /* bootstrap resamples of test images (stats.h) */
 };
 
 uint64_t rng_splitmix64(uint64_t *x);

@@ -1,44 +1,57 @@
-/* study.c - the whole experiment grid (networks x augmentations x taps x
- * seeds) with reuse and resumption, and its report: report.md, results.json,
- * preview.png, depth.png. See study.h for the layout and the taps. */
+/* study.c - the experiment grid (see study.h): which cells are done, the
+ * networks they need (trained, resumed or reused), one feature pass per
+ * (seed, network, family) and split for every tap, the heads, and the cell
+ * files. report.c writes the report from the finished grid. */
 #define _XOPEN_SOURCE 700
 #include "study.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <unistd.h>
 
-#include "kernels/kernels.h"
 #include "net.h"
-#include "plot.h"
-#include "preview.h"
 #include "probe.h"
+#include "preview.h"
+#include "study_grid.h"
 #include "train.h"
 
-const char *const STUDY_NET_NAMES[STUDY_NETS] = {"aug", "noaug", "random"};
-const AugKind STUDY_FAMILY_KINDS[STUDY_FAMILIES] = {AUG_ZOOM,     AUG_ASPECT,     AUG_BRIGHTNESS,
-                                                    AUG_CONTRAST, AUG_SATURATION, AUG_HUE};
-static const char *const FAMILY_NAMES[STUDY_FAMILIES] = {"zoom",     "aspect",     "brightness",
-                                                         "contrast", "saturation", "hue"};
+const char *const STUDY_NET_NAMES[STUDY_NETS] = {"aug", "noaug", "random", "pixels", "stats"};
+const AugKind STUDY_FAMILY_KINDS[STUDY_FAMILIES] = {
+    AUG_ZOOM, AUG_ASPECT, AUG_BRIGHTNESS, AUG_CONTRAST, AUG_SATURATION, AUG_HUE, AUG_BLUR};
+static const char *const FAMILY_NAMES[STUDY_FAMILIES] = {
+    "zoom", "aspect", "brightness", "contrast", "saturation", "hue", "blur"};
 const char *const STUDY_TAP_NAMES[STUDY_TAPS] = {"block1_pool", "block2_pool", "block3_pool",
                                                  "flatten", "dense1"};
-static const ProbePool TAP_POOLS[STUDY_TAPS] = {PROBE_POOL_AVG, PROBE_POOL_AVG, PROBE_POOL_AVG,
-                                                PROBE_POOL_FLATTEN, PROBE_POOL_FLATTEN};
-static const int TAP_DIMS[STUDY_TAPS] = {32, 64, 128, 2048, 1024};
+const char *const STUDY_MODE_NAMES[STUDY_MODES] = {"cross", "same"};
+const char *const STUDY_HEAD_NAMES[STUDY_HEADS] = {"linear", "mlp"};
+static const ProbePairMode MODE_KINDS[STUDY_MODES] = {PROBE_PAIRS_CROSS, PROBE_PAIRS_SAME};
+static const ProbeHeadKind HEAD_KINDS[STUDY_HEADS] = {PROBE_HEAD_LINEAR, PROBE_HEAD_MLP};
+
+const ProbePool STUDY_TAP_POOLS[STUDY_TAPS] = {PROBE_POOL_AVG, PROBE_POOL_AVG, PROBE_POOL_AVG,
+                                               PROBE_POOL_FLATTEN, PROBE_POOL_FLATTEN};
+#define TAP_POOLS STUDY_TAP_POOLS
 
 /* The trunk's batch for feature extraction (probe_features_compute uses
  * the net's max_batch). */
 enum { TRUNK_BATCH = 128 };
-/* Feature caches of one split, all taps together: 10,000 images x 5 levels
- * x 3,296 floats = 659 MB at full size. */
+/* Feature caches of one split, all taps together: 10,000 images x 7 levels
+ * x 3,296 floats = 923 MB at full size (pixels: 3,072 floats, 860 MB). */
 static const size_t MAX_FEATURE_BYTES = (size_t)2 << 30;
 
 const char *const *study_family_names(void) { return FAMILY_NAMES; }
+
+int study_is_floor(int net) { return net == STUDY_NET_PIXELS || net == STUDY_NET_STATS; }
+
+int study_levels(int fam, float *levels) {
+    return aug_ladder_levels(STUDY_FAMILY_KINDS[fam], levels);
+}
+
+const char *study_cell_layer(int net, int tap) {
+    return study_is_floor(net) ? STUDY_NET_NAMES[net] : STUDY_TAP_NAMES[tap];
+}
 
 static void config_common(StudyConfig *c) {
     memset(c, 0, sizeof *c);
@@ -49,26 +62,28 @@ static void config_common(StudyConfig *c) {
     c->net_mask = (1u << STUDY_NETS) - 1;
     c->family_mask = (1u << STUDY_FAMILIES) - 1;
     c->tap_mask = (1u << STUDY_TAPS) - 1;
+    c->mode_mask = (1u << STUDY_MODES) - 1;
+    c->boot = STATS_BOOT;
 }
 
-/* Sized by measurement (single-thread CPU time on this project's 2-core
- * AMD EPYC machine, before the Winograd kernels): a training image costs
- * 3.8 ms, an evaluation image 0.4 ms, a probed (image, level) 1.1 ms, a probe
- * pair-epoch for all five taps 1.0 ms. So: training 2 x 4 x (10,000 x 3.8 +
- * 2,000 x 0.4) ms = 310 s, features 18 x 10 x 1,000 x 1.1 ms = 198 s, heads
- * 18 x 1,640 pairs x 15 epochs x 1.0 ms = 443 s: about 950 CPU-seconds. The
- * whole quick study then measured 830 CPU-seconds (user + system, 2 threads,
- * OMP_WAIT_POLICY=passive): about 7 to 8 minutes on 2 free cores. */
+/* Sized by measurement on this project's 2-core machine (the notebook's
+ * recipe, batch 32, Adam 1e-3, on all 40,000 training images): the aug
+ * network reaches QUICK_TEST_ACC test accuracy after QUICK_EPOCHS epochs,
+ * and noaug more; a linear head costs well under a second per cell, so the
+ * probe's share is the feature passes (7 levels x 2,000 images per network
+ * and family). See the README for the measured total. */
+enum { QUICK_EPOCHS = 8, QUICK_TRAIN_LIMIT = 0 };
 void study_config_quick(StudyConfig *c) {
     config_common(c);
     snprintf(c->profile, sizeof c->profile, "quick");
-    c->epochs = 4;
-    c->train_limit = 10000;
+    c->epochs = QUICK_EPOCHS;
+    c->train_limit = QUICK_TRAIN_LIMIT;
     c->eval_limit = 1000;
     c->passes = 2;
     c->probe_epochs = 15;
     c->probe_limit = 1000;
     c->seeds = 1;
+    c->mlp_all = 0;
 }
 
 void study_config_full(StudyConfig *c) {
@@ -81,6 +96,7 @@ void study_config_full(StudyConfig *c) {
     c->probe_epochs = 50;
     c->probe_limit = 0;
     c->seeds = 3;
+    c->mlp_all = 1;
 }
 
 int study_parse_mask(const char *flag, const char *text, const char *const *names, int n,
@@ -112,69 +128,71 @@ int study_parse_mask(const char *flag, const char *text, const char *const *name
     return 0;
 }
 
-/* ---- a growing string ---- */
-
-typedef struct Str {
-    char *s;
-    size_t len, cap;
-} Str;
-
-static void str_printf(Str *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void str_printf(Str *b, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    int need = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (need < 0) return;
-    if (b->len + (size_t)need + 1 > b->cap) {
-        b->cap = (b->len + (size_t)need + 1) * 2;
-        b->s = xrealloc(b->s, b->cap);
-    }
-    va_start(ap, fmt);
-    vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)need;
-}
-
 /* ---- cells ---- */
 
-typedef struct Cell {
-    int have;
-    int dim;
-    double accuracy, train_loss, train_accuracy;
-    ProbeCount a_more, b_more;
-    int pairs_train, ties_train, pairs_test, ties_test;
-    int n_gaps;
-    float gap[PROBE_MAX_GAPS];
-    double accuracy_by_gap[PROBE_MAX_GAPS];
-    double head_seconds, features_seconds;
-} Cell;
+Cell *grid_cell(const Grid *g, int seed, int net, int fam, int mode, int tap, int head) {
+    size_t i = (size_t)(seed - 1);
+    i = i * STUDY_NETS + (size_t)net;
+    i = i * STUDY_FAMILIES + (size_t)fam;
+    i = i * STUDY_MODES + (size_t)mode;
+    i = i * STUDY_TAPS + (size_t)tap;
+    i = i * STUDY_HEADS + (size_t)head;
+    return &g->cells[i];
+}
+
+int study_has_notebook(const Grid *g) {
+    const StudyConfig *c = g->c;
+    return (c->net_mask >> STUDY_NET_AUG & 1) && (c->family_mask & 1) && (c->tap_mask >> 3 & 1) &&
+           (c->mode_mask >> STUDY_MODE_SAME & 1);
+}
+
+static void cell_free(Cell *x) {
+    free(x->outcome);
+    memset(x, 0, sizeof *x);
+}
+
+/* What one probe task is: where its features come from and how it is
+ * probed. The notebook's cell has its own levels and file name. */
+typedef struct Task {
+    int net, fam, mode, tap, head;
+    int notebook;
+    Cell *cell;
+} Task;
+
+static int task_levels(const Task *t, float *levels) {
+    return t->notebook ? aug_default_levels(AUG_ZOOM, levels) : study_levels(t->fam, levels);
+}
 
 /* Everything a cell's number depends on; a cell stored with other settings
- * is recomputed. The untrained control does not depend on training. */
-static void cell_settings(const StudyConfig *c, int net, int fam, char *buf, size_t len) {
+ * is recomputed. The untrained control and the floors do not depend on
+ * training. */
+static void cell_settings(const StudyConfig *c, const Task *t, char *buf, size_t len) {
     float levels[PROBE_MAX_LEVELS];
-    int n = aug_default_levels(STUDY_FAMILY_KINDS[fam], levels);
+    int n = task_levels(t, levels);
     size_t used = 0;
-    if (net == STUDY_NET_RANDOM)
+    if (study_is_floor(t->net))
+        used = (size_t)snprintf(buf, len, "floor");
+    else if (t->net == STUDY_NET_RANDOM)
         used = (size_t)snprintf(buf, len, "untrained");
     else
         used = (size_t)snprintf(buf, len, "epochs=%d train_limit=%d eval_limit=%d aug=%s",
                                 c->epochs, c->train_limit, c->eval_limit,
-                                net == STUDY_NET_AUG ? TRAIN_DEFAULT_AUG : "none");
+                                t->net == STUDY_NET_AUG ? TRAIN_DEFAULT_AUG : "none");
     used += (size_t)snprintf(buf + used, len - used,
                              " split_seed=%llu passes=%d probe_epochs=%d probe_limit=%d "
-                             "batch=32 levels=",
+                             "batch=32 boot=%d head=%s%s levels=",
                              (unsigned long long)c->split_seed, c->passes, c->probe_epochs,
-                             c->probe_limit);
+                             c->probe_limit, c->boot, STUDY_HEAD_NAMES[t->head],
+                             t->head == STUDY_HEAD_LINEAR ? " lr=0.01 l2=0.001" : "");
     for (int i = 0; i < n && used < len; i++)
         used += (size_t)snprintf(buf + used, len - used, "%s%g", i ? "," : "", (double)levels[i]);
 }
 
-static char *cell_path(const StudyConfig *c, int seed, int net, int fam, int tap) {
-    char name[128];
-    snprintf(name, sizeof name, "cells/seed%d-%s-%s-%s.json", seed, STUDY_NET_NAMES[net],
-             FAMILY_NAMES[fam], STUDY_TAP_NAMES[tap]);
+static char *cell_path(const StudyConfig *c, int seed, const Task *t) {
+    char name[160];
+    snprintf(name, sizeof name, "cells/seed%d-%s-%s-%s-%s-%s.json", seed, STUDY_NET_NAMES[t->net],
+             t->notebook ? "zoom_notebook" : FAMILY_NAMES[t->fam], STUDY_MODE_NAMES[t->mode],
+             study_cell_layer(t->net, t->tap), STUDY_HEAD_NAMES[t->head]);
     return path_join(c->out_dir, name);
 }
 
@@ -185,15 +203,72 @@ static cJSON *count_json(ProbeCount k) {
     return a;
 }
 
-static cJSON *cell_json(const Cell *x, int seed, int net, int fam, int tap) {
+/* The test pairs' outcomes as hex, one bit per pair (pair 8i+j is bit j of
+ * byte i). */
+static char *outcome_hex(const uint8_t *o, int n) {
+    int bytes = (n + 7) / 8;
+    char *s = xmalloc((size_t)bytes * 2 + 1);
+    for (int i = 0; i < bytes; i++) {
+        unsigned v = 0;
+        for (int j = 0; j < 8 && 8 * i + j < n; j++) v |= (unsigned)(o[8 * i + j] == 1) << j;
+        snprintf(s + 2 * i, 3, "%02x", v);
+    }
+    s[2 * bytes] = 0;
+    return s;
+}
+
+static int outcome_unhex(const char *s, int n, uint8_t **out) {
+    int bytes = (n + 7) / 8;
+    if (n < 0 || strlen(s) != (size_t)bytes * 2) return -1;
+    uint8_t *o = xcalloc((size_t)(n > 0 ? n : 1), 1);
+    for (int i = 0; i < bytes; i++) {
+        unsigned v;
+        if (sscanf(s + 2 * i, "%2x", &v) != 1) {
+            free(o);
+            return -1;
+        }
+        for (int j = 0; j < 8 && 8 * i + j < n; j++) o[8 * i + j] = (uint8_t)(v >> j & 1);
+    }
+    *out = o;
+    return 0;
+}
+
+static cJSON *num_or_null(double v) { return isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull(); }
+
+/* The cell's JSON (without its outcome and settings: results.json shares it). */
+static cJSON *cell_json(const Cell *x, int seed, const Task *t);
+
+cJSON *study_cell_json(const Cell *x, int seed, int net, int fam, int mode, int tap, int head,
+                       int notebook) {
+    Task t = {net, fam, mode, tap, head, notebook, (Cell *)x};
+    return cell_json(x, seed, &t);
+}
+
+static cJSON *cell_json(const Cell *x, int seed, const Task *t) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "seed", seed);
-    cJSON_AddStringToObject(o, "network", STUDY_NET_NAMES[net]);
-    cJSON_AddStringToObject(o, "augmentation", FAMILY_NAMES[fam]);
-    cJSON_AddStringToObject(o, "layer", STUDY_TAP_NAMES[tap]);
-    cJSON_AddStringToObject(o, "pool", TAP_POOLS[tap] == PROBE_POOL_AVG ? "avg" : "flatten");
+    cJSON_AddStringToObject(o, "network", STUDY_NET_NAMES[t->net]);
+    cJSON_AddStringToObject(o, "augmentation", t->notebook ? "zoom_notebook" : FAMILY_NAMES[t->fam]);
+    cJSON_AddStringToObject(o, "pairs", STUDY_MODE_NAMES[t->mode]);
+    cJSON_AddStringToObject(o, "layer", study_cell_layer(t->net, t->tap));
+    cJSON_AddStringToObject(o, "pool", !study_is_floor(t->net) && TAP_POOLS[t->tap] == PROBE_POOL_AVG
+                                           ? "avg"
+                                           : "flatten");
+    cJSON_AddStringToObject(o, "head", STUDY_HEAD_NAMES[t->head]);
     cJSON_AddNumberToObject(o, "dim", x->dim);
     cJSON_AddNumberToObject(o, "accuracy", x->accuracy);
+    cJSON *ci = cJSON_AddArrayToObject(o, "accuracy_ci95");
+    cJSON_AddItemToArray(ci, num_or_null(x->acc_lo));
+    cJSON_AddItemToArray(ci, num_or_null(x->acc_hi));
+    cJSON *th = cJSON_AddObjectToObject(o, "threshold75");
+    cJSON_AddItemToObject(th, "value", num_or_null(x->threshold));
+    cJSON_AddStringToObject(th, "where", x->thr_where == PSY_BELOW   ? "below"
+                                         : x->thr_where == PSY_ABOVE ? "above"
+                                                                     : "inside");
+    cJSON *tci = cJSON_AddArrayToObject(th, "ci95");
+    cJSON_AddItemToArray(tci, num_or_null(x->thr_lo));
+    cJSON_AddItemToArray(tci, num_or_null(x->thr_hi));
+    cJSON_AddItemToObject(th, "beta", num_or_null(x->thr_beta));
     cJSON_AddItemToObject(o, "a_more", count_json(x->a_more));
     cJSON_AddItemToObject(o, "b_more", count_json(x->b_more));
     cJSON_AddNumberToObject(o, "pairs_train", x->pairs_train);
@@ -202,11 +277,15 @@ static cJSON *cell_json(const Cell *x, int seed, int net, int fam, int tap) {
     cJSON_AddNumberToObject(o, "ties_test", x->ties_test);
     cJSON_AddNumberToObject(o, "train_loss", x->train_loss);
     cJSON_AddNumberToObject(o, "train_accuracy", x->train_accuracy);
-    cJSON *g = cJSON_AddObjectToObject(o, "accuracy_by_gap");
+    cJSON *g = cJSON_AddArrayToObject(o, "by_gap");
     for (int i = 0; i < x->n_gaps; i++) {
-        char key[32];
-        snprintf(key, sizeof key, "%g", (double)x->gap[i]);
-        cJSON_AddNumberToObject(g, key, x->accuracy_by_gap[i]);
+        char buf[32];
+        snprintf(buf, sizeof buf, "%g", (double)x->gap[i]); /* 0.05f as 0.05 */
+        cJSON *row = cJSON_CreateArray();
+        cJSON_AddItemToArray(row, cJSON_CreateNumber(strtod(buf, NULL)));
+        cJSON_AddItemToArray(row, cJSON_CreateNumber(x->by_gap[i].correct));
+        cJSON_AddItemToArray(row, cJSON_CreateNumber(x->by_gap[i].total));
+        cJSON_AddItemToArray(g, row);
     }
     cJSON_AddNumberToObject(o, "head_seconds", x->head_seconds);
     cJSON_AddNumberToObject(o, "features_seconds", x->features_seconds);
@@ -214,7 +293,7 @@ static cJSON *cell_json(const Cell *x, int seed, int net, int fam, int tap) {
 }
 
 /* Writes a cJSON document atomically, ending with a newline. */
-static int write_json(const char *path, const cJSON *o, Err *e) {
+int study_write_json(const char *path, const cJSON *o, Err *e) {
     char *text = cJSON_Print(o);
     if (!text) return err_set(e, "%s: cannot format JSON (out of memory)", path);
     size_t len = strlen(text);
@@ -228,14 +307,16 @@ static int write_json(const char *path, const cJSON *o, Err *e) {
     return rc;
 }
 
-static int write_cell(const StudyConfig *c, const Cell *x, int seed, int net, int fam, int tap,
-                      Err *e) {
-    cJSON *o = cell_json(x, seed, net, fam, tap);
+static int write_cell(const StudyConfig *c, int seed, const Task *t, Err *e) {
+    cJSON *o = cell_json(t->cell, seed, t);
+    char *hex = outcome_hex(t->cell->outcome, t->cell->pairs_test);
+    cJSON_AddStringToObject(o, "outcome", hex);
+    free(hex);
     char settings[512];
-    cell_settings(c, net, fam, settings, sizeof settings);
+    cell_settings(c, t, settings, sizeof settings);
     cJSON_AddStringToObject(o, "settings", settings);
-    char *path = cell_path(c, seed, net, fam, tap);
-    int rc = write_json(path, o, e);
+    char *path = cell_path(c, seed, t);
+    int rc = study_write_json(path, o, e);
     free(path);
     cJSON_Delete(o);
     return rc;
@@ -243,6 +324,10 @@ static int write_cell(const StudyConfig *c, const Cell *x, int seed, int net, in
 
 static int get_num(const cJSON *o, const char *key, double *out) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (cJSON_IsNull(v)) {
+        *out = NAN;
+        return 0;
+    }
     if (!cJSON_IsNumber(v)) return -1;
     *out = v->valuedouble;
     return 0;
@@ -250,25 +335,35 @@ static int get_num(const cJSON *o, const char *key, double *out) {
 
 static int get_int(const cJSON *o, const char *key, int *out) {
     double d;
-    if (get_num(o, key, &d)) return -1;
+    if (get_num(o, key, &d) || !isfinite(d)) return -1;
     *out = (int)d;
     return 0;
 }
 
-static int get_count(const cJSON *o, const char *key, ProbeCount *k) {
-    const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, key);
+static int get_pair(const cJSON *a, double *x, double *y) {
     if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) != 2) return -1;
     const cJSON *c0 = cJSON_GetArrayItem(a, 0), *c1 = cJSON_GetArrayItem(a, 1);
-    if (!cJSON_IsNumber(c0) || !cJSON_IsNumber(c1)) return -1;
-    k->correct = c0->valueint;
-    k->total = c1->valueint;
+    *x = cJSON_IsNumber(c0) ? c0->valuedouble : NAN;
+    *y = cJSON_IsNumber(c1) ? c1->valuedouble : NAN;
+    return (cJSON_IsNumber(c0) || cJSON_IsNull(c0)) && (cJSON_IsNumber(c1) || cJSON_IsNull(c1))
+               ? 0
+               : -1;
+}
+
+static int get_count(const cJSON *o, const char *key, ProbeCount *k) {
+    double a, b;
+    if (get_pair(cJSON_GetObjectItemCaseSensitive(o, key), &a, &b) || !isfinite(a) || !isfinite(b))
+        return -1;
+    k->correct = (int)a;
+    k->total = (int)b;
     return 0;
 }
 
 /* Reads a finished cell. Returns 1 when it is there with the current
  * settings, 0 when absent, 2 when stale (other settings or unreadable). */
-static int read_cell(const StudyConfig *c, Cell *x, int seed, int net, int fam, int tap) {
-    char *path = cell_path(c, seed, net, fam, tap);
+static int read_cell(const StudyConfig *c, int seed, const Task *t) {
+    Cell *x = t->cell;
+    char *path = cell_path(c, seed, t);
     uint8_t *text = NULL;
     size_t len;
     int found = path_exists(path);
@@ -279,31 +374,53 @@ static int read_cell(const StudyConfig *c, Cell *x, int seed, int net, int fam, 
     cJSON *o = cJSON_Parse((const char *)text);
     free(text);
     char settings[512];
-    cell_settings(c, net, fam, settings, sizeof settings);
+    cell_settings(c, t, settings, sizeof settings);
     const cJSON *s = cJSON_GetObjectItemCaseSensitive(o, "settings");
-    const cJSON *g = cJSON_GetObjectItemCaseSensitive(o, "accuracy_by_gap");
-    memset(x, 0, sizeof *x);
+    const cJSON *th = cJSON_GetObjectItemCaseSensitive(o, "threshold75");
+    const cJSON *w = cJSON_GetObjectItemCaseSensitive(th, "where");
+    const cJSON *g = cJSON_GetObjectItemCaseSensitive(o, "by_gap");
+    const cJSON *hex = cJSON_GetObjectItemCaseSensitive(o, "outcome");
+    cell_free(x);
     int bad = !o || !cJSON_IsString(s) || strcmp(s->valuestring, settings) != 0 ||
               get_int(o, "dim", &x->dim) || get_num(o, "accuracy", &x->accuracy) ||
-              get_count(o, "a_more", &x->a_more) || get_count(o, "b_more", &x->b_more) ||
-              get_int(o, "pairs_train", &x->pairs_train) ||
+              get_pair(cJSON_GetObjectItemCaseSensitive(o, "accuracy_ci95"), &x->acc_lo,
+                       &x->acc_hi) ||
+              !cJSON_IsObject(th) || get_num(th, "value", &x->threshold) ||
+              get_num(th, "beta", &x->thr_beta) ||
+              get_pair(cJSON_GetObjectItemCaseSensitive(th, "ci95"), &x->thr_lo, &x->thr_hi) ||
+              !cJSON_IsString(w) || get_count(o, "a_more", &x->a_more) ||
+              get_count(o, "b_more", &x->b_more) || get_int(o, "pairs_train", &x->pairs_train) ||
               get_int(o, "ties_train", &x->ties_train) ||
               get_int(o, "pairs_test", &x->pairs_test) ||
               get_int(o, "ties_test", &x->ties_test) ||
               get_num(o, "train_loss", &x->train_loss) ||
               get_num(o, "train_accuracy", &x->train_accuracy) ||
               get_num(o, "head_seconds", &x->head_seconds) ||
-              get_num(o, "features_seconds", &x->features_seconds) || !cJSON_IsObject(g);
+              get_num(o, "features_seconds", &x->features_seconds) || !cJSON_IsArray(g) ||
+              cJSON_GetArraySize(g) > PROBE_MAX_GAPS || !cJSON_IsString(hex) ||
+              outcome_unhex(hex->valuestring, x->pairs_test, &x->outcome);
     if (!bad) {
+        x->thr_where = !strcmp(w->valuestring, "below")   ? PSY_BELOW
+                       : !strcmp(w->valuestring, "above") ? PSY_ABOVE
+                                                          : PSY_INSIDE;
         const cJSON *it;
         cJSON_ArrayForEach(it, g) {
-            if (x->n_gaps >= PROBE_MAX_GAPS || !cJSON_IsNumber(it)) break;
-            x->gap[x->n_gaps] = strtof(it->string, NULL);
-            x->accuracy_by_gap[x->n_gaps++] = it->valuedouble;
+            const cJSON *a = cJSON_GetArrayItem(it, 0), *b = cJSON_GetArrayItem(it, 1),
+                        *d = cJSON_GetArrayItem(it, 2);
+            if (!cJSON_IsNumber(a) || !cJSON_IsNumber(b) || !cJSON_IsNumber(d)) {
+                bad = 1;
+                break;
+            }
+            x->gap[x->n_gaps] = (float)a->valuedouble;
+            x->by_gap[x->n_gaps].correct = b->valueint;
+            x->by_gap[x->n_gaps++].total = d->valueint;
         }
     }
     cJSON_Delete(o);
-    if (bad) return 2;
+    if (bad) {
+        cell_free(x);
+        return 2;
+    }
     x->have = 1;
     return 1;
 }
@@ -421,72 +538,122 @@ static Net *obtain_net(const StudyConfig *c, const Cifar10 *data, int seed, int 
     return n;
 }
 
-/* Probes every tap of `todo` for (seed, net, family): one feature pass per
- * split for all of them, then one head per tap. Writes each cell. */
-static int probe_group(const StudyConfig *c, const Cifar10 *data, Net *trunk, int seed, int net,
-                       int fam, const int *todo, int n_todo, Cell *cells, Err *e) {
-    ProbeConfig pc;
-    probe_config_defaults(&pc);
-    probe_config_family(&pc, STUDY_FAMILY_KINDS[fam]);
-    pc.passes = c->passes;
-    pc.epochs = c->probe_epochs;
-    pc.seed = (uint64_t)seed;
-    pc.threads = c->threads;
-    snprintf(pc.device, sizeof pc.device, "%s", c->device);
-    pc.limit = c->probe_limit;
-    pc.max_feature_bytes = MAX_FEATURE_BYTES;
-    pc.quiet = 1;
-    int n_val = c->probe_limit > 0 && c->probe_limit < data->val.n ? c->probe_limit : data->val.n;
-    int n_test =
-        c->probe_limit > 0 && c->probe_limit < data->test.n ? c->probe_limit : data->test.n;
-    ProbeTap taps[STUDY_TAPS];
-    ProbeFeatures feats[STUDY_TAPS];
-    ProbeResult res[STUDY_TAPS];
-    Net *heads[STUDY_TAPS] = {0};
-    double head_secs[STUDY_TAPS] = {0};
-    for (int i = 0; i < n_todo; i++) {
-        taps[i].layer = STUDY_TAP_NAMES[todo[i]];
-        taps[i].pool = TAP_POOLS[todo[i]];
-        memset(&res[i], 0, sizeof res[i]);
+/* ---- probing ---- */
+
+static void probe_config(const StudyConfig *c, int seed, const Task *t, ProbeConfig *pc) {
+    probe_config_defaults(pc);
+    probe_config_family(pc, t->notebook ? AUG_ZOOM : STUDY_FAMILY_KINDS[t->fam]);
+    pc->n_levels = task_levels(t, pc->levels);
+    pc->passes = c->passes;
+    pc->epochs = c->probe_epochs;
+    pc->seed = (uint64_t)seed;
+    pc->split_seed = c->split_seed;
+    pc->threads = c->threads;
+    snprintf(pc->device, sizeof pc->device, "%s", c->device);
+    pc->limit = c->probe_limit;
+    pc->max_feature_bytes = MAX_FEATURE_BYTES;
+    pc->quiet = 1;
+    pc->pairs = MODE_KINDS[t->mode];
+    pc->head = HEAD_KINDS[t->head];
+    pc->boot = c->boot;
+    snprintf(pc->layer, sizeof pc->layer, "%s", study_cell_layer(t->net, t->tap));
+    pc->pool = study_is_floor(t->net) ? PROBE_POOL_FLATTEN : TAP_POOLS[t->tap];
+}
+
+/* Features of one split for the distinct taps of tasks[0..n) (all of one
+ * network and family): one pass through the trunk, or the floor's input.
+ * feats[k] belongs to tap slot tap_of[k]; *n_feats of them. */
+static int group_features(const StudyConfig *c, Net *trunk, const ImageSet *set, int n_images,
+                          const Task *tasks, int n, ProbeFeatures *feats, int *tap_of,
+                          int *n_feats, Err *e) {
+    float levels[PROBE_MAX_LEVELS];
+    int n_levels = task_levels(&tasks[0], levels);
+    AugKind kind = tasks[0].notebook ? AUG_ZOOM : STUDY_FAMILY_KINDS[tasks[0].fam];
+    *n_feats = 0;
+    if (!trunk) {
+        tap_of[0] = 0;
+        *n_feats = 1;
+        ProbeInput in = tasks[0].net == STUDY_NET_STATS ? PROBE_INPUT_STATS : PROBE_INPUT_PIXELS;
+        return probe_features_input(in, set, n_images, kind, levels, n_levels, MAX_FEATURE_BYTES,
+                                    feats, e);
     }
-    int rc = -1;
+    ProbeTap taps[STUDY_TAPS];
+    for (int i = 0; i < n; i++) {
+        int seen = 0;
+        for (int k = 0; k < *n_feats; k++) seen |= tap_of[k] == tasks[i].tap;
+        if (seen) continue;
+        tap_of[*n_feats] = tasks[i].tap;
+        taps[*n_feats] = (ProbeTap){STUDY_TAP_NAMES[tasks[i].tap], TAP_POOLS[tasks[i].tap]};
+        (*n_feats)++;
+    }
+    (void)c;
+    return probe_features_compute(trunk, set, n_images, kind, levels, n_levels, taps, *n_feats,
+                                  MAX_FEATURE_BYTES, feats, NULL, e);
+}
+
+static const ProbeFeatures *feature_of(const ProbeFeatures *feats, const int *tap_of, int n,
+                                       int tap) {
+    for (int k = 0; k < n; k++)
+        if (tap_of[k] == tap) return &feats[k];
+    return &feats[0]; /* floors: one input */
+}
+
+/* Probes tasks[0..n) (one network and family, trunk NULL for a floor): one
+ * feature pass per split for all of them, a head per task trained on the
+ * validation features (freed before the test features are made, to bound
+ * memory), evaluated on the test features; writes each cell. */
+static int probe_group(const StudyConfig *c, const Cifar10 *data, Net *trunk, int seed,
+                       Task *tasks, int n, const Grid *g, Err *e) {
+    enum { MAX_TASKS = STUDY_MODES * STUDY_TAPS * STUDY_HEADS };
+    ProbeFeatures feats[STUDY_TAPS];
+    int tap_of[STUDY_TAPS], n_feats = 0;
+    ProbeHead heads[MAX_TASKS];
+    ProbeResult res[MAX_TASKS];
+    double secs[MAX_TASKS];
+    memset(heads, 0, sizeof heads);
+    memset(res, 0, sizeof res);
     double t0 = now_seconds();
-    if (probe_features_compute(trunk, &data->val, n_val, pc.family, pc.levels, pc.n_levels, taps,
-                               n_todo, MAX_FEATURE_BYTES, feats, NULL, e))
+    if (group_features(c, trunk, &data->val, g->n_val, tasks, n, feats, tap_of, &n_feats, e))
         return -1;
     double feat_secs = now_seconds() - t0;
-    int trained = 0;
-    for (int i = 0; i < n_todo; i++, trained++) {
+    int rc = 0;
+    for (int i = 0; i < n && rc == 0; i++) {
+        ProbeConfig pc;
+        probe_config(c, seed, &tasks[i], &pc);
         double h0 = now_seconds();
-        snprintf(pc.layer, sizeof pc.layer, "%s", taps[i].layer);
-        pc.pool = taps[i].pool;
-        heads[i] = probe_head_train(&pc, &feats[i], &res[i], e);
-        head_secs[i] = now_seconds() - h0;
-        if (!heads[i]) break;
+        rc = probe_head_train(&pc, feature_of(feats, tap_of, n_feats, tasks[i].tap), &heads[i],
+                              &res[i], e);
+        secs[i] = now_seconds() - h0;
     }
-    for (int i = 0; i < n_todo; i++) probe_features_free(&feats[i]);
-    if (trained < n_todo) goto out;
-    t0 = now_seconds();
-    if (probe_features_compute(trunk, &data->test, n_test, pc.family, pc.levels, pc.n_levels,
-                               taps, n_todo, MAX_FEATURE_BYTES, feats, NULL, e))
-        goto out;
-    feat_secs += now_seconds() - t0;
-    rc = 0;
-    for (int i = 0; i < n_todo && rc == 0; i++) {
+    for (int k = 0; k < n_feats; k++) probe_features_free(&feats[k]);
+    if (rc == 0) {
+        t0 = now_seconds();
+        rc = group_features(c, trunk, &data->test, g->n_test, tasks, n, feats, tap_of, &n_feats, e);
+        feat_secs += now_seconds() - t0;
+    }
+    for (int i = 0; i < n && rc == 0; i++) {
+        ProbeConfig pc;
+        probe_config(c, seed, &tasks[i], &pc);
         double h0 = now_seconds();
-        snprintf(pc.layer, sizeof pc.layer, "%s", taps[i].layer);
-        pc.pool = taps[i].pool;
-        rc = probe_head_eval(&pc, heads[i], &feats[i], &res[i], e);
-        head_secs[i] += now_seconds() - h0;
+        rc = probe_head_eval(&pc, &heads[i], feature_of(feats, tap_of, n_feats, tasks[i].tap),
+                             &res[i], e);
+        secs[i] += now_seconds() - h0;
     }
-    for (int i = 0; i < n_todo; i++) probe_features_free(&feats[i]);
-    for (int i = 0; i < n_todo && rc == 0; i++) {
+    for (int k = 0; k < n_feats; k++) probe_features_free(&feats[k]); /* zeroed: a no-op */
+    for (int i = 0; i < n && rc == 0; i++) {
         const ProbeResult *r = &res[i];
-        Cell *x = &cells[todo[i]];
-        memset(x, 0, sizeof *x);
+        Cell *x = tasks[i].cell;
+        cell_free(x);
         x->have = 1;
         x->dim = r->feature_dim;
         x->accuracy = r->accuracy;
+        x->acc_lo = r->acc_lo;
+        x->acc_hi = r->acc_hi;
+        x->threshold = r->threshold;
+        x->thr_lo = r->thr_lo;
+        x->thr_hi = r->thr_hi;
+        x->thr_beta = r->thr_beta;
+        x->thr_where = r->thr_where;
         x->train_loss = r->train_loss;
         x->train_accuracy = r->train_accuracy;
         x->a_more = r->a_more;
@@ -496,631 +663,20 @@ static int probe_group(const StudyConfig *c, const Cifar10 *data, Net *trunk, in
         x->pairs_test = r->pairs_test;
         x->ties_test = r->ties_test;
         x->n_gaps = r->n_gaps;
-        for (int g = 0; g < r->n_gaps; g++) {
-            x->gap[g] = r->gap[g];
-            x->accuracy_by_gap[g] = r->accuracy_by_gap[g];
+        for (int k = 0; k < r->n_gaps; k++) {
+            x->gap[k] = r->gap[k];
+            x->by_gap[k] = r->by_gap[k];
         }
-        x->head_seconds = head_secs[i];
-        x->features_seconds = feat_secs / n_todo; /* the shared pass, split evenly */
-        rc = write_cell(c, x, seed, net, fam, todo[i], e);
+        x->head_seconds = secs[i];
+        x->features_seconds = feat_secs / n; /* the shared passes, split evenly */
+        x->outcome = r->outcome;
+        res[i].outcome = NULL;
+        rc = write_cell(c, seed, &tasks[i], e);
     }
-out:
-    for (int i = 0; i < n_todo; i++) net_free(heads[i]);
-    return rc;
-}
-
-/* ---- aggregation ---- */
-
-typedef struct Agg {
-    int n;            /* seeds with a result */
-    double mean, sd;  /* sd: sample standard deviation (NaN when n < 2) */
-    double values[STUDY_MAX_SEEDS];
-} Agg;
-
-typedef struct Grid {
-    const StudyConfig *c;
-    Cell *cells; /* [seed-1][net][fam][tap] */
-    Agg agg[STUDY_NETS][STUDY_FAMILIES][STUDY_TAPS];
-    int taps[STUDY_TAPS], n_taps; /* selected, in depth order */
-    int fams[STUDY_FAMILIES], n_fams;
-    int nets[STUDY_NETS], n_nets;
-} Grid;
-
-static Cell *grid_cell(const Grid *g, int seed, int net, int fam, int tap) {
-    return &g->cells[(((size_t)(seed - 1) * STUDY_NETS + net) * STUDY_FAMILIES + fam) *
-                         STUDY_TAPS + tap];
-}
-
-static void aggregate(Grid *g) {
-    for (int n = 0; n < STUDY_NETS; n++)
-        for (int f = 0; f < STUDY_FAMILIES; f++)
-            for (int t = 0; t < STUDY_TAPS; t++) {
-                Agg *a = &g->agg[n][f][t];
-                memset(a, 0, sizeof *a);
-                double sum = 0;
-                for (int s = 1; s <= g->c->seeds; s++) {
-                    const Cell *x = grid_cell(g, s, n, f, t);
-                    if (!x->have) continue;
-                    a->values[a->n++] = x->accuracy;
-                    sum += x->accuracy;
-                }
-                a->mean = a->n ? sum / a->n : NAN;
-                double ss = 0;
-                for (int i = 0; i < a->n; i++) ss += (a->values[i] - a->mean) * (a->values[i] - a->mean);
-                a->sd = a->n >= 2 ? sqrt(ss / (a->n - 1)) : NAN;
-            }
-}
-
-/* ---- findings, generated from the numbers ---- */
-
-typedef struct NetSummary {
-    int present;
-    double mean;                 /* over the selected (family, tap) cells */
-    int n;
-    int best_tap[STUDY_FAMILIES];
-    double first_mean, last_mean; /* over families, at the first and last tap */
-    int falls;                    /* families whose last tap < first tap */
-    int beats_control, compared;  /* cells above the untrained control */
-    double diff_control;          /* mean - control mean */
-} NetSummary;
-
-static void summarise(const Grid *g, NetSummary *ns) {
-    memset(ns, 0, sizeof(NetSummary) * STUDY_NETS);
-    for (int ni = 0; ni < g->n_nets; ni++) {
-        int n = g->nets[ni];
-        NetSummary *s = &ns[n];
-        double sum = 0, first = 0, last = 0;
-        int nf = 0;
-        for (int fi = 0; fi < g->n_fams; fi++) {
-            int f = g->fams[fi], best = -1;
-            for (int ti = 0; ti < g->n_taps; ti++) {
-                int t = g->taps[ti];
-                const Agg *a = &g->agg[n][f][t];
-                if (!a->n) continue;
-                sum += a->mean;
-                s->n++;
-                if (best < 0 || a->mean > g->agg[n][f][best].mean) best = t;
-            }
-            s->best_tap[f] = best;
-            const Agg *a0 = &g->agg[n][f][g->taps[0]], *a1 = &g->agg[n][f][g->taps[g->n_taps - 1]];
-            if (a0->n && a1->n) {
-                first += a0->mean;
-                last += a1->mean;
-                nf++;
-                s->falls += a1->mean < a0->mean;
-            }
-        }
-        s->present = s->n > 0;
-        s->mean = s->n ? sum / s->n : NAN;
-        s->first_mean = nf ? first / nf : NAN;
-        s->last_mean = nf ? last / nf : NAN;
+    for (int i = 0; i < n; i++) {
+        probe_head_free(&heads[i]);
+        probe_result_free(&res[i]);
     }
-    const NetSummary *ctl = &ns[STUDY_NET_RANDOM];
-    for (int n = 0; n < STUDY_NET_RANDOM; n++) {
-        NetSummary *s = &ns[n];
-        if (!s->present || !ctl->present) continue;
-        s->diff_control = s->mean - ctl->mean;
-        for (int f = 0; f < STUDY_FAMILIES; f++)
-            for (int t = 0; t < STUDY_TAPS; t++) {
-                const Agg *a = &g->agg[n][f][t], *b = &g->agg[STUDY_NET_RANDOM][f][t];
-                if (!a->n || !b->n) continue;
-                s->compared++;
-                s->beats_control += a->mean > b->mean;
-            }
-    }
-}
-
-static void write_findings(const Grid *g, const NetSummary *ns, Str *out) {
-    const StudyConfig *c = g->c;
-    str_printf(out, "Chance is 0.500 (the probe guesses which of two images was augmented more). ");
-    str_printf(out, "**Best tap per augmentation** (highest mean accuracy): ");
-    for (int ni = 0; ni < g->n_nets; ni++) {
-        int n = g->nets[ni];
-        if (!ns[n].present) continue;
-        str_printf(out, "%s`%s`: ", ni ? "; " : "", STUDY_NET_NAMES[n]);
-        int k = 0;
-        for (int fi = 0; fi < g->n_fams; fi++) {
-            int f = g->fams[fi], t = ns[n].best_tap[f];
-            if (t < 0) continue;
-            str_printf(out, "%s%s at %s (%.3f)", k++ ? ", " : "", FAMILY_NAMES[f],
-                       STUDY_TAP_NAMES[t], g->agg[n][f][t].mean);
-        }
-    }
-    str_printf(out, ". ");
-    const NetSummary *ctl = &ns[STUDY_NET_RANDOM];
-    if (ctl->present && (ns[STUDY_NET_AUG].present || ns[STUDY_NET_NOAUG].present)) {
-        str_printf(out, "**Trained against untrained**: averaged over the %d augmentation x tap "
-                        "cells, the probe scores ", ctl->n);
-        int k = 0;
-        for (int n = 0; n < STUDY_NET_RANDOM; n++)
-            if (ns[n].present)
-                str_printf(out, "%s%.3f on `%s`", k++ ? " and " : "", ns[n].mean,
-                           STUDY_NET_NAMES[n]);
-        str_printf(out, " against %.3f on the untrained control (", ctl->mean);
-        k = 0;
-        for (int n = 0; n < STUDY_NET_RANDOM; n++)
-            if (ns[n].present)
-                str_printf(out, "%s%+.3f for `%s`, above it in %d of %d cells", k++ ? "; " : "",
-                           ns[n].diff_control, STUDY_NET_NAMES[n], ns[n].beats_control,
-                           ns[n].compared);
-        str_printf(out, "). ");
-    }
-    if (g->n_taps >= 2) {
-        const char *first = STUDY_TAP_NAMES[g->taps[0]],
-                   *last = STUDY_TAP_NAMES[g->taps[g->n_taps - 1]];
-        str_printf(out, "**Depth**: from %s to %s the mean over augmentations goes ", first, last);
-        int k = 0;
-        for (int ni = 0; ni < g->n_nets; ni++) {
-            int n = g->nets[ni];
-            if (!ns[n].present || isnan(ns[n].first_mean)) continue;
-            str_printf(out, "%s%.3f -> %.3f on `%s` (lower at %s for %d of %d augmentations)",
-                       k++ ? ", " : "", ns[n].first_mean, ns[n].last_mean, STUDY_NET_NAMES[n],
-                       last, ns[n].falls, g->n_fams);
-        }
-        Str fades = {0}, holds = {0};
-        for (int ni = 0; ni < g->n_nets; ni++) {
-            int n = g->nets[ni];
-            if (!ns[n].present || isnan(ns[n].first_mean)) continue;
-            Str *to = ns[n].last_mean < ns[n].first_mean ? &fades : &holds;
-            str_printf(to, "%s`%s`", to->len ? ", " : "", STUDY_NET_NAMES[n]);
-        }
-        str_printf(out, ": on average the signal %s%s%s%s%s. ",
-                   fades.len ? "fades with depth on " : "", fades.len ? fades.s : "",
-                   fades.len && holds.len ? " and " : "",
-                   holds.len ? "does not fade on " : "", holds.len ? holds.s : "");
-        free(fades.s);
-        free(holds.s);
-    }
-    if (c->seeds == 1)
-        str_printf(out, "Single seed, no spread: differences of a few hundredths may be noise.");
-    else
-        str_printf(out, "Means over %d seeds; the table gives each spread.", c->seeds);
-}
-
-/* ---- setup facts ---- */
-
-static void cpu_model(char *buf, size_t len) {
-    snprintf(buf, len, "unknown CPU");
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (!f) return;
-    char line[512];
-    while (fgets(line, sizeof line, f)) {
-        if (strncmp(line, "model name", 10) != 0) continue;
-        const char *p = strchr(line, ':');
-        if (!p) continue;
-        p++;
-        while (*p == ' ' || *p == '\t') p++;
-        snprintf(buf, len, "%s", p);
-        buf[strcspn(buf, "\n")] = 0;
-        break;
-    }
-    fclose(f);
-}
-
-static double cpu_seconds(void) {
-    struct rusage ru;
-    if (getrusage(RUSAGE_SELF, &ru)) return NAN;
-    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 + (double)ru.ru_stime.tv_sec +
-           ru.ru_stime.tv_usec * 1e-6;
-}
-
-/* What a trained network's run.json says (zeros when absent). */
-typedef struct NetRun {
-    int present, epochs_done;
-    double train_acc, val_acc, test_acc, seconds;
-    char status[32];
-    int curves; /* curves.png exists */
-} NetRun;
-
-static void read_run(const StudyConfig *c, int seed, int net, NetRun *r) {
-    memset(r, 0, sizeof *r);
-    if (net == STUDY_NET_RANDOM) return;
-    char *dir = net_dir(c, seed, net);
-    char *path = path_join(dir, "run.json"), *curves = path_join(dir, "curves.png");
-    r->curves = path_exists(curves);
-    uint8_t *text;
-    size_t len;
-    if (path_exists(path) && file_read_all(path, &text, &len, NULL) == 0) {
-        cJSON *o = cJSON_Parse((const char *)text);
-        const cJSON *st = cJSON_GetObjectItemCaseSensitive(o, "status");
-        const cJSON *fin = cJSON_GetObjectItemCaseSensitive(o, "final");
-        if (o && cJSON_IsString(st) && cJSON_IsObject(fin) &&
-            get_int(o, "epochs_done", &r->epochs_done) == 0 &&
-            get_num(fin, "train_acc", &r->train_acc) == 0 &&
-            get_num(fin, "val_acc", &r->val_acc) == 0 &&
-            get_num(fin, "test_acc", &r->test_acc) == 0) {
-            get_num(o, "epoch_seconds_total", &r->seconds);
-            snprintf(r->status, sizeof r->status, "%s", st->valuestring);
-            r->present = 1;
-        }
-        cJSON_Delete(o);
-        free(text);
-    }
-    free(path);
-    free(curves);
-    free(dir);
-}
-
-/* ---- the report ---- */
-
-typedef struct Setup {
-    char cpu[256];
-    long cores;
-    const char *kernels, *compiled, *device;
-    int threads;
-    int n_val, n_test, n_train;
-    char eval_what[64];
-    double wall, cpu_secs;
-    double probe_secs, train_secs; /* recorded in the cells and runs, all invocations */
-} Setup;
-
-static void fmt_agg(const Agg *a, char *buf, size_t len) {
-    if (!a->n)
-        snprintf(buf, len, "-");
-    else if (a->n == 1)
-        snprintf(buf, len, "%.3f", a->mean);
-    else
-        snprintf(buf, len, "%.3f ± %.3f", a->mean, a->sd);
-}
-
-static int draw_depth(const Grid *g, const char *path, Err *e) {
-    PlotPanel panels[STUDY_NETS];
-    PlotSeries series[STUDY_NETS][STUDY_FAMILIES];
-    double xs[STUDY_TAPS], ys[STUDY_NETS][STUDY_FAMILIES][STUDY_TAPS];
-    const char *ticks[STUDY_TAPS];
-    char titles[STUDY_NETS][64];
-    for (int ti = 0; ti < g->n_taps; ti++) {
-        xs[ti] = ti;
-        ticks[ti] = STUDY_TAP_NAMES[g->taps[ti]];
-    }
-    for (int ni = 0; ni < g->n_nets; ni++) {
-        int n = g->nets[ni];
-        for (int fi = 0; fi < g->n_fams; fi++) {
-            int f = g->fams[fi];
-            for (int ti = 0; ti < g->n_taps; ti++) ys[ni][fi][ti] = g->agg[n][f][g->taps[ti]].mean;
-            series[ni][fi] = (PlotSeries){FAMILY_NAMES[f], xs, ys[ni][fi], g->n_taps};
-        }
-        snprintf(titles[ni], sizeof titles[ni], "network: %s", STUDY_NET_NAMES[n]);
-        panels[ni] = (PlotPanel){titles[ni], "tap (shallow to deep)", "probe test accuracy",
-                                 series[ni], g->n_fams, ticks, g->n_taps};
-    }
-    return plot_panels_png(path, panels, g->n_nets, e);
-}
-
-static int write_report(const Grid *g, const NetSummary *ns, const Setup *su,
-                        const Cifar10 *data, const StudyStats *st, const char *findings,
-                        Err *e) {
-    const StudyConfig *c = g->c;
-    char *path = path_join(c->out_dir, "report.md");
-    AtomicFile af;
-    if (atomic_open(&af, path, e)) {
-        free(path);
-        return -1;
-    }
-    free(path);
-    FILE *f = af.f;
-    int full_grid = g->n_nets == STUDY_NETS && g->n_fams == STUDY_FAMILIES && g->n_taps == STUDY_TAPS;
-    fprintf(f, "# Do CNNs encode data augmentations? (augprobe study)\n\n");
-    fprintf(f, "## Setup\n\n");
-    fprintf(f, "- Data: %s (%s: %s); split seed %llu: %d train / %d val / %d test images\n",
-            data->source, data->verified ? "verified" : "unverified", data->note,
-            (unsigned long long)c->split_seed, data->train.n, data->val.n, data->test.n);
-    fprintf(f, "- Profile: %s%s%s%s; grid: %d networks x %d augmentations x %d taps x %d seed%s "
-               "= %d cells%s\n",
-            c->profile, c->overrides[0] ? " (overrides: " : "", c->overrides,
-            c->overrides[0] ? ")" : "", g->n_nets, g->n_fams, g->n_taps, c->seeds,
-            c->seeds == 1 ? "" : "s", st->cells_total,
-            full_grid ? "" : " (a PARTIAL grid: restricted by --networks/--families/--taps)");
-    fprintf(f, "- Networks: `aug` trained with %s, `noaug` trained without augmentation, "
-               "`random` untrained (net_init(seed), the control); training: %d epoch%s on %d "
-               "images, batch 32, Adam lr 0.001, per-epoch evaluation on %s\n",
-            TRAIN_DEFAULT_AUG, c->epochs, c->epochs == 1 ? "" : "s", su->n_train, su->eval_what);
-    fprintf(f, "- Probe: RankNet head (Dropout 0.2, Dense 1024 ReLU, Dropout 0.2, Dense 1), "
-               "%d pass%s, %d epoch%s, batch 32; training pairs from the first %d validation "
-               "images, test pairs from the first %d test images; ties (a == b) excluded "
-               "from the accuracy\n",
-            c->passes, c->passes == 1 ? "" : "es", c->probe_epochs, c->probe_epochs == 1 ? "" : "s",
-            su->n_val, su->n_test);
-    fprintf(f, "- Levels: ");
-    for (int fi = 0; fi < g->n_fams; fi++) {
-        float lv[PROBE_MAX_LEVELS];
-        int n = aug_default_levels(STUDY_FAMILY_KINDS[g->fams[fi]], lv);
-        fprintf(f, "%s%s ", fi ? "; " : "", FAMILY_NAMES[g->fams[fi]]);
-        for (int i = 0; i < n; i++) fprintf(f, "%s%g", i ? "," : "", (double)lv[i]);
-    }
-    fprintf(f, "\n- Taps: block1_pool, block2_pool, block3_pool averaged over space (32, 64, 128 "
-               "values: the unpooled block3_pool output is exactly `flatten`, and the unpooled "
-               "early blocks, 8192 and 4096 values per image, would need 1.6 GB of features per "
-               "split); `flatten` (2048, the notebook's tap); `dense1` (1024)\n");
-    fprintf(f, "- Seeds: 1..%d (training, random initialisation and probe)\n", c->seeds);
-    fprintf(f, "- Program: augprobe %s, kernels %s (compiled: %s), %d threads, --device %s\n",
-            AUGPROBE_VERSION, su->kernels, su->compiled, su->threads, su->device);
-    fprintf(f, "- Machine: %s, %ld cores\n", su->cpu, su->cores);
-    fprintf(f, "- Time: %.1f s wall, %.1f s CPU, user + system of all threads (this invocation: %d cells computed, %d reused, "
-               "%d recomputed as stale; networks %d trained, %d resumed, %d reused)\n",
-            su->wall, su->cpu_secs, st->cells_computed, st->cells_reused, st->cells_stale,
-            st->nets_trained, st->nets_resumed, st->nets_reused);
-    fprintf(f, "- Recorded over all invocations (wall): %.1f s probing the cells, %.1f s "
-               "training the networks\n\n",
-            su->probe_secs, su->train_secs);
-
-    fprintf(f, "## The notebook's result\n\n");
-    const Cell *nb = (c->net_mask >> STUDY_NET_AUG & 1) && (c->family_mask & 1) &&
-                             (c->tap_mask >> 3 & 1)
-                         ? grid_cell(g, 1, STUDY_NET_AUG, 0, 3)
-                         : NULL;
-    if (nb && nb->have) {
-        fprintf(f, "Zoom at `flatten` on the `aug` network, seed 1 (levels 0.5..0.9; a smaller "
-                   "factor is a stronger zoom):\n\n```\n");
-        fprintf(f, "where a has more aug :  %d  /  %d\n", nb->a_more.correct, nb->a_more.total);
-        fprintf(f, "where b has more aug :  %d  /  %d\n", nb->b_more.correct, nb->b_more.total);
-        fprintf(f, "```\n\nAccuracy %.3f over %d non-tie test pairs (%d of %d pairs were ties, "
-                   "a == b, and are left out, unlike the notebook).\n\n",
-                nb->accuracy, nb->a_more.total + nb->b_more.total, nb->ties_test,
-                nb->pairs_test);
-    } else {
-        fprintf(f, "Not in this grid (it needs network aug, augmentation zoom, tap flatten).\n\n");
-    }
-
-    fprintf(f, "## Probe accuracy\n\n");
-    fprintf(f, "Test accuracy of the RankNet probe (which of two copies of an image was "
-               "augmented more), %s.\n\n",
-            c->seeds == 1 ? "single seed, no spread"
-                          : "mean ± sample standard deviation over the seeds");
-    fprintf(f, "| network | augmentation |");
-    for (int ti = 0; ti < g->n_taps; ti++) {
-        int t = g->taps[ti];
-        if (TAP_POOLS[t] == PROBE_POOL_AVG)
-            fprintf(f, " %s (avg, %d) |", STUDY_TAP_NAMES[t], TAP_DIMS[t]);
-        else
-            fprintf(f, " %s (%d) |", STUDY_TAP_NAMES[t], TAP_DIMS[t]);
-    }
-    fprintf(f, "\n|---|---|");
-    for (int ti = 0; ti < g->n_taps; ti++) fprintf(f, "---|");
-    fprintf(f, "\n");
-    for (int ni = 0; ni < g->n_nets; ni++)
-        for (int fi = 0; fi < g->n_fams; fi++) {
-            int n = g->nets[ni], fm = g->fams[fi];
-            fprintf(f, "| %s | %s |", STUDY_NET_NAMES[n], FAMILY_NAMES[fm]);
-            for (int ti = 0; ti < g->n_taps; ti++) {
-                char buf[64];
-                fmt_agg(&g->agg[n][fm][g->taps[ti]], buf, sizeof buf);
-                fprintf(f, " %s |", buf);
-            }
-            fprintf(f, "\n");
-        }
-
-    fprintf(f, "\n## Figures\n\n");
-    fprintf(f, "The first 25 training images with the seed's augmentation (%s):\n\n"
-               "![augmentation preview](preview.png)\n\n",
-            TRAIN_DEFAULT_AUG);
-    fprintf(f, "Probe accuracy against depth, one line per augmentation, one panel per "
-               "network:\n\n![accuracy against depth](depth.png)\n\n");
-    fprintf(f, "Training curves:\n\n");
-    int any_curves = 0;
-    for (int s = 1; s <= c->seeds; s++)
-        for (int n = 0; n < STUDY_NET_RANDOM; n++) {
-            if (!(c->net_mask >> n & 1)) continue;
-            NetRun r;
-            read_run(c, s, n, &r);
-            if (!r.curves) continue;
-            fprintf(f, "- `%s`, seed %d: ![training curves %s seed %d](seed%d/%s/curves.png)\n",
-                    STUDY_NET_NAMES[n], s, STUDY_NET_NAMES[n], s, s, STUDY_NET_NAMES[n]);
-            any_curves = 1;
-        }
-    if (!any_curves) fprintf(f, "- none (no trained network in this grid)\n");
-
-    fprintf(f, "\n## Findings\n\n%s\n\n", findings);
-
-    fprintf(f, "## Networks\n\n");
-    fprintf(f, "| seed | network | status | epochs | train acc | val acc | test acc | training s |\n");
-    fprintf(f, "|---|---|---|---|---|---|---|---|\n");
-    for (int s = 1; s <= c->seeds; s++)
-        for (int ni = 0; ni < g->n_nets; ni++) {
-            int n = g->nets[ni];
-            if (n == STUDY_NET_RANDOM) {
-                fprintf(f, "| %d | random | untrained | 0 | - | - | - | 0 |\n", s);
-                continue;
-            }
-            NetRun r;
-            read_run(c, s, n, &r);
-            if (!r.present) {
-                fprintf(f, "| %d | %s | not trained (its cells were reused) | - | - | - | - | - |\n",
-                        s, STUDY_NET_NAMES[n]);
-                continue;
-            }
-            fprintf(f, "| %d | %s | %s | %d | %.3f | %.3f | %.3f | %.0f |\n", s,
-                    STUDY_NET_NAMES[n], r.status, r.epochs_done, r.train_acc, r.val_acc,
-                    r.test_acc, r.seconds);
-        }
-    (void)ns;
-    fprintf(f, "\nEvery number above is in results.json; each probe's details (pairs, ties, "
-               "accuracy by level gap, timings) are in cells/.\n");
-    return atomic_commit(&af, e);
-}
-
-static cJSON *num_or_null(double v) { return isnan(v) ? cJSON_CreateNull() : cJSON_CreateNumber(v); }
-
-static int write_results(const Grid *g, const NetSummary *ns, const Setup *su,
-                         const Cifar10 *data, const StudyStats *st, const char *findings,
-                         Err *e) {
-    const StudyConfig *c = g->c;
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "program", "augprobe");
-    cJSON_AddStringToObject(o, "version", AUGPROBE_VERSION);
-    cJSON_AddStringToObject(o, "command", "study");
-    cJSON_AddStringToObject(o, "profile", c->profile);
-    cJSON_AddStringToObject(o, "overrides", c->overrides);
-    cJSON *cf = cJSON_AddObjectToObject(o, "config");
-    cJSON_AddNumberToObject(cf, "epochs", c->epochs);
-    cJSON_AddNumberToObject(cf, "train_limit", c->train_limit);
-    cJSON_AddNumberToObject(cf, "eval_limit", c->eval_limit);
-    cJSON_AddNumberToObject(cf, "passes", c->passes);
-    cJSON_AddNumberToObject(cf, "probe_epochs", c->probe_epochs);
-    cJSON_AddNumberToObject(cf, "probe_limit", c->probe_limit);
-    cJSON_AddNumberToObject(cf, "seeds", c->seeds);
-    cJSON_AddNumberToObject(cf, "split_seed", (double)c->split_seed);
-    cJSON_AddStringToObject(cf, "train_aug", TRAIN_DEFAULT_AUG);
-    cJSON_AddNumberToObject(cf, "train_batch", 32);
-    cJSON_AddNumberToObject(cf, "train_lr", 0.001);
-    cJSON_AddNumberToObject(cf, "probe_batch", 32);
-    cJSON *lv = cJSON_AddObjectToObject(cf, "levels");
-    for (int i = 0; i < g->n_fams; i++) {
-        float levels[PROBE_MAX_LEVELS];
-        int n = aug_default_levels(STUDY_FAMILY_KINDS[g->fams[i]], levels);
-        cJSON *arr = cJSON_AddArrayToObject(lv, FAMILY_NAMES[g->fams[i]]);
-        for (int j = 0; j < n; j++) {
-            char buf[32];
-            snprintf(buf, sizeof buf, "%g", (double)levels[j]); /* 0.6f as 0.6 */
-            cJSON_AddItemToArray(arr, cJSON_CreateNumber(strtod(buf, NULL)));
-        }
-    }
-    cJSON *a;
-    a = cJSON_AddArrayToObject(cf, "networks");
-    for (int i = 0; i < g->n_nets; i++)
-        cJSON_AddItemToArray(a, cJSON_CreateString(STUDY_NET_NAMES[g->nets[i]]));
-    a = cJSON_AddArrayToObject(cf, "augmentations");
-    for (int i = 0; i < g->n_fams; i++)
-        cJSON_AddItemToArray(a, cJSON_CreateString(FAMILY_NAMES[g->fams[i]]));
-    a = cJSON_AddArrayToObject(cf, "taps");
-    for (int i = 0; i < g->n_taps; i++) {
-        int t = g->taps[i];
-        cJSON *tp = cJSON_CreateObject();
-        cJSON_AddStringToObject(tp, "layer", STUDY_TAP_NAMES[t]);
-        cJSON_AddStringToObject(tp, "pool", TAP_POOLS[t] == PROBE_POOL_AVG ? "avg" : "flatten");
-        cJSON_AddNumberToObject(tp, "dim", TAP_DIMS[t]);
-        cJSON_AddItemToArray(a, tp);
-    }
-    cJSON *sj = cJSON_AddObjectToObject(o, "setup");
-    cJSON_AddStringToObject(sj, "data_source", data->source);
-    cJSON_AddBoolToObject(sj, "data_verified", data->verified);
-    cJSON_AddStringToObject(sj, "data_note", data->note);
-    cJSON_AddNumberToObject(sj, "train_images", su->n_train);
-    cJSON_AddNumberToObject(sj, "val_images_probed", su->n_val);
-    cJSON_AddNumberToObject(sj, "test_images_probed", su->n_test);
-    cJSON_AddNumberToObject(sj, "split_train", data->train.n);
-    cJSON_AddNumberToObject(sj, "split_val", data->val.n);
-    cJSON_AddNumberToObject(sj, "split_test", data->test.n);
-    cJSON_AddStringToObject(sj, "kernels", su->kernels);
-    cJSON_AddStringToObject(sj, "device", su->device);
-    cJSON_AddStringToObject(sj, "kernels_compiled", su->compiled);
-    cJSON_AddNumberToObject(sj, "threads", su->threads);
-    cJSON_AddStringToObject(sj, "cpu", su->cpu);
-    cJSON_AddNumberToObject(sj, "cores", (double)su->cores);
-    cJSON_AddNumberToObject(sj, "wall_seconds", su->wall);
-    cJSON_AddNumberToObject(sj, "cpu_seconds", su->cpu_secs);
-    cJSON_AddNumberToObject(sj, "probe_seconds_recorded", su->probe_secs);
-    cJSON_AddNumberToObject(sj, "training_seconds_recorded", su->train_secs);
-    cJSON *stj = cJSON_AddObjectToObject(o, "stats");
-    cJSON_AddNumberToObject(stj, "cells_total", st->cells_total);
-    cJSON_AddNumberToObject(stj, "cells_computed", st->cells_computed);
-    cJSON_AddNumberToObject(stj, "cells_reused", st->cells_reused);
-    cJSON_AddNumberToObject(stj, "cells_stale", st->cells_stale);
-    cJSON_AddNumberToObject(stj, "nets_trained", st->nets_trained);
-    cJSON_AddNumberToObject(stj, "nets_resumed", st->nets_resumed);
-    cJSON_AddNumberToObject(stj, "nets_reused", st->nets_reused);
-
-    cJSON *nets = cJSON_AddArrayToObject(o, "networks");
-    for (int s = 1; s <= c->seeds; s++)
-        for (int ni = 0; ni < g->n_nets; ni++) {
-            int n = g->nets[ni];
-            cJSON *nj = cJSON_CreateObject();
-            cJSON_AddNumberToObject(nj, "seed", s);
-            cJSON_AddStringToObject(nj, "network", STUDY_NET_NAMES[n]);
-            NetRun r;
-            read_run(c, s, n, &r);
-            if (n == STUDY_NET_RANDOM) {
-                cJSON_AddStringToObject(nj, "status", "untrained");
-            } else if (r.present) {
-                char dir[64];
-                snprintf(dir, sizeof dir, "seed%d/%s", s, STUDY_NET_NAMES[n]);
-                cJSON_AddStringToObject(nj, "status", r.status);
-                cJSON_AddStringToObject(nj, "dir", dir);
-                cJSON_AddNumberToObject(nj, "epochs_done", r.epochs_done);
-                cJSON_AddNumberToObject(nj, "train_acc", r.train_acc);
-                cJSON_AddNumberToObject(nj, "val_acc", r.val_acc);
-                cJSON_AddNumberToObject(nj, "test_acc", r.test_acc);
-                cJSON_AddNumberToObject(nj, "training_seconds", r.seconds);
-                cJSON_AddBoolToObject(nj, "curves_png", r.curves);
-            } else {
-                cJSON_AddStringToObject(nj, "status", "absent");
-            }
-            cJSON_AddItemToArray(nets, nj);
-        }
-
-    cJSON *table = cJSON_AddArrayToObject(o, "table");
-    cJSON *cells = cJSON_AddArrayToObject(o, "cells");
-    for (int ni = 0; ni < g->n_nets; ni++)
-        for (int fi = 0; fi < g->n_fams; fi++)
-            for (int ti = 0; ti < g->n_taps; ti++) {
-                int n = g->nets[ni], fm = g->fams[fi], t = g->taps[ti];
-                const Agg *ag = &g->agg[n][fm][t];
-                cJSON *r = cJSON_CreateObject();
-                cJSON_AddStringToObject(r, "network", STUDY_NET_NAMES[n]);
-                cJSON_AddStringToObject(r, "augmentation", FAMILY_NAMES[fm]);
-                cJSON_AddStringToObject(r, "layer", STUDY_TAP_NAMES[t]);
-                cJSON_AddNumberToObject(r, "n", ag->n);
-                cJSON_AddItemToObject(r, "mean", num_or_null(ag->mean));
-                cJSON_AddItemToObject(r, "sd", num_or_null(ag->sd));
-                cJSON *v = cJSON_AddArrayToObject(r, "values");
-                for (int i = 0; i < ag->n; i++) cJSON_AddItemToArray(v, cJSON_CreateNumber(ag->values[i]));
-                cJSON_AddItemToArray(table, r);
-                for (int s = 1; s <= c->seeds; s++) {
-                    const Cell *x = grid_cell(g, s, n, fm, t);
-                    if (x->have) cJSON_AddItemToArray(cells, cell_json(x, s, n, fm, t));
-                }
-            }
-
-    cJSON *nb = cJSON_AddObjectToObject(o, "notebook");
-    const Cell *x = (c->net_mask & 1) && (c->family_mask & 1) && (c->tap_mask >> 3 & 1)
-                        ? grid_cell(g, 1, STUDY_NET_AUG, 0, 3)
-                        : NULL;
-    if (x && x->have) {
-        cJSON_AddStringToObject(nb, "cell", "seed 1, aug, zoom, flatten");
-        cJSON_AddItemToObject(nb, "a_more", count_json(x->a_more));
-        cJSON_AddItemToObject(nb, "b_more", count_json(x->b_more));
-        cJSON_AddNumberToObject(nb, "accuracy", x->accuracy);
-        cJSON_AddNumberToObject(nb, "pairs_test", x->pairs_test);
-        cJSON_AddNumberToObject(nb, "ties_test", x->ties_test);
-        cJSON_AddNumberToObject(nb, "non_tie_pairs", x->a_more.total + x->b_more.total);
-    }
-
-    cJSON *fj = cJSON_AddObjectToObject(o, "findings");
-    cJSON_AddStringToObject(fj, "text", findings);
-    cJSON_AddNumberToObject(fj, "chance", 0.5);
-    cJSON *per = cJSON_AddObjectToObject(fj, "networks");
-    for (int ni = 0; ni < g->n_nets; ni++) {
-        int n = g->nets[ni];
-        const NetSummary *s = &ns[n];
-        if (!s->present) continue;
-        cJSON *pj = cJSON_AddObjectToObject(per, STUDY_NET_NAMES[n]);
-        cJSON_AddNumberToObject(pj, "mean_accuracy", s->mean);
-        cJSON_AddNumberToObject(pj, "cells", s->n);
-        cJSON *best = cJSON_AddObjectToObject(pj, "best_tap");
-        for (int fi = 0; fi < g->n_fams; fi++) {
-            int fm = g->fams[fi], t = s->best_tap[fm];
-            if (t < 0) continue;
-            cJSON *bj = cJSON_AddObjectToObject(best, FAMILY_NAMES[fm]);
-            cJSON_AddStringToObject(bj, "layer", STUDY_TAP_NAMES[t]);
-            cJSON_AddNumberToObject(bj, "accuracy", g->agg[n][fm][t].mean);
-        }
-        cJSON_AddItemToObject(pj, "first_tap_mean", num_or_null(s->first_mean));
-        cJSON_AddItemToObject(pj, "last_tap_mean", num_or_null(s->last_mean));
-        cJSON_AddNumberToObject(pj, "families_lower_at_last_tap", s->falls);
-        if (n != STUDY_NET_RANDOM && ns[STUDY_NET_RANDOM].present) {
-            cJSON_AddNumberToObject(pj, "minus_control", s->diff_control);
-            cJSON_AddNumberToObject(pj, "cells_above_control", s->beats_control);
-            cJSON_AddNumberToObject(pj, "cells_compared", s->compared);
-        }
-    }
-    cJSON *fig = cJSON_AddObjectToObject(o, "figures");
-    cJSON_AddStringToObject(fig, "preview", "preview.png");
-    cJSON_AddStringToObject(fig, "depth", "depth.png");
-
-    char *path = path_join(c->out_dir, "results.json");
-    int rc = write_json(path, o, e);
-    free(path);
-    cJSON_Delete(o);
     return rc;
 }
 
@@ -1139,15 +695,70 @@ static int check_config(const StudyConfig *c, const Cifar10 *data, Err *e) {
                        data->train.n);
     if (c->probe_limit < 0 || c->eval_limit < 0)
         return err_set(e, "--probe-limit and --eval-limit must not be negative");
-    if (data->val.n < 1 || data->test.n < 1)
-        return err_set(e, "the data has no validation or test images (was it split?)");
-    if (!c->net_mask || !c->family_mask || !c->tap_mask)
-        return err_set(e, "the grid is empty (--networks, --families, --taps)");
+    if (c->probe_limit == 1)
+        return err_set(e, "--probe-limit: 1 image cannot make cross pairs (use 2 or more)");
+    if (data->val.n < 2 || data->test.n < 2)
+        return err_set(e, "the data has fewer than 2 validation or test images (was it split?)");
+    if (c->boot < 50) return err_set(e, "--bootstrap: %d replicates (at least 50)", c->boot);
+    if (!c->net_mask || !c->family_mask || !c->tap_mask || !c->mode_mask)
+        return err_set(e, "the grid is empty (--networks, --families, --taps, --pairs)");
     return 0;
 }
 
+/* The tasks of (seed, net, family): every selected mode x tap x head, the
+ * floors at their one input. */
+static int group_tasks(const Grid *g, int seed, int net, int fam, Task *out) {
+    int n = 0, heads = g->c->mlp_all ? STUDY_HEADS : 1;
+    int n_taps = study_is_floor(net) ? 1 : g->n_taps;
+    for (int mi = 0; mi < g->n_modes; mi++)
+        for (int ti = 0; ti < n_taps; ti++)
+            for (int h = 0; h < heads; h++) {
+                int tap = study_is_floor(net) ? 0 : g->taps[ti];
+                out[n] = (Task){net, fam, g->modes[mi], tap, h, 0,
+                                grid_cell(g, seed, net, fam, g->modes[mi], tap, h)};
+                n++;
+            }
+    return n;
+}
+
+static int notebook_tasks(Grid *g, Task *out) {
+    for (int h = 0; h < STUDY_HEADS; h++)
+        out[h] = (Task){STUDY_NET_AUG, 0, STUDY_MODE_SAME, 3, h, 1, &g->notebook[h]};
+    return STUDY_HEADS;
+}
+
+/* Keeps the tasks whose cell is not finished; counts what was found. */
+static int missing_tasks(const StudyConfig *c, int seed, Task *t, int n, StudyStats *st) {
+    int m = 0;
+    for (int i = 0; i < n; i++) {
+        int r = read_cell(c, seed, &t[i]);
+        if (r == 1) st->cells_reused++;
+        if (r == 2) st->cells_stale++;
+        if (r != 1) t[m++] = t[i];
+    }
+    return m;
+}
+
+static void progress(const StudyConfig *c, int seed, const Task *t, int n, double secs) {
+    if (c->quiet) return;
+    printf("study: seed %d %s %s:", seed, STUDY_NET_NAMES[t[0].net],
+           t[0].notebook ? "zoom (notebook levels)" : FAMILY_NAMES[t[0].fam]);
+    for (int i = 0; i < n; i++)
+        printf(" %s/%s/%s %.3f", STUDY_MODE_NAMES[t[i].mode], study_cell_layer(t[i].net, t[i].tap),
+               STUDY_HEAD_NAMES[t[i].head], t[i].cell->accuracy);
+    printf("  (%.1f s)\n", secs);
+    fflush(stdout);
+}
+
+double study_cpu_seconds(void) {
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru)) return NAN;
+    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 + (double)ru.ru_stime.tv_sec +
+           ru.ru_stime.tv_usec * 1e-6;
+}
+
 int study_run(const StudyConfig *c, const Cifar10 *data, StudyStats *stats, Err *e) {
-    double wall0 = now_seconds(), cpu0 = cpu_seconds();
+    StudyClock clock = {now_seconds(), study_cpu_seconds()};
     StudyStats st_local, *st = stats ? stats : &st_local;
     memset(st, 0, sizeof *st);
     if (check_config(c, data, e)) return -1;
@@ -1159,137 +770,76 @@ int study_run(const StudyConfig *c, const Cifar10 *data, StudyStats *stats, Err 
     Grid g;
     memset(&g, 0, sizeof g);
     g.c = c;
-    g.cells = xcalloc((size_t)c->seeds * STUDY_NETS * STUDY_FAMILIES * STUDY_TAPS, sizeof(Cell));
+    size_t n_cells = (size_t)c->seeds * STUDY_NETS * STUDY_FAMILIES * STUDY_MODES * STUDY_TAPS *
+                     STUDY_HEADS;
+    g.cells = xcalloc(n_cells, sizeof(Cell));
     for (int i = 0; i < STUDY_NETS; i++)
         if (c->net_mask >> i & 1) g.nets[g.n_nets++] = i;
     for (int i = 0; i < STUDY_FAMILIES; i++)
         if (c->family_mask >> i & 1) g.fams[g.n_fams++] = i;
     for (int i = 0; i < STUDY_TAPS; i++)
         if (c->tap_mask >> i & 1) g.taps[g.n_taps++] = i;
-    st->cells_total = c->seeds * g.n_nets * g.n_fams * g.n_taps;
+    for (int i = 0; i < STUDY_MODES; i++)
+        if (c->mode_mask >> i & 1) g.modes[g.n_modes++] = i;
+    g.n_val = c->probe_limit > 0 && c->probe_limit < data->val.n ? c->probe_limit : data->val.n;
+    g.n_test = c->probe_limit > 0 && c->probe_limit < data->test.n ? c->probe_limit : data->test.n;
 
-    /* What is already done. */
-    int groups_todo = 0;
-    for (int s = 1; s <= c->seeds; s++)
-        for (int ni = 0; ni < g.n_nets; ni++)
-            for (int fi = 0; fi < g.n_fams; fi++) {
-                int missing = 0;
-                for (int ti = 0; ti < g.n_taps; ti++) {
-                    int r = read_cell(c, grid_cell(&g, s, g.nets[ni], g.fams[fi], g.taps[ti]), s,
-                                      g.nets[ni], g.fams[fi], g.taps[ti]);
-                    if (r == 1) st->cells_reused++;
-                    if (r == 2) st->cells_stale++;
-                    missing += r != 1;
-                }
-                groups_todo += missing > 0;
-            }
-    if (!c->quiet) {
-        printf("study: %d cells (%d seed%s x %d networks x %d augmentations x %d taps): %d done, "
-               "%d to compute -> %s\n",
-               st->cells_total, c->seeds, c->seeds == 1 ? "" : "s", g.n_nets, g.n_fams, g.n_taps,
-               st->cells_reused, st->cells_total - st->cells_reused, c->out_dir);
-        fflush(stdout);
-    }
-
-    int rc = 0, group = 0;
+    /* What is already done, and what each (seed, network) still needs. */
+    enum { MAX_GROUP = STUDY_MODES * STUDY_TAPS * STUDY_HEADS };
+    int rc = 0;
     for (int s = 1; s <= c->seeds && rc == 0; s++)
         for (int ni = 0; ni < g.n_nets && rc == 0; ni++) {
-            int n = g.nets[ni], need = 0;
-            for (int fi = 0; fi < g.n_fams; fi++)
-                for (int ti = 0; ti < g.n_taps; ti++)
-                    need += !grid_cell(&g, s, n, g.fams[fi], g.taps[ti])->have;
-            if (!need) continue;
-            int stopped = 0;
-            Net *trunk = obtain_net(c, data, s, n, st, &stopped, e);
-            if (!trunk) {
-                rc = stopped ? STUDY_STOPPED : -1;
-                break;
+            int n = g.nets[ni];
+            Task todo[STUDY_FAMILIES + 1][MAX_GROUP];
+            int n_todo[STUDY_FAMILIES + 1] = {0}, need = 0;
+            for (int fi = 0; fi < g.n_fams; fi++) {
+                int k = group_tasks(&g, s, n, g.fams[fi], todo[fi]);
+                st->cells_total += k;
+                n_todo[fi] = missing_tasks(c, s, todo[fi], k, st);
+                need += n_todo[fi];
             }
-            for (int fi = 0; fi < g.n_fams && rc == 0; fi++) {
-                int fm = g.fams[fi], todo[STUDY_TAPS], n_todo = 0;
-                for (int ti = 0; ti < g.n_taps; ti++)
-                    if (!grid_cell(&g, s, n, fm, g.taps[ti])->have) todo[n_todo++] = g.taps[ti];
-                if (!n_todo) continue;
+            if (s == 1 && n == STUDY_NET_AUG && study_has_notebook(&g)) {
+                int k = notebook_tasks(&g, todo[STUDY_FAMILIES]);
+                st->cells_total += k;
+                n_todo[STUDY_FAMILIES] = missing_tasks(c, s, todo[STUDY_FAMILIES], k, st);
+                need += n_todo[STUDY_FAMILIES];
+            }
+            if (!need) continue;
+            Net *trunk = NULL;
+            if (!study_is_floor(n)) {
+                int stopped = 0;
+                trunk = obtain_net(c, data, s, n, st, &stopped, e);
+                if (!trunk) {
+                    rc = stopped ? STUDY_STOPPED : -1;
+                    break;
+                }
+            }
+            for (int fi = 0; fi <= g.n_fams && rc == 0; fi++) {
+                int slot = fi < g.n_fams ? fi : STUDY_FAMILIES;
+                if (!n_todo[slot]) continue;
                 double t0 = now_seconds();
-                Cell *row = grid_cell(&g, s, n, fm, 0);
-                if (probe_group(c, data, trunk, s, n, fm, todo, n_todo, row, e)) {
+                if (probe_group(c, data, trunk, s, todo[slot], n_todo[slot], &g, e)) {
                     rc = -1;
                     break;
                 }
-                st->cells_computed += n_todo;
-                group++;
-                if (!c->quiet) {
-                    printf("study: [%d/%d] seed %d %s %s:", group, groups_todo, s,
-                           STUDY_NET_NAMES[n], FAMILY_NAMES[fm]);
-                    for (int i = 0; i < n_todo; i++)
-                        printf(" %s %.3f", STUDY_TAP_NAMES[todo[i]], row[todo[i]].accuracy);
-                    printf("  (%.1f s)\n", now_seconds() - t0);
-                    fflush(stdout);
-                }
+                st->cells_computed += n_todo[slot];
+                progress(c, s, todo[slot], n_todo[slot], now_seconds() - t0);
                 if (train_stop_requested()) rc = STUDY_STOPPED;
             }
             net_free(trunk);
         }
-    if (rc) {
-        free(g.cells);
-        return rc;
+    if (rc == 0) {
+        char *preview = path_join(c->out_dir, "preview.png");
+        AugSpec spec;
+        rc = aug_parse(&spec, TRAIN_DEFAULT_AUG, e);
+        if (rc == 0) rc = augment_preview_png(preview, data, &spec, c->split_seed, 4, NULL, e);
+        free(preview);
     }
-
-    aggregate(&g);
-    NetSummary ns[STUDY_NETS];
-    summarise(&g, ns);
-    Str findings = {0};
-    write_findings(&g, ns, &findings);
-
-    Setup su;
-    memset(&su, 0, sizeof su);
-    cpu_model(su.cpu, sizeof su.cpu);
-    su.cores = sysconf(_SC_NPROCESSORS_ONLN);
-    su.kernels = kernels_cpu_best()->name;
-    su.compiled = kernels_compiled();
-    su.device = c->device;
-    su.threads = c->threads;
-    su.n_train = c->train_limit ? c->train_limit : data->train.n;
-    for (int s = 1; s <= c->seeds; s++)
-        for (int ni = 0; ni < g.n_nets; ni++) {
-            for (int fi = 0; fi < g.n_fams; fi++)
-                for (int ti = 0; ti < g.n_taps; ti++) {
-                    const Cell *x = grid_cell(&g, s, g.nets[ni], g.fams[fi], g.taps[ti]);
-                    su.probe_secs += x->head_seconds + x->features_seconds;
-                }
-            NetRun r;
-            read_run(c, s, g.nets[ni], &r);
-            su.train_secs += r.seconds;
-        }
-    if (c->eval_limit)
-        snprintf(su.eval_what, sizeof su.eval_what, "the first %d val and test images",
-                 c->eval_limit);
-    else
-        snprintf(su.eval_what, sizeof su.eval_what, "every val and test image");
-    su.n_val = c->probe_limit > 0 && c->probe_limit < data->val.n ? c->probe_limit : data->val.n;
-    su.n_test =
-        c->probe_limit > 0 && c->probe_limit < data->test.n ? c->probe_limit : data->test.n;
-
-    char *preview = path_join(c->out_dir, "preview.png");
-    char *depth = path_join(c->out_dir, "depth.png");
-    AugSpec spec;
-    rc = aug_parse(&spec, TRAIN_DEFAULT_AUG, e);
-    if (rc == 0) rc = augment_preview_png(preview, data, &spec, c->split_seed, 4, NULL, e);
-    if (rc == 0) rc = draw_depth(&g, depth, e);
-    su.wall = now_seconds() - wall0;
-    su.cpu_secs = cpu_seconds() - cpu0;
-    st->wall_seconds = su.wall;
-    st->cpu_seconds = su.cpu_secs;
-    if (rc == 0) rc = write_results(&g, ns, &su, data, st, findings.s, e);
-    if (rc == 0) rc = write_report(&g, ns, &su, data, st, findings.s, e);
-    if (rc == 0 && !c->quiet) {
-        printf("study: wrote %s/report.md and results.json (%.1f s wall, %.1f s CPU)\n",
-               c->out_dir, su.wall, su.cpu_secs);
-        printf("%s\n", findings.s);
-    }
-    free(preview);
-    free(depth);
-    free(findings.s);
+    if (rc == 0) rc = study_report(&g, data, st, clock, e);
+    st->wall_seconds = now_seconds() - clock.wall0;
+    st->cpu_seconds = study_cpu_seconds() - clock.cpu0;
+    for (size_t i = 0; i < n_cells; i++) cell_free(&g.cells[i]);
+    for (int h = 0; h < STUDY_HEADS; h++) cell_free(&g.notebook[h]);
     free(g.cells);
     return rc;
 }

@@ -1,22 +1,38 @@
-/* study.h - the paper's question over a whole grid, in one call: networks
- * (trained with the seed's augmentation, trained without, untrained) x
- * augmentation families x taps (layers) x seeds, each cell a RankNet probe
- * (probe.h), then a report (report.md, results.json, figures).
+/* study.h - the paper's question over a whole grid, in one call, with the
+ * controls that make its answer mean something (see ../shared/docs/PROBING.md):
+ *
+ *   networks   aug (trained with the seed's augmentation), noaug (trained
+ *              without), random (untrained: the control), and two floors
+ *              that need no network: pixels (the image itself, 3,072 values)
+ *              and stats (8 hand statistics, probe.h)
+ * x families   zoom aspect brightness contrast saturation hue blur, each at
+ *              its ladder of levels (augment.h); blur is zoom's control
+ * x pair modes cross (a and b from different images: the primary answer)
+ *              and same (the notebook's two copies of one image)
+ * x taps       block1_pool block2_pool block3_pool (averaged over space),
+ *              flatten, dense1; the floors have one input each
+ * x heads      linear (every cell: the primary probe) and mlp (the
+ *              notebook's; every cell with --full)
+ * x seeds      1..N
+ *
+ * plus the notebook's own cell (seed 1, aug, zoom at its levels 0.5..0.9,
+ * same pairs, flatten, mlp and linear). Every probe of one (seed, family,
+ * mode) uses the same test pairs, so comparisons are paired; report.c turns
+ * the cells into intervals, paired differences, findings and the report.
  *
  * Layout of the output directory:
  *   seed<s>/aug/, seed<s>/noaug/   training runs (train.h): reused when
  *                                  complete, resumed from their checkpoint
  *                                  when not
- *   cells/seed<s>-<net>-<aug>-<tap>.json
- *                                  one finished probe each (atomic); a rerun
+ *   cells/seed<s>-<net>-<family>-<mode>-<tap>-<head>.json
+ *                                  one finished probe each (atomic), with
+ *                                  the outcome of every test pair; a rerun
  *                                  skips every cell whose settings match
- *   report.md, results.json, preview.png, depth.png
+ *   report.md, results.json, results.csv, preview.png, depth.png
  *
- * Taps: block1_pool, block2_pool, block3_pool averaged over space (32, 64,
- * 128 values: the unpooled block3_pool output is exactly `flatten`, and the
- * unpooled early blocks, 8192 and 4096 values per image, would need 1.6 GB
- * of features per split at full size), `flatten` (2048, the notebook's tap)
- * and `dense1` (1024). */
+ * Taps: the unpooled block3_pool output is exactly `flatten`, and the
+ * unpooled early blocks (8192 and 4096 values per image) would need 1.6 GB
+ * of features per split at full size, hence the averages. */
 #ifndef AUGPROBE_STUDY_H
 #define AUGPROBE_STUDY_H
 
@@ -26,15 +42,27 @@
 #include "cifar10.h"
 #include "common.h"
 
-enum { STUDY_NETS = 3, STUDY_FAMILIES = 6, STUDY_TAPS = 5, STUDY_MAX_SEEDS = 16 };
-enum { STUDY_NET_AUG, STUDY_NET_NOAUG, STUDY_NET_RANDOM };
+enum {
+    STUDY_NETS = 5,
+    STUDY_FAMILIES = 7,
+    STUDY_TAPS = 5,
+    STUDY_MODES = 2,
+    STUDY_HEADS = 2,
+    STUDY_MAX_SEEDS = 16,
+};
+enum { STUDY_NET_AUG, STUDY_NET_NOAUG, STUDY_NET_RANDOM, STUDY_NET_PIXELS, STUDY_NET_STATS };
+enum { STUDY_MODE_CROSS, STUDY_MODE_SAME }; /* cross first: the primary answer */
+enum { STUDY_HEAD_LINEAR, STUDY_HEAD_MLP };
 
-/* Names in grid order: networks "aug" "noaug" "random"; families zoom aspect
- * brightness contrast saturation hue; taps block1_pool block2_pool
- * block3_pool flatten dense1. */
+/* Names in grid order: networks "aug" "noaug" "random" "pixels" "stats";
+ * families zoom aspect brightness contrast saturation hue blur; taps
+ * block1_pool block2_pool block3_pool flatten dense1; modes cross same;
+ * heads linear mlp. */
 extern const char *const STUDY_NET_NAMES[STUDY_NETS];
 extern const AugKind STUDY_FAMILY_KINDS[STUDY_FAMILIES];
 extern const char *const STUDY_TAP_NAMES[STUDY_TAPS];
+extern const char *const STUDY_MODE_NAMES[STUDY_MODES];
+extern const char *const STUDY_HEAD_NAMES[STUDY_HEADS];
 
 typedef struct StudyConfig {
     const char *out_dir;  /* default "runs/study" */
@@ -44,21 +72,24 @@ typedef struct StudyConfig {
     int train_limit;      /* first N of the train split; 0 = all 40,000 */
     int eval_limit;       /* per-epoch val/test evaluation on the first N; 0 = all */
     int passes;           /* probe passes over each split */
-    int probe_epochs;     /* RankNet head epochs */
+    int probe_epochs;     /* epochs of the heads (linear and mlp) */
     int probe_limit;      /* first N images of val and of test probed; 0 = all */
     int seeds;            /* seeds 1..seeds: training, random init, probe */
+    int mlp_all;          /* every cell also with the mlp head (--full) */
+    int boot;             /* bootstrap replicates (STATS_BOOT; fewer for tests) */
     uint64_t split_seed;  /* the seed the data was split with (recorded) */
     int threads;          /* OpenMP threads (> 0) */
     char device[16];      /* net_place(): "cpu" (default), "cuda", "auto", "emulated" */
     /* The grid: bit i selects STUDY_NET_NAMES[i] etc. (all by default; fewer
      * for tests and quick looks; the report says the grid is partial). */
-    unsigned net_mask, family_mask, tap_mask;
+    unsigned net_mask, family_mask, tap_mask, mode_mask;
     int quiet;            /* no progress lines */
 } StudyConfig;
 
-/* Profiles. quick: `make run`, sized to finish in about 10 minutes on 2
- * cores; full: the paper's settings (50 epochs, 4 passes, 50 probe epochs,
- * 3 seeds, every image). Both select the whole grid. */
+/* Profiles. quick: `make run`, sized to finish in about 20 minutes on 2
+ * cores with trained networks worth probing (>= 0.60 test accuracy); full:
+ * the paper's settings (50 epochs, 4 passes, 50 probe epochs, the mlp head
+ * on every cell, 3 seeds, every image). Both select the whole grid. */
 void study_config_quick(StudyConfig *c);
 void study_config_full(StudyConfig *c);
 
@@ -66,11 +97,11 @@ void study_config_full(StudyConfig *c);
  * bit mask; "all" selects every one. One clear error naming the flag. */
 int study_parse_mask(const char *flag, const char *text, const char *const *names, int n,
                      unsigned *mask, Err *e);
-/* The six family names, in grid order (for study_parse_mask). */
+/* The family names, in grid order (for study_parse_mask). */
 const char *const *study_family_names(void);
 
 typedef struct StudyStats {
-    int cells_total;    /* cells in the grid */
+    int cells_total;    /* cells in the grid (the notebook's cells included) */
     int cells_computed; /* probed by this call */
     int cells_reused;   /* found finished in cells/ */
     int cells_stale;    /* found with other settings and recomputed */

@@ -355,11 +355,17 @@ static int write_curves(const char *dir, const TrainEpoch *h, int n, Err *e) {
         col[4][i] = h[i].val_acc;
         col[5][i] = h[i].test_acc;
     }
-    PlotSeries loss[3] = {{"train", x, col[0], n}, {"val", x, col[1], n}, {"test", x, col[2], n}};
-    PlotSeries acc[3] = {{"train", x, col[3], n}, {"val", x, col[4], n}, {"test", x, col[5], n}};
+    PlotSeries loss[3] = {{.label = "train", .x = x, .y = col[0], .n = n},
+                          {.label = "val", .x = x, .y = col[1], .n = n},
+                          {.label = "test", .x = x, .y = col[2], .n = n}};
+    PlotSeries acc[3] = {{.label = "train", .x = x, .y = col[3], .n = n},
+                         {.label = "val", .x = x, .y = col[4], .n = n},
+                         {.label = "test", .x = x, .y = col[5], .n = n}};
     PlotPanel panels[2] = {
-        {"Loss", "epoch", "cross-entropy loss", loss, 3, NULL, 0},
-        {"Accuracy", "epoch", "accuracy", acc, 3, NULL, 0},
+        {.title = "Loss", .xlabel = "epoch", .ylabel = "cross-entropy loss", .series = loss,
+         .n_series = 3},
+        {.title = "Accuracy", .xlabel = "epoch", .ylabel = "accuracy", .series = acc,
+         .n_series = 3},
     };
     char *path = path_join(dir, "curves.png");
     int rc = plot_panels_png(path, panels, 2, e);

@@ -94,6 +94,40 @@ TEST(aug_colour_matches_tf_formulas) {
     free(in), free(params), free(want);
 }
 
+TEST(aug_blur_matches_scipy_gaussian_filter) {
+    size_t np_, no;
+    uint8_t *in = load_inputs();
+    float *params = test_load_floats("augment/blur_params.f32", &np_);
+    float *want = test_load_floats("augment/blur_out.f32", &no);
+    REQUIRE(in && params && want);
+    int cases = (int)np_;
+    REQUIRE(cases >= 4 && no == (size_t)cases * 4 * NPIX);
+    float out[NPIX], worst = 0;
+    for (int k = 0; k < cases; k++) {
+        AugParams p;
+        aug_params_level(AUG_BLUR, params[k], &p);
+        CHECK_NEAR(p.blur, params[k], 0);
+        for (int i = 0; i < 4; i++) {
+            aug_apply(&p, in + (size_t)i * NPIX, out, 32, 32);
+            const float *w = want + ((size_t)k * 4 + i) * NPIX;
+            CHECK_ARRAY_NEAR(out, w, NPIX, 0, 2e-6);
+            float d = max_abs_diff(out, w, NPIX);
+            if (d > worst) worst = d;
+        }
+    }
+    /* the spec grammar knows it, and sigma 0 is the identity */
+    AugSpec spec;
+    Err e = {{0}};
+    CHECK(aug_parse(&spec, "blur=0:2", &e) == 0);
+    CHECK(aug_parse(&spec, "blur=5", &e) < 0);
+    AugParams id;
+    aug_params_level(AUG_BLUR, 0.0f, &id);
+    aug_apply(&id, in, out, 32, 32);
+    for (int j = 0; j < NPIX; j++) CHECK_NEAR(out[j], in[j] / 255.0f, 0);
+    if (getenv("AUG_VERBOSE")) printf("  blur: max |C - scipy| = %.3g\n", (double)worst);
+    free(in), free(params), free(want);
+}
+
 /* A 1 x 2 image: pure red and pure blue. */
 static void two_pixels(const AugParams *p, float out[6]) {
     static const uint8_t in[6] = {255, 0, 0, 0, 0, 255};

@@ -63,13 +63,16 @@ TEST(plot_panels_png_has_size_axes_and_series_colours) {
         y1[i] = 1.0 - exp(-i / 5.0);
         y2[i] = i == 7 ? NAN : 0.5 + 0.01 * i; /* a gap */
     }
-    PlotSeries s1[2] = {{"train", x, y1, 20}, {"val", x, y2, 20}};
+    PlotSeries s1[2] = {{.label = "train", .x = x, .y = y1, .n = 20},
+                        {.label = "val", .x = x, .y = y2, .n = 20}};
     static const char *const layers[] = {"conv1", "conv2", "pool1", "flatten"};
     double acc[4] = {0.9, 0.85, 0.8, 0.7};
-    PlotSeries s2[1] = {{"zoom", NULL, acc, 4}};
+    PlotSeries s2[1] = {{.label = "zoom", .y = acc, .n = 4}};
     PlotPanel panels[2] = {
-        {"Accuracy", "epoch", "accuracy", s1, 2, NULL, 0},
-        {"Probe accuracy by layer", "layer", "pairs ranked right", s2, 1, layers, 4},
+        {.title = "Accuracy", .xlabel = "epoch", .ylabel = "accuracy", .series = s1,
+         .n_series = 2},
+        {.title = "Probe accuracy by layer", .xlabel = "layer", .ylabel = "pairs ranked right",
+         .series = s2, .n_series = 1, .xtick_labels = layers, .n_xticks = 4},
     };
     Err e = {{0}};
     REQUIRE(plot_panels_png(path, panels, 2, &e) == 0);
@@ -161,7 +164,7 @@ TEST(plot_errors_name_the_file) {
     CHECK_STR_CONTAINS(e.msg, "too large");
     CHECK(plot_panels_png("p.png", NULL, 0, &e) == -1);
     CHECK_STR_CONTAINS(e.msg, "p.png: 0 panels");
-    PlotPanel bad = {"t", "x", "y", NULL, 0, NULL, 3};
+    PlotPanel bad = {.title = "t", .xlabel = "x", .ylabel = "y", .n_xticks = 3};
     CHECK(plot_panels_png("p.png", &bad, 1, &e) == -1);
     CHECK_STR_CONTAINS(e.msg, "n_xticks without labels");
     CHECK(!path_exists("x.png") && !path_exists("p.png"));

@@ -33,7 +33,7 @@ static void set_threads(int n) {
 
 TEST(probe_pairs_counts_targets_and_ties) {
     ProbePairs p;
-    probe_pairs_make(&p, 1000, 4, ZOOM_LEVELS, 5, 7, PROBE_SPLIT_TRAIN);
+    probe_pairs_make(&p, 1000, 4, ZOOM_LEVELS, 5, 7, PROBE_SPLIT_TRAIN, PROBE_PAIRS_SAME);
     CHECK_INT_EQ(p.n, 4000);
     int ties = 0, use[5] = {0}, bad = 0;
     for (int k = 0; k < p.n; k++) {
@@ -52,7 +52,7 @@ TEST(probe_pairs_counts_targets_and_ties) {
     for (int l = 0; l < 5; l++) CHECK_NEAR(use[l], 1600, 160);
     /* test pairs come from their own streams */
     ProbePairs q;
-    probe_pairs_make(&q, 1000, 4, ZOOM_LEVELS, 5, 7, PROBE_SPLIT_TEST);
+    probe_pairs_make(&q, 1000, 4, ZOOM_LEVELS, 5, 7, PROBE_SPLIT_TEST, PROBE_PAIRS_SAME);
     int same = 0;
     for (int k = 0; k < q.n; k++) same += q.la[k] == p.la[k] && q.lb[k] == p.lb[k];
     CHECK(same < 600); /* ~4000/25 = 160 agree by chance */
@@ -63,10 +63,10 @@ TEST(probe_pairs_counts_targets_and_ties) {
 TEST(probe_pairs_independent_of_threads_and_split_size) {
     ProbePairs p1, p4, small;
     set_threads(1);
-    probe_pairs_make(&p1, 3000, 4, ZOOM_LEVELS, 5, 11, PROBE_SPLIT_TRAIN);
+    probe_pairs_make(&p1, 3000, 4, ZOOM_LEVELS, 5, 11, PROBE_SPLIT_TRAIN, PROBE_PAIRS_SAME);
     set_threads(4);
-    probe_pairs_make(&p4, 3000, 4, ZOOM_LEVELS, 5, 11, PROBE_SPLIT_TRAIN);
-    probe_pairs_make(&small, 100, 4, ZOOM_LEVELS, 5, 11, PROBE_SPLIT_TRAIN);
+    probe_pairs_make(&p4, 3000, 4, ZOOM_LEVELS, 5, 11, PROBE_SPLIT_TRAIN, PROBE_PAIRS_SAME);
+    probe_pairs_make(&small, 100, 4, ZOOM_LEVELS, 5, 11, PROBE_SPLIT_TRAIN, PROBE_PAIRS_SAME);
     set_threads(2);
     REQUIRE(p1.n == p4.n);
     CHECK(!memcmp(p1.la, p4.la, (size_t)p1.n));
@@ -84,6 +84,29 @@ TEST(probe_pairs_independent_of_threads_and_split_size) {
     probe_pairs_free(&p1);
     probe_pairs_free(&p4);
     probe_pairs_free(&small);
+}
+
+TEST(probe_cross_pairs_keep_the_levels_and_pair_other_images) {
+    ProbePairs same, cross;
+    probe_pairs_make(&same, 500, 4, ZOOM_LEVELS, 5, 7, PROBE_SPLIT_TEST, PROBE_PAIRS_SAME);
+    probe_pairs_make(&cross, 500, 4, ZOOM_LEVELS, 5, 7, PROBE_SPLIT_TEST, PROBE_PAIRS_CROSS);
+    REQUIRE(same.n == cross.n);
+    CHECK(!memcmp(same.la, cross.la, (size_t)same.n)); /* the levels are those of same mode */
+    CHECK(!memcmp(same.lb, cross.lb, (size_t)same.n));
+    CHECK_INT_EQ(same.ties, cross.ties);
+    int self = 0, same_b = 0, below = 0;
+    for (int k = 0; k < cross.n; k++) {
+        CHECK_INT_EQ(cross.image[k], k % 500);
+        same_b += same.image_b[k] == same.image[k];
+        self += cross.image_b[k] == cross.image[k];
+        REQUIRE(cross.image_b[k] >= 0 && cross.image_b[k] < 500);
+        below += cross.image_b[k] < 250;
+    }
+    CHECK_INT_EQ(same_b, same.n);
+    CHECK_INT_EQ(self, 0);
+    CHECK_NEAR(below, 1000, 100); /* uniform over the others: half below 250, sd ~32 */
+    probe_pairs_free(&same);
+    probe_pairs_free(&cross);
 }
 
 /* A hand-made cache: feature 0 = signal * level + noise, the rest noise. */
@@ -141,6 +164,7 @@ TEST(probe_learns_a_synthetic_signal_and_excludes_ties) {
     CHECK_NEAR(r.gap[3], 0.4, 1e-6);
     CHECK(r.accuracy_by_gap[3] >= r.accuracy_by_gap[0] - 0.02); /* wide gaps are easier */
     CHECK_INT_EQ(r.feature_dim, 16);
+    probe_result_free(&r);
     probe_features_free(&train);
     probe_features_free(&test);
 }
@@ -155,6 +179,7 @@ TEST(probe_on_pure_noise_is_at_chance) {
     Err e = {{0}};
     REQUIRE(probe_fit_eval(&c, &train, &test, &r, &e) == 0);
     CHECK_NEAR(r.accuracy, 0.5, 0.07); /* ~960 non-tie pairs: sd 0.016 */
+    probe_result_free(&r);
     probe_features_free(&train);
     probe_features_free(&test);
 }
@@ -175,6 +200,9 @@ TEST(probe_is_deterministic_and_seeded) {
     c.seed = 2;
     REQUIRE(probe_fit_eval(&c, &train, &test, &r3, &e) == 0);
     CHECK(r3.train_loss != r1.train_loss);
+    probe_result_free(&r1);
+    probe_result_free(&r2);
+    probe_result_free(&r3);
     probe_features_free(&train);
     probe_features_free(&test);
 }
@@ -289,6 +317,7 @@ TEST(probe_run_on_real_images_computes_features_once) {
     CHECK_INT_EQ(r.pairs_test, 80);
     CHECK(r.accuracy >= 0 && r.accuracy <= 1);
     CHECK(isfinite(r.train_loss) && r.train_loss > 0);
+    probe_result_free(&r);
     net_free(trunk);
     cifar10_free(&data);
 }
@@ -373,6 +402,9 @@ TEST(probe_command_bad_flags_exit_2) {
         {"--aug nonsense", "--aug"},
         {"--aug hflip --levels 0,2", "--levels"},
         {"--pool max", "--pool"},
+        {"--pairs diagonal", "--pairs: 'diagonal' is not same or cross"},
+        {"--head deep", "--head: 'deep' is not mlp or linear"},
+        {"--aug blur --levels 0,5", "outside blur's range"},
         {"--layer no_such_layer", "no_such_layer"},
         {"--epochs 0", "--epochs"},
         {"--passes x", "--passes"},

@@ -23,7 +23,7 @@ static char out[1 << 17];
 
 /* The tiny sizes: a few seconds of CPU for the whole grid. */
 #define TINY "--train-limit 64 --epochs 1 --eval-limit 16 --probe-limit 8 --passes 1 " \
-             "--probe-epochs 1 --threads 2"
+             "--probe-epochs 1 --bootstrap 100 --threads 2"
 
 static int run(const char *args) {
     char cmd[4096];
@@ -95,6 +95,7 @@ TEST(study_help_and_usage_errors) {
     CHECK_INT_EQ(run("study --help"), 0);
     CHECK_STR_CONTAINS(out, "Usage: augprobe study");
     CHECK_STR_CONTAINS(out, "--quick");
+    CHECK_STR_CONTAINS(out, "--pairs LIST");
     static const struct {
         const char *args, *want;
     } bad[] = {
@@ -104,9 +105,11 @@ TEST(study_help_and_usage_errors) {
         {"study --epochs 0", "--epochs: 0 is out of range"},
         {"study --probe-limit -1", "--probe-limit"},
         {"study --passes x", "--passes"},
-        {"study --families zoom,blur", "--families: 'blur' is not one of"},
+        {"study --families zoom,rotation", "--families: 'rotation' is not one of"},
         {"study --taps conv9", "--taps: 'conv9' is not one of"},
         {"study --networks resnet", "--networks: 'resnet' is not one of"},
+        {"study --pairs diagonal", "--pairs: 'diagonal' is not one of: cross same"},
+        {"study --bootstrap 10", "--bootstrap: 10 is out of range"},
         {"study --out ''", "--out: empty directory name"},
         {"study --bogus", "unknown flag '--bogus'"},
         {"study extra", "unexpected argument 'extra'"},
@@ -127,8 +130,10 @@ TEST(study_parse_mask_lists) {
     CHECK_INT_EQ(study_parse_mask("--taps", "all", STUDY_TAP_NAMES, STUDY_TAPS, &m, &e), 0);
     CHECK_INT_EQ(m, 31);
     CHECK_INT_EQ(study_parse_mask("--families", "zoom,", study_family_names(), STUDY_FAMILIES, &m, &e), -1);
-    CHECK_INT_EQ(study_parse_mask("--families", "hue", study_family_names(), STUDY_FAMILIES, &m, &e), 0);
-    CHECK_INT_EQ(m, 1u << 5);
+    CHECK_INT_EQ(study_parse_mask("--families", "blur", study_family_names(), STUDY_FAMILIES, &m, &e), 0);
+    CHECK_INT_EQ(m, 1u << 6);
+    CHECK_INT_EQ(study_parse_mask("--pairs", "same", STUDY_MODE_NAMES, STUDY_MODES, &m, &e), 0);
+    CHECK_INT_EQ(m, 1u << STUDY_MODE_SAME);
     StudyConfig q, f;
     study_config_quick(&q);
     study_config_full(&f);
@@ -138,11 +143,26 @@ TEST(study_parse_mask_lists) {
     CHECK_INT_EQ(f.seeds, 3);
     CHECK_INT_EQ(f.train_limit, 0);
     CHECK_INT_EQ(f.probe_limit, 0);
+    CHECK_INT_EQ(f.mlp_all, 1);
+    CHECK_INT_EQ(q.mlp_all, 0);
     CHECK_INT_EQ(q.seeds, 1);
-    CHECK(q.epochs < f.epochs && q.train_limit > 0 && q.probe_limit > 0);
-    CHECK_INT_EQ(q.net_mask, 7);
-    CHECK_INT_EQ(q.family_mask, 63);
+    CHECK(q.epochs < f.epochs && q.probe_limit > 0);
+    CHECK_INT_EQ(q.net_mask, 31);
+    CHECK_INT_EQ(q.family_mask, 127);
     CHECK_INT_EQ(q.tap_mask, 31);
+    CHECK_INT_EQ(q.mode_mask, 3);
+    CHECK_INT_EQ(q.boot, 1000);
+}
+
+/* The first number of a markdown table cell (after p), or NaN. */
+static double cell_number(const char **p) {
+    while (**p == ' ') (*p)++;
+    char *end;
+    double v = strtod(*p, &end);
+    if (end == *p) v = NAN;
+    const char *bar = strchr(*p, '|');
+    *p = bar ? bar + 1 : *p + strlen(*p);
+    return v;
 }
 
 TEST(study_whole_grid_tiny_report_results_figures) {
@@ -150,60 +170,73 @@ TEST(study_whole_grid_tiny_report_results_figures) {
     char dir[1024];
     snprintf(dir, sizeof dir, "%s/grid", test_tmpdir());
     REQUIRE(run_study(dir, "") == 0);
-    CHECK_STR_CONTAINS(out, "90 cells");
+    /* 3 networks x 7 x 2 modes x 5 taps + 2 floors x 7 x 2 + the notebook's 2 */
+    CHECK_STR_CONTAINS(out, "240 cells");
     char *md = slurp(dir, "report.md");
+    char *csv = slurp(dir, "results.csv");
     cJSON *res = read_json(dir, "results.json");
-    REQUIRE(md && res);
+    REQUIRE(md && res && csv);
 
     static const char *sections[] = {
-        "## Setup", "- Data:", "unverified", "- Profile: quick (overrides: --epochs 1",
+        "## Findings", "## Setup", "- Data:", "unverified", "- Profile: quick (overrides: --epochs 1",
         "- Seeds: 1..1", "- Program: augprobe", "kernels", "threads", "- Machine:", "cores",
-        "- Time:", "s wall", "s CPU", "## The notebook's result", "where a has more aug :",
-        "where b has more aug :", "## Probe accuracy", "single seed, no spread",
-        "| network | augmentation | block1_pool (avg, 32) | block2_pool (avg, 64) | "
-        "block3_pool (avg, 128) | flatten (2048) | dense1 (1024) |",
+        "- Time:", "s wall", "s CPU", "`stats` (8 values", "- Statistics: 95% intervals",
+        "100 bootstrap", "## The notebook's result", "where a has more aug :",
+        "where b has more aug :", "MLP − linear", "## Per augmentation", "### zoom", "### blur",
+        "**cross pairs**", "**same pairs**", "| tap | aug | noaug | random | pixels | stats |",
+        "| tap | aug − pixels | noaug − pixels | random − pixels | aug − random | noaug − random "
+        "| aug − noaug |",
+        "### zoom beside its blur control", "## Predictions from the literature",
+        "| 1 | colour augmentations", "| 2 | training data", "| 3 | scale (zoom)",
         "## Figures", "](preview.png)", "](depth.png)", "](seed1/aug/curves.png)",
-        "](seed1/noaug/curves.png)", "## Findings", "## Networks"};
+        "](seed1/noaug/curves.png)", "## Networks"};
     for (size_t i = 0; i < sizeof sections / sizeof sections[0]; i++)
         CHECK_STR_CONTAINS(md, sections[i]);
 
-    /* Every row of the table, each with 5 accuracies equal to results.json's means. */
+    /* Every cell of every family's accuracy table equals results.json's table. */
     const cJSON *table = cJSON_GetObjectItemCaseSensitive(res, "table");
     const cJSON *cells = cJSON_GetObjectItemCaseSensitive(res, "cells");
-    CHECK_INT_EQ(cJSON_GetArraySize(table), 90);
-    CHECK_INT_EQ(cJSON_GetArraySize(cells), 90);
-    const char *fams[] = {"zoom", "aspect", "brightness", "contrast", "saturation", "hue"};
-    int k = 0;
-    for (int n = 0; n < STUDY_NETS; n++)
-        for (int f = 0; f < STUDY_FAMILIES; f++) {
-            char row[128];
-            snprintf(row, sizeof row, "\n| %s | %s |", STUDY_NET_NAMES[n], fams[f]);
-            const char *p = strstr(md, row);
-            if (!p) {
-                test_fail(__FILE__, __LINE__, "table row '%s' missing", row + 1);
-                k += STUDY_TAPS;
-                continue;
-            }
-            p += strlen(row);
-            for (int t = 0; t < STUDY_TAPS; t++, k++) {
-                double v = strtod(p, (char **)&p);
-                const cJSON *r = cJSON_GetArrayItem(table, k);
-                CHECK_INT_EQ(num(r, "n"), 1);
-                CHECK(!strcmp(cJSON_GetObjectItem(r, "layer")->valuestring, STUDY_TAP_NAMES[t]));
-                CHECK_NEAR(v, num(r, "mean"), 0.0005 + 1e-9);
-                CHECK(num(r, "mean") >= 0 && num(r, "mean") <= 1);
-                p = strchr(p, '|');
-                if (!p) break;
-                p++;
-                char cell[256];
-                snprintf(cell, sizeof cell, "cells/seed1-%s-%s-%s.json", STUDY_NET_NAMES[n],
-                         fams[f], STUDY_TAP_NAMES[t]);
-                char *path = path_join(dir, cell);
-                CHECK(path_exists(path));
-                free(path);
+    CHECK_INT_EQ(cJSON_GetArraySize(cells), 240);
+    CHECK_INT_EQ(cJSON_GetArraySize(table), 2 * 7 * (3 * 5 + 2));
+    int compared = 0;
+    for (int f = 0; f < STUDY_FAMILIES; f++)
+        for (int m = 0; m < STUDY_MODES; m++) {
+            char head[128];
+            snprintf(head, sizeof head, "### %s\n", study_family_names()[f]);
+            const char *p = strstr(md, head);
+            REQUIRE(p);
+            snprintf(head, sizeof head, "**%s pairs**", STUDY_MODE_NAMES[m]);
+            p = strstr(p, head);
+            REQUIRE(p);
+            for (int t = 0; t < STUDY_TAPS; t++) {
+                char row[64];
+                snprintf(row, sizeof row, "\n| %s (", STUDY_TAP_NAMES[t]);
+                p = strstr(p, row);
+                REQUIRE(p);
+                p = strchr(p + 1, '|') + 1;
+                cell_number(&p); /* the tap label's cell was skipped above */
+                for (int n = 0; n < STUDY_NETS; n++) {
+                    double v = cell_number(&p);
+                    const char *layer = n >= STUDY_NET_PIXELS ? STUDY_NET_NAMES[n] : STUDY_TAP_NAMES[t];
+                    const cJSON *r, *hit = NULL;
+                    cJSON_ArrayForEach(r, table) {
+                        if (!strcmp(cJSON_GetObjectItem(r, "network")->valuestring, STUDY_NET_NAMES[n]) &&
+                            !strcmp(cJSON_GetObjectItem(r, "augmentation")->valuestring, study_family_names()[f]) &&
+                            !strcmp(cJSON_GetObjectItem(r, "pairs")->valuestring, STUDY_MODE_NAMES[m]) &&
+                            !strcmp(cJSON_GetObjectItem(r, "layer")->valuestring, layer))
+                            hit = r;
+                    }
+                    REQUIRE(hit);
+                    const cJSON *acc = cJSON_GetObjectItem(hit, "accuracy");
+                    CHECK_NEAR(v, num(acc, "value"), 0.0005 + 1e-9);
+                    const cJSON *ci = cJSON_GetObjectItem(acc, "ci95");
+                    CHECK(cJSON_GetArrayItem(ci, 0)->valuedouble <= cJSON_GetArrayItem(ci, 1)->valuedouble);
+                    compared++;
+                }
             }
         }
-    /* Each cell's accuracy is its counts' ratio. */
+    CHECK_INT_EQ(compared, 7 * 2 * 5 * 5);
+    /* Each cell: accuracy is its counts' ratio; pairs and outcomes agree. */
     const cJSON *c;
     cJSON_ArrayForEach(c, cells) {
         const cJSON *a = cJSON_GetObjectItem(c, "a_more"), *b = cJSON_GetObjectItem(c, "b_more");
@@ -212,9 +245,20 @@ TEST(study_whole_grid_tiny_report_results_figures) {
         CHECK(total > 0);
         CHECK_NEAR(num(c, "accuracy"), right / total, 1e-12);
         CHECK_INT_EQ(num(c, "pairs_test"), 8);
+        CHECK(cJSON_IsObject(cJSON_GetObjectItem(c, "threshold75")));
     }
+    /* results.csv: one header line, one row per cell */
+    int lines = 0;
+    for (const char *p = csv; *p; p++) lines += *p == '\n';
+    CHECK_INT_EQ(lines, 1 + 240);
+    CHECK(!strncmp(csv, "seed,network,augmentation,pairs,layer,head,dim,accuracy,accuracy_lo,", 68));
+    CHECK_STR_CONTAINS(csv, "\n1,pixels,brightness,cross,pixels,linear,3072,");
+    CHECK_STR_CONTAINS(csv, "\n1,aug,zoom_notebook,same,flatten,mlp,2048,");
+    char *cellfile = path_join(dir, "cells/seed1-stats-blur-cross-stats-linear.json");
+    CHECK(path_exists(cellfile));
+    free(cellfile);
 
-    /* The notebook's lines are the aug/zoom/flatten cell's counts. */
+    /* The notebook's lines are the notebook cell's counts. */
     const cJSON *nb = cJSON_GetObjectItem(res, "notebook");
     const cJSON *am = cJSON_GetObjectItem(nb, "a_more"), *bm = cJSON_GetObjectItem(nb, "b_more");
     REQUIRE(am && bm);
@@ -226,17 +270,40 @@ TEST(study_whole_grid_tiny_report_results_figures) {
              cJSON_GetArrayItem(bm, 0)->valueint, cJSON_GetArrayItem(bm, 1)->valueint);
     CHECK_STR_CONTAINS(md, line);
 
+    /* Predictions: three, each with a verdict the interval implies. */
+    const cJSON *preds = cJSON_GetObjectItem(res, "predictions");
+    CHECK_INT_EQ(cJSON_GetArraySize(preds), 3);
+    const cJSON *pr;
+    cJSON_ArrayForEach(pr, preds) {
+        const char *v = cJSON_GetObjectItem(pr, "verdict")->valuestring;
+        const cJSON *ci = cJSON_GetObjectItem(pr, "ci95");
+        double lo = cJSON_GetArrayItem(ci, 0)->valuedouble, hi = cJSON_GetArrayItem(ci, 1)->valuedouble;
+        const char *want = lo > 0 ? "supported" : hi < 0 ? "not supported" : "inconclusive";
+        CHECK(!strcmp(v, want));
+    }
+    /* Every difference marked real has an interval that excludes 0. */
+    const cJSON *d;
+    int real = 0;
+    cJSON_ArrayForEach(d, cJSON_GetObjectItem(res, "differences")) {
+        const cJSON *ci = cJSON_GetObjectItem(cJSON_GetObjectItem(d, "accuracy"), "ci95");
+        double lo = cJSON_GetArrayItem(ci, 0)->valuedouble, hi = cJSON_GetArrayItem(ci, 1)->valuedouble;
+        CHECK(cJSON_IsTrue(cJSON_GetObjectItem(d, "real")) == (lo > 0 || hi < 0));
+        real += lo > 0 || hi < 0;
+    }
+    CHECK_INT_EQ(cJSON_GetArraySize(cJSON_GetObjectItem(res, "differences")), 2 * 7 * 5 * 6);
+    CHECK_INT_EQ(num(cJSON_GetObjectItem(res, "comparisons"), "real"), real);
+
     /* Findings: generated text, the same in both files, every number from results.json. */
     const cJSON *fj = cJSON_GetObjectItem(res, "findings");
     const cJSON *text = cJSON_GetObjectItem(fj, "text");
     REQUIRE(cJSON_IsString(text));
     CHECK_STR_CONTAINS(md, text->valuestring);
-    CHECK_STR_CONTAINS(text->valuestring, "Best tap per augmentation");
-    CHECK_STR_CONTAINS(text->valuestring, "untrained control");
-    CHECK_STR_CONTAINS(text->valuestring, "from block1_pool to dense1");
-    static double vals[100000];
+    CHECK_STR_CONTAINS(text->valuestring, "The pixels floor");
+    CHECK_STR_CONTAINS(text->valuestring, "Predictions from the literature");
+    CHECK_STR_CONTAINS(text->valuestring, "paired comparisons");
+    static double vals[400000];
     int nv = 0;
-    collect_numbers(res, vals, &nv, 100000);
+    collect_numbers(res, vals, &nv, 400000);
     int checked = 0;
     for (const char *p = text->valuestring; *p; p++) {
         if (!isdigit((unsigned char)*p) || (p > text->valuestring && (isdigit((unsigned char)p[-1]) || p[-1] == '.')))
@@ -252,13 +319,13 @@ TEST(study_whole_grid_tiny_report_results_figures) {
         checked++;
         p = end - 1;
     }
-    CHECK(checked >= 3 * 6 + 3 + 2 + 6);
+    CHECK(checked >= 4 + 9);
 
-    /* Figures. */
+    /* Figures: 7 panels in rows of 4, the legend in its own strip. */
     int w, h;
     CHECK_INT_EQ(png_size(dir, "depth.png", &w, &h), 0);
-    CHECK_INT_EQ(w, 3 * PLOT_PANEL_W);
-    CHECK_INT_EQ(h, PLOT_PANEL_H);
+    CHECK_INT_EQ(w, 4 * PLOT_PANEL_W);
+    CHECK_INT_EQ(h, 2 * PLOT_PANEL_H + PLOT_LEGEND_H);
     CHECK_INT_EQ(png_size(dir, "preview.png", &w, &h), 0);
     CHECK_INT_EQ(w, 5 * (32 * 4 + PLOT_GRID_PAD) + PLOT_GRID_PAD);
     CHECK_INT_EQ(h, 5 * (32 * 4 + PLOT_GRID_CAPTION + PLOT_GRID_PAD) + PLOT_GRID_PAD);
@@ -266,22 +333,74 @@ TEST(study_whole_grid_tiny_report_results_figures) {
     CHECK_INT_EQ(png_size(dir, "seed1/noaug/curves.png", &w, &h), 0);
 
     const cJSON *st = cJSON_GetObjectItem(res, "stats");
-    CHECK_INT_EQ(num(st, "cells_computed"), 90);
+    CHECK_INT_EQ(num(st, "cells_computed"), 240);
     CHECK_INT_EQ(num(st, "nets_trained"), 2);
     free(md);
+    free(csv);
     cJSON_Delete(res);
+}
+
+/* Removes the timing fields (they differ run to run) from a results.json. */
+static void drop_timings(cJSON *o) {
+    static const char *keys[] = {"wall_seconds", "cpu_seconds", "probe_seconds_recorded",
+                                 "training_seconds_recorded", "head_seconds",
+                                 "features_seconds", "training_seconds", "text"};
+    for (cJSON *it = o ? o->child : NULL; it; it = it->next) drop_timings(it);
+    if (cJSON_IsObject(o))
+        for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+            cJSON_DeleteItemFromObjectCaseSensitive(o, keys[i]);
+}
+
+TEST(study_same_seed_and_threads_same_results_both_modes) {
+    if (!test_data_dir()) SKIP("no offline CIFAR-10 (../shared/data/cifar10-q75)");
+    char d1[1024], d2[1024];
+    snprintf(d1, sizeof d1, "%s/det1", test_tmpdir());
+    snprintf(d2, sizeof d2, "%s/det2", test_tmpdir());
+    const char *grid = "--networks aug,random,pixels --families brightness,blur "
+                       "--taps block1_pool,dense1";
+    REQUIRE(run_study(d1, grid) == 0);
+    REQUIRE(run_study(d2, grid) == 0);
+    cJSON *a = read_json(d1, "results.json"), *b = read_json(d2, "results.json");
+    REQUIRE(a && b);
+    /* the findings text holds no timing: compare it whole */
+    CHECK(!strcmp(cJSON_GetObjectItem(cJSON_GetObjectItem(a, "findings"), "text")->valuestring,
+                  cJSON_GetObjectItem(cJSON_GetObjectItem(b, "findings"), "text")->valuestring));
+    drop_timings(a);
+    drop_timings(b);
+    char *ta = cJSON_PrintUnformatted(a), *tb = cJSON_PrintUnformatted(b);
+    CHECK(!strcmp(ta, tb));
+    CHECK_STR_CONTAINS(ta, "\"pairs\":\"cross\"");
+    CHECK_STR_CONTAINS(ta, "\"pairs\":\"same\"");
+    free(ta);
+    free(tb);
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+    /* the cells themselves, outcome bits included, are byte-identical but for timings */
+    char *ca = slurp(d1, "cells/seed1-aug-blur-cross-dense1-linear.json");
+    char *cb = slurp(d2, "cells/seed1-aug-blur-cross-dense1-linear.json");
+    REQUIRE(ca && cb);
+    cJSON *ja = cJSON_Parse(ca), *jb = cJSON_Parse(cb);
+    CHECK(!strcmp(cJSON_GetObjectItem(ja, "outcome")->valuestring,
+                  cJSON_GetObjectItem(jb, "outcome")->valuestring));
+    cJSON_Delete(ja);
+    cJSON_Delete(jb);
+    free(ca);
+    free(cb);
 }
 
 TEST(study_rerun_recomputes_only_deleted_cells_with_same_numbers) {
     if (!test_data_dir()) SKIP("no offline CIFAR-10 (../shared/data/cifar10-q75)");
     char dir[1024];
     snprintf(dir, sizeof dir, "%s/resume", test_tmpdir());
-    const char *grid = "--networks aug,random --families zoom,hue --taps block1_pool,flatten";
+    const char *grid = "--networks aug,random --families zoom,hue --taps block1_pool,flatten "
+                       "--pairs cross";
     REQUIRE(run_study(dir, grid) == 0);
     CHECK_STR_CONTAINS(out, "8 cells");
-    const char *names[] = {"aug-zoom-block1_pool", "aug-zoom-flatten",    "aug-hue-block1_pool",
-                           "aug-hue-flatten",      "random-zoom-block1_pool", "random-zoom-flatten",
-                           "random-hue-block1_pool", "random-hue-flatten"};
+    const char *names[] = {
+        "aug-zoom-cross-block1_pool-linear",    "aug-zoom-cross-flatten-linear",
+        "aug-hue-cross-block1_pool-linear",     "aug-hue-cross-flatten-linear",
+        "random-zoom-cross-block1_pool-linear", "random-zoom-cross-flatten-linear",
+        "random-hue-cross-block1_pool-linear",  "random-hue-cross-flatten-linear"};
     char *paths[8], *before[8];
     struct timespec t_before[8];
     for (int i = 0; i < 8; i++) {
@@ -324,8 +443,11 @@ TEST(study_rerun_recomputes_only_deleted_cells_with_same_numbers) {
             CHECK(num(a, "train_loss") == num(b, "train_loss"));
             CHECK(cJSON_Compare(cJSON_GetObjectItem(a, "a_more"), cJSON_GetObjectItem(b, "a_more"), 1));
             CHECK(cJSON_Compare(cJSON_GetObjectItem(a, "b_more"), cJSON_GetObjectItem(b, "b_more"), 1));
-            CHECK(cJSON_Compare(cJSON_GetObjectItem(a, "accuracy_by_gap"),
-                                cJSON_GetObjectItem(b, "accuracy_by_gap"), 1));
+            CHECK(cJSON_Compare(cJSON_GetObjectItem(a, "by_gap"), cJSON_GetObjectItem(b, "by_gap"), 1));
+            CHECK(cJSON_Compare(cJSON_GetObjectItem(a, "threshold75"),
+                                cJSON_GetObjectItem(b, "threshold75"), 1));
+            CHECK(!strcmp(cJSON_GetObjectItem(a, "outcome")->valuestring,
+                          cJSON_GetObjectItem(b, "outcome")->valuestring));
             cJSON_Delete(a);
             cJSON_Delete(b);
         } else {
@@ -337,7 +459,7 @@ TEST(study_rerun_recomputes_only_deleted_cells_with_same_numbers) {
     /* The report's table is unchanged. */
     char *report_after = slurp(dir, "report.md");
     REQUIRE(report_before && report_after);
-    const char *ta = strstr(report_before, "## Probe accuracy"), *tb = strstr(report_after, "## Probe accuracy");
+    const char *ta = strstr(report_before, "## Per augmentation"), *tb = strstr(report_after, "## Per augmentation");
     const char *ea = strstr(report_before, "## Figures"), *eb = strstr(report_after, "## Figures");
     REQUIRE(ta && tb && ea && eb);
     CHECK(ea - ta == eb - tb && memcmp(ta, tb, (size_t)(ea - ta)) == 0);
@@ -351,7 +473,7 @@ TEST(study_resumes_shorter_training_and_refuses_other_settings) {
     if (!test_data_dir()) SKIP("no offline CIFAR-10 (../shared/data/cifar10-q75)");
     char dir[1024];
     snprintf(dir, sizeof dir, "%s/extend", test_tmpdir());
-    const char *grid = "--networks aug --families zoom --taps flatten";
+    const char *grid = "--networks aug --families zoom --taps flatten --pairs cross";
     REQUIRE(run_study(dir, grid) == 0);
     /* A training stopped after epoch 1 of 2 is what a killed study leaves:
      * asking for 2 epochs continues it from its checkpoint. */
@@ -376,7 +498,7 @@ TEST(study_resumes_shorter_training_and_refuses_other_settings) {
     char args[2048];
     snprintf(args, sizeof args,
              "study --data %s --out %s --train-limit 32 --epochs 2 --eval-limit 16 "
-             "--probe-limit 8 --passes 1 --probe-epochs 1 --threads 2 %s",
+             "--probe-limit 8 --passes 1 --probe-epochs 1 --bootstrap 100 --threads 2 %s",
              test_data_dir(), dir, grid);
     CHECK_INT_EQ(run(args), 1);
     CHECK_STR_CONTAINS(out, "augprobe study: ");

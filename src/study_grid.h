@@ -1,0 +1,72 @@
+/* study_grid.h - the study's cells and grid, shared by study.c (which fills
+ * them) and report.c (which turns them into the report). Internal to the
+ * study. */
+#ifndef AUGPROBE_STUDY_GRID_H
+#define AUGPROBE_STUDY_GRID_H
+
+#include <stdint.h>
+
+#include "probe.h"
+#include "study.h"
+
+/* One finished probe. */
+typedef struct Cell {
+    int have;
+    int dim;                       /* features per image */
+    double accuracy, acc_lo, acc_hi;
+    double threshold, thr_lo, thr_hi, thr_beta;
+    PsyWhere thr_where;
+    double train_loss, train_accuracy;
+    ProbeCount a_more, b_more;
+    int pairs_train, ties_train, pairs_test, ties_test;
+    int n_gaps;
+    float gap[PROBE_MAX_GAPS];
+    ProbeCount by_gap[PROBE_MAX_GAPS];
+    double head_seconds, features_seconds;
+    uint8_t *outcome;              /* [pairs_test]: 1 ranked right (owned) */
+} Cell;
+
+typedef struct Grid {
+    const StudyConfig *c;
+    Cell *cells;                   /* [seed-1][net][family][mode][tap][head] */
+    Cell notebook[STUDY_HEADS];    /* seed 1, aug, zoom at 0.5..0.9, same, flatten */
+    int nets[STUDY_NETS], n_nets;  /* selected, in grid order */
+    int fams[STUDY_FAMILIES], n_fams;
+    int taps[STUDY_TAPS], n_taps;
+    int modes[STUDY_MODES], n_modes;
+    int n_val, n_test;             /* images probed per split */
+} Grid;
+
+Cell *grid_cell(const Grid *g, int seed, int net, int fam, int mode, int tap, int head);
+/* pixels and stats: no network, one input (stored at tap slot 0). */
+int study_is_floor(int net);
+/* Whether the grid has the notebook's cell (aug, zoom, flatten, same mode). */
+int study_has_notebook(const Grid *g);
+/* The ladder of family `fam` (aug_ladder_levels). */
+int study_levels(int fam, float *levels);
+/* The layer a cell's features come from: a tap name, or "pixels"/"stats". */
+const char *study_cell_layer(int net, int tap);
+
+/* How each tap becomes a vector (block pools averaged over space). */
+extern const ProbePool STUDY_TAP_POOLS[STUDY_TAPS];
+/* The family names (study_family_names()). */
+#define STUDY_FAMILY_NAME(f) (study_family_names()[f])
+
+/* A cell as JSON (no outcome, no settings), for results.json. */
+struct cJSON;
+struct cJSON *study_cell_json(const Cell *x, int seed, int net, int fam, int mode, int tap,
+                              int head, int notebook);
+/* Writes a cJSON document atomically, ending with a newline. */
+int study_write_json(const char *path, const struct cJSON *o, Err *e);
+
+/* report.c: aggregates, intervals, paired differences, findings; writes
+ * report.md, results.json, results.csv and depth.png (preview.png is
+ * written by the caller first). */
+typedef struct StudyClock {
+    double wall0, cpu0; /* study_run's start: now_seconds(), process CPU seconds */
+} StudyClock;
+double study_cpu_seconds(void);
+int study_report(const Grid *g, const Cifar10 *data, const StudyStats *st, StudyClock clock,
+                 Err *e);
+
+#endif
