@@ -1,9 +1,11 @@
 /* plot.c - PNG line charts and image grids drawn with cairo. The PNG is
  * encoded into memory and written with file_write_atomic, so a figure is
- * either complete or absent. */
+ * either complete or absent; the same drawing then goes to an SVG surface,
+ * the figure's SVG twin (x.png -> x.svg, written the same way). */
 #include "plot.h"
 
 #include <cairo/cairo.h> /* full path: builds without pkg-config flags (check-asan) */
+#include <cairo/cairo-svg.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +54,39 @@ static int save_png(cairo_surface_t *s, cairo_t *cr, const char *path, Err *e) {
     }
     int rc = file_write_atomic(path, b.data, b.len, e);
     free(b.data);
+    return rc;
+}
+
+/* The SVG twin of a figure: draw(cr, ctx) on a W x H SVG surface (units
+ * px), written atomically to png_path with ".png" replaced by ".svg". */
+typedef void (*DrawFn)(cairo_t *cr, const void *ctx);
+
+char *plot_svg_path(const char *png_path) {
+    size_t n = strlen(png_path);
+    if (n > 4 && !strcmp(png_path + n - 4, ".png")) n -= 4;
+    char *out = xmalloc(n + sizeof ".svg");
+    memcpy(out, png_path, n);
+    memcpy(out + n, ".svg", sizeof ".svg");
+    return out;
+}
+
+static int save_svg(const char *png_path, int W, int H, DrawFn draw, const void *ctx, Err *e) {
+    char *path = plot_svg_path(png_path);
+    Buf b = {0};
+    cairo_surface_t *s = cairo_svg_surface_create_for_stream(buf_write, &b, W, H);
+    cairo_svg_surface_set_document_unit(s, CAIRO_SVG_UNIT_PX);
+    cairo_t *cr = cairo_create(s);
+    draw(cr, ctx);
+    cairo_status_t st = cairo_status(cr);
+    cairo_destroy(cr);
+    cairo_surface_finish(s); /* writes the document to b */
+    if (st == CAIRO_STATUS_SUCCESS) st = cairo_surface_status(s);
+    cairo_surface_destroy(s);
+    int rc = st == CAIRO_STATUS_SUCCESS
+                 ? file_write_atomic(path, b.data, b.len, e)
+                 : err_set(e, "%s: SVG drawing failed: %s", path, cairo_status_to_string(st));
+    free(b.data);
+    free(path);
     return rc;
 }
 
@@ -232,6 +267,25 @@ static void draw_panel(cairo_t *cr, const PlotPanel *p, double ox) {
 #undef PY
 }
 
+typedef struct PanelsDraw {
+    const PlotPanel *panels;
+    int n;
+} PanelsDraw;
+
+static void draw_panels(cairo_t *cr, const void *ctx) {
+    const PanelsDraw *pd = ctx;
+    cairo_set_source_rgb(cr, 1, 1, 1);
+    cairo_paint(cr);
+    for (int i = 0; i < pd->n; i++) draw_panel(cr, &pd->panels[i], i * PLOT_PANEL_W);
+}
+
+/* The image grid's SVG twin: its pixels, enlarged no further (nearest). */
+static void paint_surface(cairo_t *cr, const void *ctx) {
+    cairo_set_source_surface(cr, (cairo_surface_t *)ctx, 0, 0);
+    cairo_pattern_set_filter(cairo_get_source(cr), CAIRO_FILTER_NEAREST);
+    cairo_paint(cr);
+}
+
 int plot_panels_png(const char *path, const PlotPanel *panels, int n_panels, Err *e) {
     if (n_panels < 1 || n_panels > 16)
         return err_set(e, "%s: %d panels (need 1..16)", path, n_panels);
@@ -247,12 +301,12 @@ int plot_panels_png(const char *path, const PlotPanel *panels, int n_panels, Err
     cairo_surface_t *s =
         cairo_image_surface_create(CAIRO_FORMAT_RGB24, n_panels * PLOT_PANEL_W, PLOT_PANEL_H);
     cairo_t *cr = cairo_create(s);
-    cairo_set_source_rgb(cr, 1, 1, 1);
-    cairo_paint(cr);
-    for (int i = 0; i < n_panels; i++) draw_panel(cr, &panels[i], i * PLOT_PANEL_W);
+    PanelsDraw pd = {panels, n_panels};
+    draw_panels(cr, &pd);
     int rc = save_png(s, cr, path, e);
     cairo_destroy(cr);
     cairo_surface_destroy(s);
+    if (rc == 0) rc = save_svg(path, n_panels * PLOT_PANEL_W, PLOT_PANEL_H, draw_panels, &pd, e);
     return rc;
 }
 
@@ -310,6 +364,7 @@ int plot_image_grid_png(const char *path, const uint8_t *images, int n, int cols
     }
     int rc = save_png(s, cr, path, e);
     cairo_destroy(cr);
+    if (rc == 0) rc = save_svg(path, (int)W, (int)H, paint_surface, s, e);
     cairo_surface_destroy(s);
     return rc;
 }

@@ -1,6 +1,9 @@
 /* plot.h - PNG figures drawn with cairo: line charts in panels (training
  * curves, accuracy against depth) and image grids (augmentation preview).
- * Files are written atomically (temp file + rename). */
+ * Every figure x.png gets an SVG twin x.svg beside it, the same drawing on
+ * cairo's SVG surface (vector for the charts; the grid's pixels for image
+ * grids): report.html inlines them. Files are written atomically (temp file
+ * + rename). */
 #ifndef AUGPROBE_PLOT_H
 #define AUGPROBE_PLOT_H
 
@@ -44,5 +47,9 @@ int plot_panels_png(const char *path, const PlotPanel *panels, int n_panels, Err
  * + PAD high, white behind. */
 int plot_image_grid_png(const char *path, const uint8_t *images, int n, int cols, int h, int w,
                         const char *const *captions, int scale, Err *e);
+
+/* The SVG twin's path: ".png" replaced by ".svg" (else ".svg" appended). A
+ * new string. */
+char *plot_svg_path(const char *png_path);
 
 #endif

@@ -16,6 +16,7 @@
 #include "kernels/kernels.h"
 #include "net.h"
 #include "plot.h"
+#include "report_html.h"
 #include "preview.h"
 #include "probe.h"
 #include "train.h"
@@ -1282,6 +1283,7 @@ int study_run(const StudyConfig *c, const Cifar10 *data, StudyStats *stats, Err 
     st->cpu_seconds = su.cpu_secs;
     if (rc == 0) rc = write_results(&g, ns, &su, data, st, findings.s, e);
     if (rc == 0) rc = write_report(&g, ns, &su, data, st, findings.s, e);
+    if (rc == 0) rc = report_html_dir(c->out_dir, e); /* report.html beside report.md */
     if (rc == 0 && !c->quiet) {
         printf("study: wrote %s/report.md and results.json (%.1f s wall, %.1f s CPU)\n",
                c->out_dir, su.wall, su.cpu_secs);
