@@ -141,11 +141,13 @@ TEST(deps_without_apt_get_names_what_is_missing_in_one_line) {
 }
 
 TEST(deps_without_pkg_config_installs_it_and_the_unlisted_packages) {
-    /* no pkg-config; dpkg says libcjson-dev is not installed, the others are */
+    /* no pkg-config; dpkg says libcjson-dev is not installed, the others are
+     * (libcurl as libcurl4-gnutls-dev: any flavour will do) */
     const char *d = fake_machine("apt-get sudo id dpkg-query", "");
     REQUIRE(d);
     char cmd[1200], out[2048];
-    snprintf(cmd, sizeof cmd, "touch '%s/state/missing-deb/libcjson-dev'", d);
+    snprintf(cmd, sizeof cmd, "touch '%s/state/missing-deb/libcjson-dev' "
+             "'%s/state/missing-deb/libcurl4-openssl-dev'", d, d);
     REQUIRE(test_run(cmd, out, sizeof out) == 0);
     CHECK_INT_EQ(run_deps(d, "", "--no-install", out, sizeof out), 1);
     CHECK_STR_CONTAINS(out, "missing: pkg-config libcjson; to install them: "

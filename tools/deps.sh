@@ -41,13 +41,20 @@ deb_of() {
     esac
 }
 
-# Whether a Debian package is installed (only asked when pkg-config is absent).
+# Whether a Debian package providing pkg-config name $1 is installed (only
+# asked when pkg-config is absent; libcurl has three flavours).
 deb_installed() {
     command -v dpkg-query >/dev/null 2>&1 || return 1
-    case $(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) in
-    *"install ok installed"*) return 0 ;;
-    *) return 1 ;;
+    case $1 in
+    libcurl) alts="libcurl4-openssl-dev libcurl4-gnutls-dev libcurl4-nss-dev" ;;
+    *) alts=$(deb_of "$1") ;;
     esac
+    for d in $alts; do
+        case $(dpkg-query -W -f='${Status}' "$d" 2>/dev/null) in
+        *"install ok installed"*) return 0 ;;
+        esac
+    done
+    return 1
 }
 
 # Sets $missing (what is missing, words) and $debs (the packages to install;
@@ -77,7 +84,7 @@ check() {
         debs="$debs pkg-config"
         for p in "$@"; do
             d=$(deb_of "$p")
-            if [ -n "$d" ] && deb_installed "$d"; then continue; fi
+            if [ -n "$d" ] && deb_installed "$p"; then continue; fi
             missing="$missing $p"
             if [ -n "$d" ]; then debs="$debs $d"; else unknown="$unknown $p"; fi
         done
