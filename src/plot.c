@@ -40,7 +40,13 @@ static cairo_status_t buf_write(void *closure, const unsigned char *data, unsign
     return CAIRO_STATUS_SUCCESS;
 }
 
+static int is_svg(const char *path) {
+    size_t n = strlen(path);
+    return n > 4 && !strcmp(path + n - 4, ".svg");
+}
+
 static int save_png(cairo_surface_t *s, cairo_t *cr, const char *path, Err *e) {
+    if (is_svg(path)) return 0; /* x.svg: the SVG alone (save_svg) */
     cairo_status_t st = cr ? cairo_status(cr) : CAIRO_STATUS_SUCCESS;
     if (st == CAIRO_STATUS_SUCCESS) st = cairo_surface_status(s);
     if (st != CAIRO_STATUS_SUCCESS)
@@ -62,6 +68,7 @@ static int save_png(cairo_surface_t *s, cairo_t *cr, const char *path, Err *e) {
 typedef void (*DrawFn)(cairo_t *cr, const void *ctx);
 
 char *plot_svg_path(const char *png_path) {
+    if (is_svg(png_path)) return xstrdup(png_path);
     size_t n = strlen(png_path);
     if (n > 4 && !strcmp(png_path + n - 4, ".png")) n -= 4;
     char *out = xmalloc(n + sizeof ".svg");

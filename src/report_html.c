@@ -15,6 +15,7 @@ typedef struct Str {
 } Str;
 
 static void str_add(Str *b, const char *p, size_t n) {
+    if (n == 0 || n > ((size_t)1 << 40)) return; /* nothing, or not a length */
     if (b->len + n + 1 > b->cap) {
         b->cap = (b->len + n + 1) * 2 + 256;
         b->s = xrealloc(b->s, b->cap);

@@ -116,6 +116,19 @@ TEST(report_html_converts_the_markdown_and_inlines_the_figures) {
     CHECK_STR_CONTAINS((char *)twin, "width=\"480px\" height=\"360px\" viewBox=\"0 0 480 360\"");
     CHECK(count((char *)twin, "<path") > 20);
     free(twin);
+    /* a path ending in .svg: the SVG alone */
+    double y[2] = {1, 2};
+    PlotSeries s1 = {"a", NULL, y, 2};
+    PlotPanel p1 = {"t", "x", "y", &s1, 1, NULL, 0};
+    snprintf(svg, sizeof svg, "%s/only.svg", dir);
+    REQUIRE(plot_panels_png(svg, &p1, 1, &e) == 0);
+    REQUIRE(file_read_all(svg, &twin, &len, &e) == 0);
+    CHECK(!strncmp((char *)twin, "<?xml", 5) && strstr((char *)twin, "<svg"));
+    free(twin);
+    snprintf(svg, sizeof svg, "%s/only.png", dir);
+    CHECK(!path_exists(svg));
+    snprintf(svg, sizeof svg, "%s/only.svg.svg", dir);
+    CHECK(!path_exists(svg));
     REQUIRE(report_html_render(MD, dir, &html, &e) == 0);
     CHECK_STR_CONTAINS(html, "<!DOCTYPE html>");
     CHECK_STR_CONTAINS(html, "<meta charset=\"utf-8\">");
