@@ -284,7 +284,7 @@ TEST(report_html_of_a_study_renders_in_a_headless_browser) {
     free(html);
     snprintf(cmd, sizeof cmd,
              "cd %s/alone && HOME=%s/alone timeout 120 '%s' --headless --no-sandbox --disable-gpu "
-             "--no-first-run --user-data-dir=%s/alone/profile --enable-logging=stderr --v=0 "
+             "--no-first-run --disable-dev-shm-usage --user-data-dir=%s/alone/profile --enable-logging=stderr --v=0 "
              "--virtual-time-budget=10000 --window-size=1100,900 --dump-dom "
              "file://%s 2>%s/alone/stderr.txt | grep -o 'AUGPROBE-CHECK.*END.*'",
              dir, dir, chrome, dir, path, dir);
