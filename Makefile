@@ -76,8 +76,17 @@ RUN_DATA ?= $(shell if [ -n "$$AUGPROBE_DATA" ]; then echo "$$AUGPROBE_DATA"; \
              elif [ -d ../shared/data/cifar10-q75 ]; then echo ../shared/data/cifar10-q75; fi)
 RUN_ARGS ?= study --quick --out runs/study
 
-.PHONY: all run test check-asan bench bench-kernels fuzz fuzzers gpu-core clean
+.PHONY: all deps run test check-asan bench bench-kernels fuzz fuzzers gpu-core clean
 all: $(BIN)
+
+# Before anything is compiled: tools/deps.sh checks the compiler and the
+# libraries (pkg-config) and installs the missing Debian packages, printing
+# the command first (NO_INSTALL=1: only prints it and stops). Silent, one
+# pkg-config call, when everything is there. Every object waits for it
+# (order-only, so it never forces a rebuild).
+DEPS_PKGS ?= $(PKGS)
+deps:
+	@sh tools/deps.sh $(if $(filter-out 0,$(NO_INSTALL)),--no-install) --cc '$(CC)' $(DEPS_PKGS)
 
 $(BIN): $(OBJS)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
@@ -85,15 +94,15 @@ $(BIN): $(OBJS)
 $(BUILD)/tests/run_tests: $(LIBOBJS) $(TESTOBJS)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/%_avx512.o: %_avx512.c $(CUDA_STAMP)
+$(BUILD)/%_avx512.o: %_avx512.c $(CUDA_STAMP) | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(AVX512_FLAGS) -c -o $@ $<
 
-$(BUILD)/%_avx2.o: %_avx2.c $(CUDA_STAMP)
+$(BUILD)/%_avx2.o: %_avx2.c $(CUDA_STAMP) | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(AVX2_FLAGS) -c -o $@ $<
 
-$(BUILD)/%.o: %.c $(CUDA_STAMP)
+$(BUILD)/%.o: %.c $(CUDA_STAMP) | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
@@ -163,6 +172,8 @@ CORE_TESTS := $(addprefix tests/,test_main.c golden.c test_net.c test_device.c t
                 test_kernels.c)
 CORE_OBJS  := $(CORE_SRCS:%.c=$(BUILD)/%.o) $(if $(filter 1,$(CUDA_ON)),$(CUDA_OBJ))
 gpu-core: $(BUILD)/core/run_tests $(BUILD)/core/bench
+# The engine needs none of the libraries: deps checks only the compiler.
+gpu-core: DEPS_PKGS :=
 $(BUILD)/core/run_tests: $(CORE_OBJS) $(CORE_TESTS:%.c=$(BUILD)/%.o)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(CORE_LDLIBS)

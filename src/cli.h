@@ -86,6 +86,7 @@ int cmd_preview(int argc, char **argv, GlobalOpts *g);
 int cmd_train(int argc, char **argv, GlobalOpts *g);
 int cmd_eval(int argc, char **argv, GlobalOpts *g);
 int cmd_probe(int argc, char **argv, GlobalOpts *g);
+int cmd_features(int argc, char **argv, GlobalOpts *g);
 int cmd_study(int argc, char **argv, GlobalOpts *g);
 
 extern const Command COMMANDS[];

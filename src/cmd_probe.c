@@ -48,6 +48,9 @@ static const char USAGE[] =
     "  --limit N        use only the first N images of val and of test (0 = all)\n"
     "  --max-memory MB  refuse a split's feature cache larger than this (default 1536)\n"
     "  --out DIR        where probe.json goes (default runs/probe)\n"
+    "  --keep-features DIR  also keep the feature caches as NumPy files:\n"
+    "                   DIR/val.npy, DIR/test.npy (float32 [levels, images, dim]),\n"
+    "                   DIR/val.labels.npy, DIR/test.labels.npy (int64), DIR/levels.npy\n"
     "\n"
     "Prints the notebook's lines 'where a has more aug : n / N' (pairs where a's\n"
     "level is further from the identity: for zoom the smaller factor, the\n"
@@ -70,6 +73,7 @@ enum {
     OPT_OUT,
     OPT_PAIRS,
     OPT_HEAD,
+    OPT_KEEP,
 };
 
 /* The usage text with every family's default levels filled in. */
@@ -132,6 +136,7 @@ int cmd_probe(int argc, char **argv, GlobalOpts *g) {
                                          {"out", required_argument, 0, OPT_OUT},
                                          {"pairs", required_argument, 0, OPT_PAIRS},
                                          {"head", required_argument, 0, OPT_HEAD},
+                                         {"keep-features", required_argument, 0, OPT_KEEP},
                                          {0, 0, 0, 0}};
     ProbeConfig c;
     probe_config_defaults(&c);
@@ -220,6 +225,13 @@ int cmd_probe(int argc, char **argv, GlobalOpts *g) {
                 return usage_error();
             }
             out_dir = optarg;
+            break;
+        case OPT_KEEP:
+            if (!*optarg) {
+                fprintf(stderr, "augprobe probe: --keep-features: empty path\n");
+                return usage_error();
+            }
+            c.keep_features = optarg;
             break;
         default: {
             int r = cli_global_opt(code, "probe", argv, g);

@@ -20,6 +20,7 @@ const Command COMMANDS[] = {
     {"preview", "draw the 5x5 augmentation preview grid (PNG)", cmd_preview},
     {"train", "train the classifier (the notebook's recipe)", cmd_train},
     {"eval", "test accuracy, per-class accuracy, confusion matrix", cmd_eval},
+    {"features", "one layer's features of a split as NumPy .npy files", cmd_features},
     {"probe", "RankNet probe: does a layer encode how much an image was augmented?", cmd_probe},
     {"study", "the whole experiment grid and its report", cmd_study},
 };

@@ -1,9 +1,11 @@
 /* plot.c - PNG line charts and image grids drawn with cairo. The PNG is
  * encoded into memory and written with file_write_atomic, so a figure is
- * either complete or absent. */
+ * either complete or absent; the same drawing then goes to an SVG surface,
+ * the figure's SVG twin (x.png -> x.svg, written the same way). */
 #include "plot.h"
 
 #include <cairo/cairo.h> /* full path: builds without pkg-config flags (check-asan) */
+#include <cairo/cairo-svg.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,7 +40,13 @@ static cairo_status_t buf_write(void *closure, const unsigned char *data, unsign
     return CAIRO_STATUS_SUCCESS;
 }
 
+static int is_svg(const char *path) {
+    size_t n = strlen(path);
+    return n > 4 && !strcmp(path + n - 4, ".svg");
+}
+
 static int save_png(cairo_surface_t *s, cairo_t *cr, const char *path, Err *e) {
+    if (is_svg(path)) return 0; /* x.svg: the SVG alone (save_svg) */
     cairo_status_t st = cr ? cairo_status(cr) : CAIRO_STATUS_SUCCESS;
     if (st == CAIRO_STATUS_SUCCESS) st = cairo_surface_status(s);
     if (st != CAIRO_STATUS_SUCCESS)
@@ -52,6 +60,40 @@ static int save_png(cairo_surface_t *s, cairo_t *cr, const char *path, Err *e) {
     }
     int rc = file_write_atomic(path, b.data, b.len, e);
     free(b.data);
+    return rc;
+}
+
+/* The SVG twin of a figure: draw(cr, ctx) on a W x H SVG surface (units
+ * px), written atomically to png_path with ".png" replaced by ".svg". */
+typedef void (*DrawFn)(cairo_t *cr, const void *ctx);
+
+char *plot_svg_path(const char *png_path) {
+    if (is_svg(png_path)) return xstrdup(png_path);
+    size_t n = strlen(png_path);
+    if (n > 4 && !strcmp(png_path + n - 4, ".png")) n -= 4;
+    char *out = xmalloc(n + sizeof ".svg");
+    memcpy(out, png_path, n);
+    memcpy(out + n, ".svg", sizeof ".svg");
+    return out;
+}
+
+static int save_svg(const char *png_path, int W, int H, DrawFn draw, const void *ctx, Err *e) {
+    char *path = plot_svg_path(png_path);
+    Buf b = {0};
+    cairo_surface_t *s = cairo_svg_surface_create_for_stream(buf_write, &b, W, H);
+    cairo_svg_surface_set_document_unit(s, CAIRO_SVG_UNIT_PX);
+    cairo_t *cr = cairo_create(s);
+    draw(cr, ctx);
+    cairo_status_t st = cairo_status(cr);
+    cairo_destroy(cr);
+    cairo_surface_finish(s); /* writes the document to b */
+    if (st == CAIRO_STATUS_SUCCESS) st = cairo_surface_status(s);
+    cairo_surface_destroy(s);
+    int rc = st == CAIRO_STATUS_SUCCESS
+                 ? file_write_atomic(path, b.data, b.len, e)
+                 : err_set(e, "%s: SVG drawing failed: %s", path, cairo_status_to_string(st));
+    free(b.data);
+    free(path);
     return rc;
 }
 
@@ -278,49 +320,23 @@ static void draw_panel(cairo_t *cr, const PlotPanel *p, double ox, double oy, in
 #undef PY
 }
 
-int plot_panels_png(const char *path, const PlotPanel *panels, int n_panels, Err *e) {
-    if (n_panels < 1 || n_panels > 16)
-        return err_set(e, "%s: %d panels (need 1..16)", path, n_panels);
-    for (int i = 0; i < n_panels; i++) {
-        if (panels[i].n_series < 0 || (panels[i].n_series && !panels[i].series))
-            return err_set(e, "%s: panel %d has a bad series list", path, i);
-        for (int s = 0; s < panels[i].n_series; s++)
-            if (panels[i].series[s].n < 0 || (panels[i].series[s].n && !panels[i].series[s].y))
-                return err_set(e, "%s: panel %d series %d has no data", path, i, s);
-        if (panels[i].n_xticks > 0 && !panels[i].xtick_labels)
-            return err_set(e, "%s: panel %d has n_xticks without labels", path, i);
-    }
-    cairo_surface_t *s =
-        cairo_image_surface_create(CAIRO_FORMAT_RGB24, n_panels * PLOT_PANEL_W, PLOT_PANEL_H);
-    cairo_t *cr = cairo_create(s);
-    cairo_set_source_rgb(cr, 1, 1, 1);
-    cairo_paint(cr);
-    for (int i = 0; i < n_panels; i++) draw_panel(cr, &panels[i], i * PLOT_PANEL_W, 0, 1);
-    int rc = save_png(s, cr, path, e);
-    cairo_destroy(cr);
-    cairo_surface_destroy(s);
-    return rc;
-}
+typedef struct PanelsDraw {
+    const PlotPanel *panels;
+    int n, cols;
+    int legend_below; /* one legend for all, in a strip under the grid */
+} PanelsDraw;
 
-int plot_grid_png(const char *path, const PlotPanel *panels, int n_panels, int cols, Err *e) {
-    if (n_panels < 1 || n_panels > 16 || cols < 1)
-        return err_set(e, "%s: %d panels in %d columns (need 1..16, >= 1)", path, n_panels, cols);
-    for (int i = 0; i < n_panels; i++)
-        if (panels[i].n_series < 0 || (panels[i].n_series && !panels[i].series) ||
-            panels[i].n_bands < 0 || (panels[i].n_bands && !panels[i].bands) ||
-            (panels[i].n_xticks > 0 && !panels[i].xtick_labels))
-            return err_set(e, "%s: panel %d is malformed", path, i);
-    if (cols > n_panels) cols = n_panels;
-    int rows = (n_panels + cols - 1) / cols;
-    cairo_surface_t *s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, cols * PLOT_PANEL_W,
-                                                    rows * PLOT_PANEL_H + PLOT_LEGEND_H);
-    cairo_t *cr = cairo_create(s);
+static void draw_panels(cairo_t *cr, const void *ctx) {
+    const PanelsDraw *pd = ctx;
     cairo_set_source_rgb(cr, 1, 1, 1);
     cairo_paint(cr);
-    for (int i = 0; i < n_panels; i++)
-        draw_panel(cr, &panels[i], (i % cols) * PLOT_PANEL_W, (i / cols) * PLOT_PANEL_H, 0);
+    for (int i = 0; i < pd->n; i++)
+        draw_panel(cr, &pd->panels[i], (i % pd->cols) * PLOT_PANEL_W,
+                   (i / pd->cols) * PLOT_PANEL_H, !pd->legend_below);
+    if (!pd->legend_below) return;
+    int rows = (pd->n + pd->cols - 1) / pd->cols;
     /* the shared legend, in its own strip */
-    const PlotPanel *p = &panels[0];
+    const PlotPanel *p = &pd->panels[0];
     double x = 16, y = rows * PLOT_PANEL_H + PLOT_LEGEND_H / 2.0;
     cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
     cairo_set_font_size(cr, 12);
@@ -352,9 +368,58 @@ int plot_grid_png(const char *path, const PlotPanel *panels, int n_panels, int c
         cairo_text_extents(cr, label, &te);
         x += 30 + te.x_advance + 24;
     }
+}
+
+/* The image grid's SVG twin: its pixels, enlarged no further (nearest). */
+static void paint_surface(cairo_t *cr, const void *ctx) {
+    cairo_set_source_surface(cr, (cairo_surface_t *)ctx, 0, 0);
+    cairo_pattern_set_filter(cairo_get_source(cr), CAIRO_FILTER_NEAREST);
+    cairo_paint(cr);
+}
+
+int plot_panels_png(const char *path, const PlotPanel *panels, int n_panels, Err *e) {
+    if (n_panels < 1 || n_panels > 16)
+        return err_set(e, "%s: %d panels (need 1..16)", path, n_panels);
+    for (int i = 0; i < n_panels; i++) {
+        if (panels[i].n_series < 0 || (panels[i].n_series && !panels[i].series))
+            return err_set(e, "%s: panel %d has a bad series list", path, i);
+        for (int s = 0; s < panels[i].n_series; s++)
+            if (panels[i].series[s].n < 0 || (panels[i].series[s].n && !panels[i].series[s].y))
+                return err_set(e, "%s: panel %d series %d has no data", path, i, s);
+        if (panels[i].n_xticks > 0 && !panels[i].xtick_labels)
+            return err_set(e, "%s: panel %d has n_xticks without labels", path, i);
+    }
+    cairo_surface_t *s =
+        cairo_image_surface_create(CAIRO_FORMAT_RGB24, n_panels * PLOT_PANEL_W, PLOT_PANEL_H);
+    cairo_t *cr = cairo_create(s);
+    PanelsDraw pd = {panels, n_panels, n_panels, 0};
+    draw_panels(cr, &pd);
     int rc = save_png(s, cr, path, e);
     cairo_destroy(cr);
     cairo_surface_destroy(s);
+    if (rc == 0) rc = save_svg(path, n_panels * PLOT_PANEL_W, PLOT_PANEL_H, draw_panels, &pd, e);
+    return rc;
+}
+
+int plot_grid_png(const char *path, const PlotPanel *panels, int n_panels, int cols, Err *e) {
+    if (n_panels < 1 || n_panels > 16 || cols < 1)
+        return err_set(e, "%s: %d panels in %d columns (need 1..16, >= 1)", path, n_panels, cols);
+    for (int i = 0; i < n_panels; i++)
+        if (panels[i].n_series < 0 || (panels[i].n_series && !panels[i].series) ||
+            panels[i].n_bands < 0 || (panels[i].n_bands && !panels[i].bands) ||
+            (panels[i].n_xticks > 0 && !panels[i].xtick_labels))
+            return err_set(e, "%s: panel %d is malformed", path, i);
+    if (cols > n_panels) cols = n_panels;
+    int rows = (n_panels + cols - 1) / cols;
+    int W = cols * PLOT_PANEL_W, H = rows * PLOT_PANEL_H + PLOT_LEGEND_H;
+    cairo_surface_t *s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, W, H);
+    cairo_t *cr = cairo_create(s);
+    PanelsDraw pd = {panels, n_panels, cols, 1};
+    draw_panels(cr, &pd);
+    int rc = save_png(s, cr, path, e);
+    cairo_destroy(cr);
+    cairo_surface_destroy(s);
+    if (rc == 0) rc = save_svg(path, W, H, draw_panels, &pd, e);
     return rc;
 }
 
@@ -412,6 +477,7 @@ int plot_image_grid_png(const char *path, const uint8_t *images, int n, int cols
     }
     int rc = save_png(s, cr, path, e);
     cairo_destroy(cr);
+    if (rc == 0) rc = save_svg(path, (int)W, (int)H, paint_surface, s, e);
     cairo_surface_destroy(s);
     return rc;
 }

@@ -1,6 +1,9 @@
 /* plot.h - PNG figures drawn with cairo: line charts in panels (training
  * curves, accuracy against depth) and image grids (augmentation preview).
- * Files are written atomically (temp file + rename). */
+ * Every figure x.png gets an SVG twin x.svg beside it, the same drawing on
+ * cairo's SVG surface (vector for the charts; the grid's pixels for image
+ * grids): report.html inlines them. A path ending in .svg gets the SVG
+ * alone. Files are written atomically (temp file + rename). */
 #ifndef AUGPROBE_PLOT_H
 #define AUGPROBE_PLOT_H
 
@@ -63,5 +66,10 @@ int plot_grid_png(const char *path, const PlotPanel *panels, int n_panels, int c
  * + PAD high, white behind. */
 int plot_image_grid_png(const char *path, const uint8_t *images, int n, int cols, int h, int w,
                         const char *const *captions, int scale, Err *e);
+
+/* The SVG twin's path: ".png" replaced by ".svg" (else ".svg" appended; a
+ * path ending in ".svg" is its own twin, and then only the SVG is written).
+ * A new string. */
+char *plot_svg_path(const char *png_path);
 
 #endif

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "features.h"
 #include "layers.h"
 #include "optim.h"
 #include "rng.h"
@@ -233,22 +234,8 @@ int probe_features_compute(Net *trunk, const ImageSet *set, int n, AugKind famil
                     rc = err_set(e, "probe: %s", net_error(trunk));
                     break;
                 }
-                size_t per = (size_t)ly->h * ly->w * ly->c, dim = dims[t];
-                float *dst = out[t].x + ((size_t)l * n + start) * dim;
-                if (taps[t].pool == PROBE_POOL_FLATTEN) {
-                    memcpy(dst, act, sizeof(float) * per * nb);
-                    continue;
-                }
-                int C = ly->c, S = ly->h * ly->w;
-#pragma omp parallel for schedule(static)
-                for (int j = 0; j < nb; j++) {
-                    const float *a = act + (size_t)j * per;
-                    float *o = dst + (size_t)j * dim;
-                    for (int ch = 0; ch < C; ch++) o[ch] = 0;
-                    for (int s = 0; s < S; s++)
-                        for (int ch = 0; ch < C; ch++) o[ch] += a[(size_t)s * C + ch];
-                    for (int ch = 0; ch < C; ch++) o[ch] /= (float)S;
-                }
+                probe_tap_vectors(ly, act, nb, taps[t].pool,
+                                  out[t].x + ((size_t)l * n + start) * dims[t]);
             }
         }
     }
@@ -261,6 +248,24 @@ int probe_features_compute(Net *trunk, const ImageSet *set, int n, AugKind famil
     }
     if (forward_images) *forward_images = ran;
     return 0;
+}
+
+void probe_tap_vectors(const Layer *ly, const float *act, int nb, ProbePool pool, float *dst) {
+    size_t per = (size_t)ly->h * ly->w * ly->c;
+    if (pool == PROBE_POOL_FLATTEN) {
+        memcpy(dst, act, sizeof(float) * per * (size_t)nb);
+        return;
+    }
+    int C = ly->c, S = ly->h * ly->w;
+#pragma omp parallel for schedule(static)
+    for (int j = 0; j < nb; j++) {
+        const float *a = act + (size_t)j * per;
+        float *o = dst + (size_t)j * C;
+        for (int ch = 0; ch < C; ch++) o[ch] = 0;
+        for (int s = 0; s < S; s++)
+            for (int ch = 0; ch < C; ch++) o[ch] += a[(size_t)s * C + ch];
+        for (int ch = 0; ch < C; ch++) o[ch] /= (float)S;
+    }
 }
 
 void probe_features_free(ProbeFeatures *f) {
@@ -783,6 +788,11 @@ int probe_run(const ProbeConfig *c, Net *trunk, const Cifar10 *data, ProbeResult
     /* One split's cache at a time bounds the peak memory. */
     if (split_features(c, trunk, val, n_val, &f, &ran, e)) return -1;
     r->forward_images += ran;
+    if (c->keep_features &&
+        features_keep(c->keep_features, "val", &f, val->labels, c->levels, e)) {
+        probe_features_free(&f);
+        return -1;
+    }
     if (!c->quiet)
         fprintf(stderr, "probe: features of %d val images x %d levels (%d floats each): %.1f s\n",
                 n_val, c->n_levels, f.dim, now_seconds() - t0);
@@ -796,7 +806,9 @@ int probe_run(const ProbeConfig *c, Net *trunk, const Cifar10 *data, ProbeResult
     rc = split_features(c, trunk, test, n_test, &f, &ran, e);
     if (rc == 0) {
         r->forward_images += ran;
-        rc = probe_head_eval(c, &h, &f, r, e);
+        if (c->keep_features)
+            rc = features_keep(c->keep_features, "test", &f, test->labels, c->levels, e);
+        if (rc == 0) rc = probe_head_eval(c, &h, &f, r, e);
         probe_features_free(&f);
     }
     probe_head_free(&h);

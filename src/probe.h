@@ -102,6 +102,8 @@ typedef struct ProbeConfig {
     int limit;                     /* first N images of val and of test; 0 = all */
     size_t max_feature_bytes;      /* refuse a split's feature cache above this (1.5 GiB) */
     int quiet;                     /* no per-epoch progress on stderr */
+    const char *keep_features;     /* NULL, or a directory: probe_run keeps each split's
+                                      feature cache there as .npy (features_keep) */
 } ProbeConfig;
 
 typedef struct ProbeCount {
@@ -202,6 +204,10 @@ int probe_features_compute(Net *trunk, const ImageSet *set, int n, AugKind famil
                            int n_taps, size_t max_bytes, ProbeFeatures *out,
                            long *forward_images, Err *e);
 void probe_features_free(ProbeFeatures *f);
+/* A batch of layer ly's output act (nb examples of h*w*c, HWC) as the tap's
+ * vectors in dst: flatten copies them ([nb][h*w*c]), avg averages over
+ * space ([nb][c]). */
+void probe_tap_vectors(const Layer *ly, const float *act, int nb, ProbePool pool, float *dst);
 
 /* The floors' inputs, which need no network. */
 typedef enum ProbeInput {

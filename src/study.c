@@ -13,6 +13,7 @@
 #include <sys/resource.h>
 
 #include "net.h"
+#include "report_html.h"
 #include "probe.h"
 #include "preview.h"
 #include "study_grid.h"
@@ -836,6 +837,7 @@ int study_run(const StudyConfig *c, const Cifar10 *data, StudyStats *stats, Err 
         free(preview);
     }
     if (rc == 0) rc = study_report(&g, data, st, clock, e);
+    if (rc == 0) rc = report_html_dir(c->out_dir, e); /* report.html beside report.md */
     st->wall_seconds = now_seconds() - clock.wall0;
     st->cpu_seconds = study_cpu_seconds() - clock.cpu0;
     for (size_t i = 0; i < n_cells; i++) cell_free(&g.cells[i]);
