@@ -398,6 +398,25 @@ static void colour(const AugParams *p, float *x, int npix) {
 /* ---- blur (scipy.ndimage.gaussian_filter, sigma (s, s, 0), truncate 3,
  * mode 'nearest'; augment.h) ---- */
 
+/* One pass of the separable kernel k[2 radius + 1] along the rows (axis 0)
+ * or the columns (axis 1) of an h x w x 3 image; edge pixels repeat. */
+static void blur_axis(const float *src, float *dst, int h, int w, const float *k, int radius,
+                      int axis) {
+    const int n = axis ? w : h;
+    for (int r = 0; r < h; r++)
+        for (int c = 0; c < w; c++)
+            for (int ch = 0; ch < 3; ch++) {
+                int at = axis ? c : r;
+                float s = 0;
+                for (int i = -radius; i <= radius; i++) {
+                    int j = at + i < 0 ? 0 : at + i >= n ? n - 1 : at + i;
+                    size_t px = axis ? (size_t)r * w + j : (size_t)j * w + c;
+                    s += k[i + radius] * src[px * 3 + ch];
+                }
+                dst[((size_t)r * w + c) * 3 + ch] = s;
+            }
+}
+
 static void blur(float sigma, float *x, int h, int w) {
     if (!(sigma > 0.0f)) return;
     int radius = (int)(3.0 * sigma + 0.5);
@@ -408,27 +427,8 @@ static void blur(float sigma, float *x, int h, int w) {
     for (int i = -radius; i <= radius; i++) wsum += kd[i + radius] = exp(-0.5 * i * i / ((double)sigma * sigma));
     for (int i = 0; i <= 2 * radius; i++) k[i] = (float)(kd[i] / wsum);
     float *tmp = xmalloc(sizeof(float) * (size_t)h * w * 3);
-    /* rows (along the first axis), then columns; edge pixels repeat */
-    for (int r = 0; r < h; r++)
-        for (int c = 0; c < w; c++)
-            for (int ch = 0; ch < 3; ch++) {
-                float s = 0;
-                for (int i = -radius; i <= radius; i++) {
-                    int rr = r + i < 0 ? 0 : r + i >= h ? h - 1 : r + i;
-                    s += k[i + radius] * x[((size_t)rr * w + c) * 3 + ch];
-                }
-                tmp[((size_t)r * w + c) * 3 + ch] = s;
-            }
-    for (int r = 0; r < h; r++)
-        for (int c = 0; c < w; c++)
-            for (int ch = 0; ch < 3; ch++) {
-                float s = 0;
-                for (int i = -radius; i <= radius; i++) {
-                    int cc = c + i < 0 ? 0 : c + i >= w ? w - 1 : c + i;
-                    s += k[i + radius] * tmp[((size_t)r * w + cc) * 3 + ch];
-                }
-                x[((size_t)r * w + c) * 3 + ch] = s;
-            }
+    blur_axis(x, tmp, h, w, k, radius, 0); /* rows (along the first axis) */
+    blur_axis(tmp, x, h, w, k, radius, 1); /* then columns */
     free(tmp);
     free(k);
     free(kd);

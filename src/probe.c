@@ -864,10 +864,14 @@ void probe_threshold_text(const ProbeResult *r, char *buf, size_t len) {
     char lo[32], hi[32];
     thr_end(lo, sizeof lo, r->thr_lo, g0, g1);
     thr_end(hi, sizeof hi, r->thr_hi, g0, g1);
+    /* an interval that lies wholly on the same side as the estimate adds nothing */
+    int same_side = !strcmp(lo, hi) && (lo[0] == '<' || lo[0] == '>');
     if (r->thr_where == PSY_BELOW)
-        snprintf(buf, len, "below the ladder (<%.3g) [%s, %s]", g0, lo, hi);
+        snprintf(buf, len, same_side ? "below the ladder (<%.3g)" : "below the ladder (<%.3g) [%s, %s]",
+                 g0, lo, hi);
     else if (r->thr_where == PSY_ABOVE)
-        snprintf(buf, len, "above the ladder (>%.3g) [%s, %s]", g1, lo, hi);
+        snprintf(buf, len, same_side ? "above the ladder (>%.3g)" : "above the ladder (>%.3g) [%s, %s]",
+                 g1, lo, hi);
     else
         snprintf(buf, len, "%.3g [%s, %s]", r->threshold, lo, hi);
 }

@@ -191,6 +191,9 @@ static void inline_md(Str *b, Ctx *c, const char *p, size_t n) {
         if (*p == '\\' && p + 1 < end && strchr("\\`*_{}[]()#+-.!|", p[1])) {
             str_escape(b, p + 1, 1);
             p += 2;
+        } else if (end - p >= 4 && !strncmp(p, "<br>", 4)) { /* a line break in a table cell */
+            str_puts(b, "<br>");
+            p += 4;
         } else if (*p == '`') {
             const char *q = memchr(p + 1, '`', (size_t)(end - p - 1));
             if (!q) {
