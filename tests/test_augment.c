@@ -316,15 +316,15 @@ TEST(aug_parse_and_format_round_trip) {
     CHECK_NEAR(s.items[2].lo, 0.5, 0);
     CHECK_NEAR(s.items[2].hi, 1.0, 0);
     for (int k = 0; k < AUG_KINDS; k++) CHECK_INT_EQ(aug_kind_from_name(aug_kind_name(k)), k);
-    CHECK_INT_EQ(aug_kind_from_name("blur"), -1);
+    CHECK_INT_EQ(aug_kind_from_name("sharpen"), -1);
 }
 
 TEST(aug_parse_rejects_bad_specs_naming_the_item) {
     static const struct {
         const char *text, *want;
     } bad[] = {
-        {"blur", "unknown augmentation 'blur'"},
-        {"hflip,blur=2", "item 'blur=2'"},
+        {"sharpen", "unknown augmentation 'sharpen'"},
+        {"hflip,sharpen=2", "item 'sharpen=2'"},
         {"zoom=abc", "'abc' is not a number"},
         {"zoom=0.5:", "'' is not a number"},
         {"zoom=0.5:0.9x", "'0.9x' is not a number"},

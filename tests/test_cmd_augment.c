@@ -34,7 +34,7 @@ TEST(cmd_export_preview_help_and_usage_errors) {
         {"export --split test -o x.bin", "--aug is required"},
         {"export --aug none -o x.bin", "--split is required"},
         {"export --aug none --split test", "-o is required"},
-        {"export --aug blur --split test -o x.bin", "unknown augmentation 'blur'"},
+        {"export --aug sharpen --split test -o x.bin", "unknown augmentation 'sharpen'"},
         {"export --aug zoom=0.9:0.5 --split test -o x.bin", "low > high"},
         {"export --aug none --split tests -o x.bin", "--split: 'tests' is not train, val or test"},
         {"export --aug none --split test --limit 0 -o x.bin", "--limit: 0 is out of range"},
