@@ -11,6 +11,7 @@
 #include "cifar10.h"
 #include "cli.h"
 #include "common.h"
+#include "dirlock.h"
 #include "net.h"
 #include "probe.h"
 
@@ -252,7 +253,7 @@ int cmd_probe(int argc, char **argv, GlobalOpts *g) {
     uint64_t split_seed = is_random ? 1 : split_seed_of(&meta, meta.seed);
     cifar10_split(&data, split_seed);
     c.split_seed = split_seed;
-    if (mkdir_p(out_dir, &e)) goto fail;
+    if (dir_lock(out_dir, &e) < 0) goto fail; /* one writer per directory, until exit */
     if (!g->quiet)
         fprintf(stderr, "probe: %s on %s (%s), model %s, %d+%d images x %d levels\n",
                 aug_kind_name(c.family), c.layer, c.pool == PROBE_POOL_AVG ? "avg" : "flatten",

@@ -10,6 +10,7 @@
 #include "cifar10.h"
 #include "cli.h"
 #include "common.h"
+#include "dirlock.h"
 #include "train.h"
 
 static const char TRAIN_USAGE[] =
@@ -258,21 +259,13 @@ int cmd_train(int argc, char **argv, GlobalOpts *g) {
             return code;
         }
     }
-    /* An unwritable --out fails now, before minutes of loading and training. */
+    /* An unwritable or busy --out fails now, before minutes of loading and
+     * training; the lock (one writer per directory) is held until exit. */
     Err e;
-    if (mkdir_p(cfg.out_dir, &e)) {
+    if (dir_lock(cfg.out_dir, &e) < 0) {
         fprintf(stderr, "augprobe train: --out: %s\n", e.msg);
         return EXIT_FAIL;
     }
-    char *probe = path_join(cfg.out_dir, ".augprobe-write-test");
-    FILE *pf = fopen(probe, "wb");
-    if (!pf || fclose(pf) != 0) {
-        fprintf(stderr, "augprobe train: --out: %s: directory is not writable\n", cfg.out_dir);
-        free(probe);
-        return EXIT_FAIL;
-    }
-    remove(probe);
-    free(probe);
 
     GlobalOpts g2 = *g;
     g2.threads = cfg.threads;
