@@ -174,7 +174,38 @@ static void slow_write_pause(void) {
     }
 }
 
+/* Removes path's own stale temp files (path.tmp.PID whose PID is gone): a
+ * killed writer of this very file left them; the next writer of it cleans
+ * up, with or without a directory lock (export -o, preview -o, the
+ * download). */
+static void clean_stale_temps_of(const char *path) {
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    size_t blen = strlen(base);
+    char *dir = slash ? xstrdup(path) : xstrdup(".");
+    if (slash) dir[slash == path ? 1 : (size_t)(slash - path)] = 0;
+    DIR *d = opendir(dir);
+    if (d) {
+        struct dirent *de;
+        long pid;
+        while ((de = readdir(d))) {
+            if (strncmp(de->d_name, base, blen) || strncmp(de->d_name + blen, TEMP_MARK,
+                                                            strlen(TEMP_MARK)))
+                continue;
+            if (!temp_file_pid(de->d_name, &pid) || pid == (long)getpid()) continue;
+            if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue; /* alive, or not ours to tell */
+            char *p = path_join(dir, de->d_name);
+            struct stat st;
+            if (lstat(p, &st) == 0 && S_ISREG(st.st_mode)) remove(p);
+            free(p);
+        }
+        closedir(d);
+    }
+    free(dir);
+}
+
 int atomic_open(AtomicFile *af, const char *path, Err *e) {
+    clean_stale_temps_of(path);
     af->path = xstrdup(path);
     size_t n = strlen(path) + 32;
     af->tmp_path = xmalloc(n);

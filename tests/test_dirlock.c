@@ -211,3 +211,27 @@ TEST(dirlock_cleans_stale_temp_files_only) {
     CHECK(path_exists(p));
     dir_unlock(h);
 }
+
+/* Without any lock (export -o, preview -o, the download), the next writer
+ * of a file removes that file's stale temp files, and only those. */
+TEST(atomic_write_cleans_its_own_stale_temps) {
+    const char *t = test_tmpdir();
+    pid_t dead = fork();
+    REQUIRE(dead >= 0);
+    if (dead == 0) _exit(0);
+    waitpid(dead, NULL, 0);
+    char p[1200], target[1100];
+    snprintf(target, sizeof target, "%s/aug.bin", t);
+    snprintf(p, sizeof p, "%s.tmp.%ld", target, (long)dead);
+    REQUIRE(write_bytes(p, "partial", 7) == 0);
+    snprintf(p, sizeof p, "%s/other.bin.tmp.%ld", t, (long)dead); /* another file's */
+    REQUIRE(write_bytes(p, "partial", 7) == 0);
+    Err e;
+    REQUIRE(file_write_atomic(target, "whole", 5, &e) == 0);
+    CHECK_INT_EQ(test_count_temp_files(t, 1), 1); /* only other.bin's is left */
+    CHECK(path_exists(p));
+    size_t n;
+    uint8_t *got = read_bytes(target, &n);
+    CHECK(got && n == 5 && !memcmp(got, "whole", 5));
+    free(got);
+}
