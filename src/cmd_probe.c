@@ -242,16 +242,8 @@ int cmd_probe(int argc, char **argv, GlobalOpts *g) {
                 c.layer, need / 1048576.0, max_mb);
         goto fail;
     }
-    { /* and both splits' caches must fit the machine, whatever --max-memory says */
-        char flag[96], a[32], breakdown[128];
-        snprintf(flag, sizeof flag, "--layer %s with --max-memory %d", c.layer, max_mb);
-        mem_format(a, sizeof a, (uint64_t)need);
-        snprintf(breakdown, sizeof breakdown, "a feature cache of %s for each of 2 splits, the "
-                 "network, CIFAR-10", a);
-        uint64_t total = 2 * (uint64_t)need + mem_seed_net_bytes(128, 0) +
-                         (uint64_t)(CIFAR_TRAIN_ALL + CIFAR_TEST) * CIFAR_RECORD;
-        if (mem_check(total, flag, breakdown, &e)) goto fail;
-    }
+    /* and both splits' caches must fit the machine, whatever --max-memory says */
+    if (mem_check_probe(c.layer, max_mb, (uint64_t)need, &e)) goto fail;
     int is_random = !strcmp(model, "random");
     if (is_random) {
         net_init(trunk, g->seed);

@@ -103,3 +103,14 @@ uint64_t mem_seed_net_bytes(int max_batch, int with_adam) {
     uint64_t floats = params * (with_adam ? 4 : 2) + state + per_image * (uint64_t)max_batch;
     return floats * sizeof(float);
 }
+
+int mem_check_probe(const char *layer, int max_mb, uint64_t cache_bytes, Err *e) {
+    char flag[96], a[32], breakdown[128];
+    snprintf(flag, sizeof flag, "--layer %s with --max-memory %d", layer, max_mb);
+    mem_format(a, sizeof a, cache_bytes);
+    snprintf(breakdown, sizeof breakdown,
+             "a feature cache of %s for each of 2 splits, the network, CIFAR-10", a);
+    uint64_t total = 2 * cache_bytes + mem_seed_net_bytes(128, 0) +
+                     (uint64_t)(CIFAR_TRAIN_ALL + CIFAR_TEST) * CIFAR_RECORD;
+    return mem_check(total, flag, breakdown, e);
+}

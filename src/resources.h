@@ -28,6 +28,10 @@ int mem_check(uint64_t need, const char *flag, const char *breakdown, Err *e);
  * moments when with_adam (a lower bound: kernel scratch is not counted). */
 uint64_t mem_seed_net_bytes(int max_batch, int with_adam);
 
+/* probe: two feature caches of cache_bytes (val and test), the network at
+ * batch 128, the data set; flag text "--layer L with --max-memory M". */
+int mem_check_probe(const char *layer, int max_mb, uint64_t cache_bytes, Err *e);
+
 /* "1.5 GB", "184 MB" */
 void mem_format(char *buf, size_t cap, uint64_t bytes);
 
