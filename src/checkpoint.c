@@ -238,6 +238,7 @@ static int check_entries(const char *path, const cJSON *root, uint64_t data_len,
     int n = cJSON_GetArraySize(root), ns = 0;
     Span *sp = xcalloc((size_t)n + 1, sizeof *sp);
     int rc = 0;
+    uint64_t covered = 0; /* the end of the last tensor */
     for (const cJSON *t = root->child; t && !rc; t = t->next) {
         if (!strcmp(t->string, "__metadata__")) continue;
         if (!cJSON_IsObject(t)) {
@@ -279,7 +280,7 @@ static int check_entries(const char *path, const cJSON *root, uint64_t data_len,
                 rc = err_set(e, "%s: tensor %s: %" PRIu64 " bytes for %" PRIu64 " floats", path,
                              t->string, en - b, count);
             else
-                sp[ns++] = (Span){t->string, b, en};
+                sp[ns++] = (Span){t->string, b, en}, covered = en > covered ? en : covered;
         }
     }
     if (!rc) {
@@ -288,6 +289,11 @@ static int check_entries(const char *path, const cJSON *root, uint64_t data_len,
             if (sp[i].begin < sp[i - 1].end)
                 rc = err_set(e, "%s: tensors %s and %s overlap", path, sp[i - 1].name, sp[i].name);
     }
+    /* safetensors: the data section is exactly the tensors; a file larger
+     * than its header's tensors is not one we wrote. */
+    if (!rc && data_len > covered)
+        rc = err_set(e, "%s: %" PRIu64 " bytes of data, but the header's tensors end at byte %"
+                     PRIu64 ": the file is larger than its tensors", path, data_len, covered);
     free(sp);
     return rc;
 }
@@ -350,7 +356,15 @@ int checkpoint_load(const char *path, Net *net, Adam *opt, Rng *rng, CheckpointM
                     Err *e) {
     uint8_t *file;
     size_t len;
-    if (file_read_all(path, &file, &len, e)) return -1;
+    /* The largest file this net can load: the longest header we accept and
+     * every tensor with Adam's two moments. Anything larger (a sparse 100 GB
+     * file) is refused before it is read, a device or FIFO before it is
+     * opened for reading (/dev/zero would never end). */
+    uint64_t max_file = 8 + (uint64_t)MAX_HEADER_BYTES +
+                        4 * (3 * (uint64_t)net->n_params + (uint64_t)net->n_state);
+    char what[96];
+    snprintf(what, sizeof what, "a %s checkpoint", net->arch);
+    if (file_read_max(path, max_file, what, &file, &len, e)) return -1;
     int rc = 0;
     cJSON *root = NULL;
     TensorDesc *td = NULL;

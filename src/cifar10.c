@@ -10,6 +10,7 @@
 #include <archive_entry.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,11 @@ static const char *const FILE_NAMES[N_FILES] = {
     "data_batch_5.bin", "test_batch.bin",   META_FILE};
 static const size_t BATCH_BYTES = (size_t)CIFAR_BATCH_RECORDS * CIFAR_RECORD;
 enum { META_MAX_BYTES = 1 << 16 };
+/* Bounds on what we read (every read is bounded, see common.h): the official
+ * archive is 170 MB and its tar 185 MB; an MD5SUMS lists seven files. */
+#define ARCHIVE_MAX_BYTES ((uint64_t)512 << 20)
+#define ARCHIVE_MAX_EXPANDED ((uint64_t)256 << 20)
+#define MD5SUMS_MAX_BYTES ((uint64_t)64 << 10)
 
 /* ---- md5 ---- */
 
@@ -58,8 +64,13 @@ static int md5_buf(const void *data, size_t len, char out[33], const char *what,
 }
 
 static int md5_file(const char *path, char out[33], Err *e) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return err_set(e, "%s: cannot open: %s", path, strerror(errno));
+    int fd = file_open_regular(path, ARCHIVE_MAX_BYTES, "a CIFAR-10 archive", NULL, e);
+    if (fd < 0) return -1;
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        close(fd);
+        return err_set(e, "%s: cannot open: %s", path, strerror(errno));
+    }
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     int ok = ctx && EVP_DigestInit_ex(ctx, EVP_md5(), NULL);
     size_t cap = 1 << 20;
@@ -176,7 +187,7 @@ static int read_md5sums(const char *dir, char sums[N_FILES][33], Err *e) {
     }
     uint8_t *buf;
     size_t len;
-    if (file_read_all(path, &buf, &len, e)) {
+    if (file_read_max(path, MD5SUMS_MAX_BYTES, "an MD5SUMS list", &buf, &len, e)) {
         free(path);
         return -1;
     }
@@ -216,13 +227,9 @@ static int read_dir_file(const char *dir, int i, const char *want_md5, uint8_t *
     if (stat(path, &st) != 0)
         rc = errno == ENOENT ? err_set(e, "%s: missing", path)
                              : err_set(e, "%s: cannot access: %s", path, strerror(errno));
-    else if (!S_ISREG(st.st_mode))
-        rc = err_set(e, "%s: not a regular file", path);
-    else if (i == META && st.st_size > META_MAX_BYTES)
-        rc = err_set(e, "%s: %lld bytes, too large for 10 class names", path,
-                     (long long)st.st_size);
     else
-        rc = file_read_all(path, buf, len, e);
+        rc = file_read_max(path, i == META ? META_MAX_BYTES : BATCH_BYTES,
+                           i == META ? "10 class names" : "a CIFAR-10 batch", buf, len, e);
     if (rc == 0 && want_md5 && want_md5[0]) {
         char got[33];
         rc = md5_buf(*buf, *len, got, path, e);
@@ -256,15 +263,17 @@ static int load_dir(Cifar10 *d, const char *dir, Err *e) {
     for (int i = 0; i < N_BATCHES; i++) {
         char *path = path_join(dir, FILE_NAMES[i]);
         struct stat st;
-        int rc = 0;
+        int rc = 0, fd = -1;
+        uint64_t size = 0;
         if (stat(path, &st) != 0)
             rc = errno == ENOENT ? err_set(e, "%s: missing", path)
                                  : err_set(e, "%s: cannot access: %s", path, strerror(errno));
-        else if (!S_ISREG(st.st_mode))
-            rc = err_set(e, "%s: not a regular file", path);
-        else if ((size_t)st.st_size != BATCH_BYTES)
-            rc = err_set(e, "%s: %lld bytes, expected %zu (10,000 records of 3,073 bytes)", path,
-                         (long long)st.st_size, BATCH_BYTES);
+        else if ((fd = file_open_regular(path, UINT64_MAX, "a CIFAR-10 batch", &size, e)) < 0)
+            rc = -1; /* a device, a FIFO, a directory: refused without reading it */
+        else if (size != BATCH_BYTES)
+            rc = err_set(e, "%s: %llu bytes, expected %zu (10,000 records of 3,073 bytes)", path,
+                         (unsigned long long)size, BATCH_BYTES);
+        if (fd >= 0) close(fd);
         free(path);
         if (rc) return -1;
     }
@@ -350,6 +359,7 @@ static int load_archive(Cifar10 *d, const char *path, Err *e) {
      * is no CIFAR-10 archive fails without touching 214 MB (which also keeps
      * fuzz/fuzz_targz.c fast under the sanitizers). */
     int found[N_FILES] = {0};
+    uint64_t declared = 0; /* the members' sizes so far: bounds the decompression */
     uint8_t *buf = NULL;
     char what[1200];
     struct archive_entry *ent;
@@ -358,6 +368,14 @@ static int load_archive(Cifar10 *d, const char *path, Err *e) {
         if (r == ARCHIVE_EOF) break;
         if (r < ARCHIVE_WARN) {
             rc = err_set(e, "%s: corrupt or truncated archive: %s", path, archive_error_string(a));
+            break;
+        }
+        if (archive_entry_size_is_set(ent) && archive_entry_size(ent) > 0)
+            declared += (uint64_t)archive_entry_size(ent);
+        if (declared > ARCHIVE_MAX_EXPANDED) {
+            rc = err_set(e, "%s: its members hold over %" PRIu64 " MB, more than a CIFAR-10 "
+                         "archive (185 MB): refused before decompressing them", path,
+                         ARCHIVE_MAX_EXPANDED >> 20);
             break;
         }
         const char *name = archive_entry_pathname(ent);

@@ -11,6 +11,8 @@
 #include "cifar10.h"
 #include "cli.h"
 #include "common.h"
+#include "dirlock.h"
+#include "resources.h"
 #include "net.h"
 #include "probe.h"
 
@@ -296,6 +298,8 @@ int cmd_probe(int argc, char **argv, GlobalOpts *g) {
                 c.layer, need / 1048576.0, max_mb);
         goto fail;
     }
+    /* and both splits' caches must fit the machine, whatever --max-memory says */
+    if (mem_check_probe(c.layer, max_mb, (uint64_t)need, &e)) goto fail;
     int is_random = !strcmp(model, "random") || floor_input;
     if (floor_input) {
         /* nothing to load or place */
@@ -310,7 +314,7 @@ int cmd_probe(int argc, char **argv, GlobalOpts *g) {
     uint64_t split_seed = is_random ? 1 : split_seed_of(&meta, meta.seed);
     cifar10_split(&data, split_seed);
     c.split_seed = split_seed;
-    if (mkdir_p(out_dir, &e)) goto fail;
+    if (dir_lock(out_dir, &e) < 0) goto fail; /* one writer per directory, until exit */
     if (!g->quiet)
         fprintf(stderr, "probe: %s on %s (%s), model %s, %d+%d images x %d levels\n",
                 aug_kind_name(c.family), c.layer, c.pool == PROBE_POOL_AVG ? "avg" : "flatten",

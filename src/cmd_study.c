@@ -7,6 +7,7 @@
 #include "cifar10.h"
 #include "cli.h"
 #include "common.h"
+#include "dirlock.h"
 #include "study.h"
 #include "train.h"
 
@@ -216,6 +217,10 @@ int cmd_study(int argc, char **argv, GlobalOpts *g) {
     cli_apply_threads(g);
 
     Err e = {{0}};
+    if (dir_lock(out, &e) < 0) { /* one writer per directory, held until exit */
+        fprintf(stderr, "augprobe study: --out: %s\n", e.msg);
+        return EXIT_FAIL;
+    }
     Cifar10 d;
     if (cifar10_load(&d, g->data_dir, 1, g->quiet, &e)) {
         fprintf(stderr, "augprobe study: %s\n", e.msg);

@@ -10,6 +10,8 @@
 #include "cifar10.h"
 #include "cli.h"
 #include "common.h"
+#include "dirlock.h"
+#include "resources.h"
 #include "train.h"
 
 static const char TRAIN_USAGE[] =
@@ -149,6 +151,22 @@ static int merge_resume(TrainConfig *cfg, const TrainFlagsSet *set, const char *
     return 0;
 }
 
+/* Refuses a batch whose memory need (the network at the larger of the
+ * training and evaluation batches, Adam's moments when training, the data
+ * set) is over what this machine allows. */
+static int train_memory_check(int batch, int eval_batch, int training, Err *e) {
+    int max_batch = batch > eval_batch ? batch : eval_batch;
+    uint64_t net = mem_seed_net_bytes(max_batch, training);
+    uint64_t data = (uint64_t)(CIFAR_TRAIN_ALL + CIFAR_TEST) * CIFAR_RECORD;
+    char flag[32], a[32], b[32], breakdown[160];
+    snprintf(flag, sizeof flag, "--batch %d", batch);
+    mem_format(a, sizeof a, net);
+    mem_format(b, sizeof b, data);
+    snprintf(breakdown, sizeof breakdown, "the network%s at batch %d: %s, CIFAR-10: %s",
+             training ? " and Adam" : "", max_batch, a, b);
+    return mem_check(net + data, flag, breakdown, e);
+}
+
 int cmd_train(int argc, char **argv, GlobalOpts *g) {
     static const struct option opts[] = {
         CLI_GLOBAL_OPTIONS,
@@ -258,21 +276,19 @@ int cmd_train(int argc, char **argv, GlobalOpts *g) {
             return code;
         }
     }
-    /* An unwritable --out fails now, before minutes of loading and training. */
+    /* A batch this machine cannot hold fails now, before anything big is
+     * allocated (the network's buffers grow with the batch). */
     Err e;
-    if (mkdir_p(cfg.out_dir, &e)) {
+    if (train_memory_check(cfg.batch, cfg.eval_batch > 0 ? cfg.eval_batch : 128, 1, &e)) {
+        fprintf(stderr, "augprobe train: %s\n", e.msg);
+        return EXIT_FAIL;
+    }
+    /* An unwritable or busy --out fails now, before minutes of loading and
+     * training; the lock (one writer per directory) is held until exit. */
+    if (dir_lock(cfg.out_dir, &e) < 0) {
         fprintf(stderr, "augprobe train: --out: %s\n", e.msg);
         return EXIT_FAIL;
     }
-    char *probe = path_join(cfg.out_dir, ".augprobe-write-test");
-    FILE *pf = fopen(probe, "wb");
-    if (!pf || fclose(pf) != 0) {
-        fprintf(stderr, "augprobe train: --out: %s: directory is not writable\n", cfg.out_dir);
-        free(probe);
-        return EXIT_FAIL;
-    }
-    remove(probe);
-    free(probe);
 
     GlobalOpts g2 = *g;
     g2.threads = cfg.threads;
@@ -378,6 +394,10 @@ int cmd_eval(int argc, char **argv, GlobalOpts *g) {
     }
     cli_apply_threads(g);
     Err e;
+    if (train_memory_check(batch, batch, 0, &e)) {
+        fprintf(stderr, "augprobe eval: %s\n", e.msg);
+        return EXIT_FAIL;
+    }
     CheckpointMeta meta;
     Net *net = train_load_model(model, batch, g->threads, kernels, &meta, &e);
     if (!net || net_place(net, g->device, NULL, &e)) {

@@ -3,7 +3,11 @@
 #define _DEFAULT_SOURCE /* madvise, MADV_HUGEPAGE */
 #include "common.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,27 +80,76 @@ float *xalloc_floats(size_t count) {
     return p;
 }
 
-int file_read_all(const char *path, uint8_t **out, size_t *len, Err *e) {
+static const char *file_kind(mode_t m) {
+    return S_ISDIR(m)    ? "a directory"
+           : S_ISCHR(m)  ? "a character device"
+           : S_ISBLK(m)  ? "a block device"
+           : S_ISFIFO(m) ? "a FIFO"
+           : S_ISSOCK(m) ? "a socket"
+                         : "not a regular file";
+}
+
+int file_open_regular(const char *path, uint64_t max_bytes, const char *what, uint64_t *size,
+                      Err *e) {
+    /* O_NONBLOCK: opening a FIFO without a writer must not wait for one. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return err_set(e, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int r = err_set(e, "%s: cannot stat: %s", path, strerror(errno));
+        close(fd);
+        return r;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return err_set(e, "%s: is %s, not a regular file%s%s", path, file_kind(st.st_mode),
+                       what ? " holding " : "", what ? what : "");
+    }
+    if ((uint64_t)st.st_size > max_bytes) {
+        close(fd);
+        return err_set(e, "%s: %lld bytes, larger than %s can be (%" PRIu64 " bytes at most)",
+                       path, (long long)st.st_size, what ? what : "a file of ours", max_bytes);
+    }
+    /* Back to blocking reads (a regular file never blocks anyway). */
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    if (size) *size = (uint64_t)st.st_size;
+    return fd;
+}
+
+int file_read_max(const char *path, uint64_t max_bytes, const char *what, uint8_t **out,
+                  size_t *len, Err *e) {
     *out = NULL;
     *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return err_set(e, "%s: cannot open: %s", path, strerror(errno));
-    size_t cap = 1 << 16, n = 0;
+    uint64_t size;
+    int fd = file_open_regular(path, max_bytes, what, &size, e);
+    if (fd < 0) return -1;
+    /* The size is known, but the file may grow while it is read: never read
+     * more than max_bytes + 1 (the +1 tells that it grew past the bound). */
+    size_t cap = (size_t)size + 1, n = 0;
     uint8_t *buf = xmalloc(cap + 1);
+    int rc = 0;
     for (;;) {
         if (n == cap) {
-            cap *= 2;
+            if (cap > max_bytes) break;
+            cap = cap * 2 > max_bytes + 1 ? (size_t)max_bytes + 1 : cap * 2;
             buf = xrealloc(buf, cap + 1);
         }
-        size_t got = fread(buf + n, 1, cap - n, f);
-        n += got;
+        ssize_t got = read(fd, buf + n, cap - n);
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) {
+            rc = err_set(e, "%s: read error: %s", path, strerror(errno));
+            break;
+        }
         if (got == 0) break;
+        n += (size_t)got;
     }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
+    close(fd);
+    if (rc == 0 && n > max_bytes)
+        rc = err_set(e, "%s: grew past %" PRIu64 " bytes while being read", path, max_bytes);
+    if (rc) {
         free(buf);
-        return err_set(e, "%s: read error", path);
+        return -1;
     }
     buf[n] = 0;
     *out = buf;
@@ -104,11 +157,59 @@ int file_read_all(const char *path, uint8_t **out, size_t *len, Err *e) {
     return 0;
 }
 
+int file_read_all(const char *path, uint8_t **out, size_t *len, Err *e) {
+    return file_read_max(path, FILE_READ_DEFAULT_MAX, NULL, out, len, e);
+}
+
+/* Test hook (AUGPROBE_TEST_SLOW_WRITES=MS): every atomic write pauses MS
+ * milliseconds with its temp file just created, and again with it complete
+ * but not yet renamed, so tests/test_chaos.c can land a SIGKILL there. */
+static void slow_write_pause(void) {
+    const char *s = getenv("AUGPROBE_TEST_SLOW_WRITES");
+    if (!s || !*s) return;
+    long ms = strtol(s, NULL, 10);
+    if (ms <= 0 || ms > 10000) return;
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+/* Removes path's own stale temp files (path.tmp.PID whose PID is gone): a
+ * killed writer of this very file left them; the next writer of it cleans
+ * up, with or without a directory lock (export -o, preview -o, the
+ * download). */
+static void clean_stale_temps_of(const char *path) {
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    size_t blen = strlen(base);
+    char *dir = slash ? xstrdup(path) : xstrdup(".");
+    if (slash) dir[slash == path ? 1 : (size_t)(slash - path)] = 0;
+    DIR *d = opendir(dir);
+    if (d) {
+        struct dirent *de;
+        long pid;
+        while ((de = readdir(d))) {
+            if (strncmp(de->d_name, base, blen) || strncmp(de->d_name + blen, TEMP_MARK,
+                                                            strlen(TEMP_MARK)))
+                continue;
+            if (!temp_file_pid(de->d_name, &pid) || pid == (long)getpid()) continue;
+            if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue; /* alive, or not ours to tell */
+            char *p = path_join(dir, de->d_name);
+            struct stat st;
+            if (lstat(p, &st) == 0 && S_ISREG(st.st_mode)) remove(p);
+            free(p);
+        }
+        closedir(d);
+    }
+    free(dir);
+}
+
 int atomic_open(AtomicFile *af, const char *path, Err *e) {
+    clean_stale_temps_of(path);
     af->path = xstrdup(path);
-    size_t n = strlen(path) + 16;
+    size_t n = strlen(path) + 32;
     af->tmp_path = xmalloc(n);
-    snprintf(af->tmp_path, n, "%s.tmp", path);
+    snprintf(af->tmp_path, n, "%s" TEMP_MARK "%ld", path, (long)getpid());
     af->f = fopen(af->tmp_path, "wb");
     if (!af->f) {
         int r = err_set(e, "%s: cannot write: %s", af->tmp_path, strerror(errno));
@@ -117,6 +218,7 @@ int atomic_open(AtomicFile *af, const char *path, Err *e) {
         af->path = af->tmp_path = NULL;
         return r;
     }
+    slow_write_pause();
     return 0;
 }
 
@@ -129,16 +231,34 @@ void atomic_abort(AtomicFile *af) {
     af->path = af->tmp_path = NULL;
 }
 
+/* fsyncs the directory holding path, so that a rename survives a power cut. */
+static void sync_parent_dir(const char *path) {
+    char *dir = xstrdup(path);
+    char *slash = strrchr(dir, '/');
+    if (!slash) strcpy(dir, ".");
+    else if (slash == dir) slash[1] = 0;
+    else *slash = 0;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        fsync(fd); /* best effort: some file systems refuse fsync on a directory */
+        close(fd);
+    }
+    free(dir);
+}
+
 int atomic_commit(AtomicFile *af, Err *e) {
     int rc = 0;
+    errno = 0;
     if (ferror(af->f) || fflush(af->f) != 0 || fsync(fileno(af->f)) != 0)
         rc = err_set(e, "%s: write failed: %s", af->path, strerror(errno ? errno : EIO));
     if (fclose(af->f) != 0 && rc == 0)
         rc = err_set(e, "%s: write failed: %s", af->path, strerror(errno));
     af->f = NULL;
+    if (rc == 0) slow_write_pause();
     if (rc == 0 && rename(af->tmp_path, af->path) != 0)
         rc = err_set(e, "%s: cannot rename temporary file: %s", af->path, strerror(errno));
     if (rc != 0) remove(af->tmp_path);
+    else sync_parent_dir(af->path);
     free(af->path);
     free(af->tmp_path);
     af->path = af->tmp_path = NULL;
@@ -154,6 +274,45 @@ int file_write_atomic(const char *path, const void *data, size_t len, Err *e) {
         return r;
     }
     return atomic_commit(&af, e);
+}
+
+int temp_file_pid(const char *name, long *pid) {
+    const char *m = strstr(name, TEMP_MARK);
+    if (!m || m == name) return 0;
+    const char *d = m + strlen(TEMP_MARK);
+    /* the last occurrence: a name may contain the mark itself */
+    for (const char *n = strstr(d, TEMP_MARK); n; n = strstr(n + 1, TEMP_MARK))
+        d = n + strlen(TEMP_MARK);
+    if (!*d || strspn(d, "0123456789") != strlen(d) || strlen(d) > 9) return 0;
+    long p = strtol(d, NULL, 10);
+    if (p <= 0) return 0;
+    if (pid) *pid = p;
+    return 1;
+}
+
+int temp_files_clean(const char *dir, int depth, int *removed) {
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        const char *nm = de->d_name;
+        if (!strcmp(nm, ".") || !strcmp(nm, "..")) continue;
+        char *p = path_join(dir, nm);
+        struct stat st;
+        long pid;
+        if (lstat(p, &st) == 0) { /* lstat: never follow a link out of the directory */
+            if (S_ISDIR(st.st_mode) && depth > 0) {
+                temp_files_clean(p, depth - 1, removed);
+            } else if (S_ISREG(st.st_mode) && temp_file_pid(nm, &pid) && pid != (long)getpid() &&
+                       kill((pid_t)pid, 0) != 0 && errno == ESRCH) {
+                /* its writer is dead: a kill, a crash or a power cut cut it short */
+                if (remove(p) == 0 && removed) (*removed)++;
+            }
+        }
+        free(p);
+    }
+    closedir(d);
+    return 0;
 }
 
 int mkdir_p(const char *path, Err *e) {

@@ -40,11 +40,31 @@ char *xstrdup(const char *s);
 /* 64-byte aligned, zeroed; free with free(). */
 float *xalloc_floats(size_t count);
 
-/* Reads a whole file. *out is NUL-terminated (not counted in *len). */
+/* Every read is bounded: a file we read must be a regular file (a device,
+ * a FIFO or a directory is refused with one line, before anything is read:
+ * /dev/zero would never end) no larger than what its format can be.
+ *
+ * Opens path for reading if it is a regular file of at most max_bytes;
+ * returns the descriptor (and its size), or -1 with one line in e. `what`
+ * names the format for the messages ("a CIFAR-10 batch"; NULL: generic).
+ * The open does not block on a FIFO. */
+int file_open_regular(const char *path, uint64_t max_bytes, const char *what, uint64_t *size,
+                      Err *e);
+/* Reads a whole regular file of at most max_bytes (checked before reading,
+ * and again while reading, in case it grows). *out is NUL-terminated (not
+ * counted in *len). */
+int file_read_max(const char *path, uint64_t max_bytes, const char *what, uint8_t **out,
+                  size_t *len, Err *e);
+/* file_read_max with FILE_READ_DEFAULT_MAX: for small text and JSON files
+ * (configs, history, cells, MD5SUMS). */
+#define FILE_READ_DEFAULT_MAX ((uint64_t)64 << 20)
 int file_read_all(const char *path, uint8_t **out, size_t *len, Err *e);
-/* Writes data to path+".tmp", fsyncs it and renames it over path, so a crash
- * or a full disk never leaves a half-written file in place of a good one. */
+/* Writes data to path + ".tmp.PID", fsyncs it, renames it over path and
+ * fsyncs the directory, so a crash, a kill -9, a power cut or a full disk
+ * never leaves a half-written file in place of a good one. */
 int file_write_atomic(const char *path, const void *data, size_t len, Err *e);
+/* The temp-file mark: NAME.tmp.PID is the temp file of NAME, written by PID. */
+#define TEMP_MARK ".tmp."
 /* Same, for writers that stream: open a temp file, write, then commit. */
 typedef struct AtomicFile {
     FILE *f;
@@ -55,6 +75,13 @@ int atomic_open(AtomicFile *af, const char *path, Err *e);
 /* Checks every write that went to af->f, fsyncs, renames. Closes either way. */
 int atomic_commit(AtomicFile *af, Err *e);
 void atomic_abort(AtomicFile *af);
+/* 1 (and *pid) if name is a temp file of ours (NAME.tmp.PID), else 0. */
+int temp_file_pid(const char *name, long *pid);
+/* Removes the temp files (NAME.tmp.PID, regular files) in dir and its
+ * subdirectories down to `depth` levels (links not followed) whose writer
+ * PID is no longer alive: left by a kill -9, a crash or a power cut. Counts
+ * them in *removed. Call it only on a directory this process has locked. */
+int temp_files_clean(const char *dir, int depth, int *removed);
 
 /* mkdir -p; succeeds when the directory already exists. */
 int mkdir_p(const char *path, Err *e);

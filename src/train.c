@@ -18,6 +18,7 @@
 #endif
 
 #include "augment.h"
+#include "dirlock.h"
 #include "layers.h"
 #include "optim.h"
 #include "plot.h"
@@ -560,6 +561,8 @@ int train_run(const TrainConfig *cfg_in, const Cifar10 *data, TrainResult *res, 
     Err ae;
     if (aug_parse(&spec, cfg.aug, &ae)) return err_set(e, "--aug: %s", ae.msg);
     if (check_out_dir(cfg.out_dir, e)) return -1;
+    int lock = dir_lock(cfg.out_dir, e); /* one writer per directory (a study's networks too) */
+    if (lock < 0) return -1;
 
 #ifdef _OPENMP
     if (cfg.threads > 0)
@@ -578,7 +581,10 @@ int train_run(const TrainConfig *cfg_in, const Cifar10 *data, TrainResult *res, 
     int max_batch = cfg.batch > cfg.eval_batch ? cfg.batch : cfg.eval_batch;
 
     Net *net = train_net_create(max_batch, cfg.threads, cfg.kernels, e);
-    if (!net) return -1;
+    if (!net) {
+        dir_unlock(lock);
+        return -1;
+    }
     snprintf(cfg.kernels, sizeof cfg.kernels, "%s", net->k->name);
     Adam opt;
     adam_init(&opt, net->n_params);
@@ -785,5 +791,6 @@ out:
     free(hist);
     adam_free(&opt);
     net_free(net);
+    dir_unlock(lock);
     return rc;
 }

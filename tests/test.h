@@ -84,5 +84,9 @@ float *test_load_floats(const char *name, size_t *count);
 int test_run(const char *cmdline, char *out, size_t cap);
 /* The program under test: $AUGPROBE_BIN (set by make test), else ./augprobe. */
 const char *test_bin(void);
+/* How many temp files (names with ".tmp": NAME.tmp.PID, or a legacy
+ * NAME.tmp) are in dir and its subdirectories (0 when dir is absent). Their
+ * names go to stdout when `report` is set. */
+int test_count_temp_files(const char *dir, int report);
 
 #endif

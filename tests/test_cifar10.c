@@ -508,7 +508,7 @@ TEST(cifar10_rejects_unreadable_paths) {
     char sub[1024];
     snprintf(sub, sizeof sub, "%s/data_batch_5.bin", d);
     REQUIRE(mkdir(sub, 0755) == 0);
-    expect_load_error(d, "data_batch_5.bin: not a regular file", NULL);
+    expect_load_error(d, "data_batch_5.bin: is a directory, not a regular file", NULL);
 }
 
 TEST(cifar10_rejects_truncated_and_corrupt_archives) {
@@ -664,7 +664,11 @@ TEST(cifar10_download_checksum_mismatch_leaves_nothing) {
     CHECK_STR_CONTAINS(out, "checksum mismatch");
     CHECK_STR_CONTAINS(out, "expected c32a1d4ab5d03f1284b67883e8d87530");
     CHECK(!exists_in(cwd, "data/cifar-10-binary.tar.gz"));
-    CHECK(!exists_in(cwd, "data/cifar-10-binary.tar.gz.tmp"));
+    {
+        char data_dir[1024];
+        snprintf(data_dir, sizeof data_dir, "%s/data", cwd);
+        CHECK_INT_EQ(test_count_temp_files(data_dir, 1), 0); /* no temp file left */
+    }
     CHECK(!exists_in(cwd, "data"));
 }
 
@@ -719,7 +723,11 @@ TEST(cifar10_download_success_then_reuses_archive) {
     CHECK_STR_CONTAINS(out, "source:   data/cifar-10-binary.tar.gz (archive)");
     CHECK_STR_CONTAINS(out, "unverified copy: archive md5");
     CHECK(exists_in(cwd, "data/cifar-10-binary.tar.gz"));
-    CHECK(!exists_in(cwd, "data/cifar-10-binary.tar.gz.tmp"));
+    {
+        char data_dir[1024];
+        snprintf(data_dir, sizeof data_dir, "%s/data", cwd);
+        CHECK_INT_EQ(test_count_temp_files(data_dir, 1), 0); /* no temp file left */
+    }
     char got[33] = {0}, path[1024];
     snprintf(path, sizeof path, "%s/data/cifar-10-binary.tar.gz", cwd);
     REQUIRE(md5_of_file(path, got) == 0);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -154,6 +155,28 @@ int test_run(const char *cmdline, char *out, size_t cap) {
     int st = pclose(p);
     if (st == -1) return -1;
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+int test_count_temp_files(const char *dir, int report) {
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+        char p[4096];
+        snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
+        struct stat st;
+        if (lstat(p, &st) != 0) continue;
+        if (S_ISDIR(st.st_mode)) {
+            n += test_count_temp_files(p, report);
+        } else if (strstr(de->d_name, ".tmp")) {
+            if (report) printf("    temp file left: %s\n", p);
+            n++;
+        }
+    }
+    closedir(d);
+    return n;
 }
 
 static void cleanup(void) {
