@@ -30,6 +30,7 @@ static const char TRAIN_USAGE[] =
     "  --limit N       train on the first N images of the train split (default: all)\n"
     "  --eval-limit N  evaluate on the first N images of val and test (default: all)\n"
     "  --kernels NAME  compute kernels: auto, reference, avx512, avx2, portable\n"
+    "  --arch NAME|FILE the network: seed_cnn (default) or a network file (README)\n"
     "  --out DIR       run directory (default runs/train)\n"
     "  --resume        continue the run in --out from its checkpoint\n";
 
@@ -42,7 +43,8 @@ static const char EVAL_USAGE[] =
     "  --split NAME    test (default) or val (the model's own train/val split)\n"
     "  --limit N       evaluate the first N images of the split (default: all)\n"
     "  --batch N       evaluation batch (default 128)\n"
-    "  --kernels NAME  compute kernels (default auto)\n";
+    "  --kernels NAME  compute kernels (default auto)\n"
+    "  --arch NAME|FILE the network to load it into (default: the one the file records)\n";
 
 enum {
     OPT_EPOCHS = 1,
@@ -57,12 +59,25 @@ enum {
     OPT_RESUME,
     OPT_MODEL,
     OPT_SPLIT,
+    OPT_ARCH,
 };
 
 /* Flags given explicitly, so --resume can tell them from defaults. */
 typedef struct TrainFlagsSet {
-    int epochs, aug, batch, lr, limit, eval_limit, seed, threads, kernels;
+    int epochs, aug, batch, lr, limit, eval_limit, seed, threads, kernels, arch;
 } TrainFlagsSet;
+
+/* --arch NAME|FILE: 0, or the exit code (2: neither a name nor a file; 1:
+ * a file that cannot be read or has an error), the line printed. */
+static int check_arch_flag(const char *cmd, const char *spec) {
+    Arch a;
+    Err e;
+    int rc = arch_load(&a, spec, &e);
+    arch_free(&a);
+    if (rc == 0) return 0;
+    fprintf(stderr, "augprobe %s: %s%s\n", cmd, rc == ARCH_NOT_FOUND ? "" : "--arch: ", e.msg);
+    return rc == ARCH_NOT_FOUND ? EXIT_USAGE : EXIT_FAIL;
+}
 
 static int check_kernels_flag(const char *cmd, const char *name) {
     if (!strcmp(name, "auto") || kernels_by_name(name)) return 0;
@@ -87,28 +102,14 @@ static int merge_resume(TrainConfig *cfg, const TrainFlagsSet *set, const char *
     char ckpt[1200];
     snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", out);
     *exit_code = EXIT_USAGE;
-#define CONFLICT(flag, fmt, a, b)                                                          \
-    do {                                                                                   \
-        fprintf(stderr, "augprobe train: " flag " " fmt " conflicts with the checkpoint's " \
-                        fmt " (%s)\n", a, b, ckpt);                                         \
-        return -1;                                                                         \
-    } while (0)
-    if (set->aug) {
-        AugSpec a, b;
-        char ta[256] = "", tb[256] = "";
-        if (aug_parse(&a, cfg->aug, NULL) == 0) aug_format(&a, ta, sizeof ta);
-        if (aug_parse(&b, st.aug, NULL) == 0) aug_format(&b, tb, sizeof tb);
-        if (strcmp(ta, tb)) CONFLICT("--aug", "'%s'", cfg->aug[0] ? cfg->aug : "none",
-                                     st.aug[0] ? st.aug : "none");
+    unsigned given = (set->aug ? TRAIN_CFG_AUG : 0) | (set->batch ? TRAIN_CFG_BATCH : 0) |
+                     (set->lr ? TRAIN_CFG_LR : 0) | (set->limit ? TRAIN_CFG_LIMIT : 0) |
+                     (set->eval_limit ? TRAIN_CFG_EVAL_LIMIT : 0) |
+                     (set->seed ? TRAIN_CFG_SEED : 0) | (set->arch ? TRAIN_CFG_ARCH : 0);
+    if (train_config_check(cfg, &st, given, ckpt, &e)) {
+        fprintf(stderr, "augprobe train: %s\n", e.msg);
+        return -1;
     }
-    if (set->batch && cfg->batch != st.batch) CONFLICT("--batch", "%d", cfg->batch, st.batch);
-    if (set->lr && cfg->lr != st.lr) CONFLICT("--lr", "%g", (double)cfg->lr, (double)st.lr);
-    if (set->limit && cfg->limit != st.limit) CONFLICT("--limit", "%d", cfg->limit, st.limit);
-    if (set->eval_limit && cfg->eval_limit != st.eval_limit)
-        CONFLICT("--eval-limit", "%d", cfg->eval_limit, st.eval_limit);
-    if (set->seed && cfg->seed != st.seed)
-        CONFLICT("--seed", "%llu", (unsigned long long)cfg->seed, (unsigned long long)st.seed);
-#undef CONFLICT
     if (set->epochs && cfg->epochs < done) {
         fprintf(stderr, "augprobe train: --epochs %d is less than the %d epochs already done (%s)\n",
                 cfg->epochs, done, ckpt);
@@ -162,6 +163,7 @@ int cmd_train(int argc, char **argv, GlobalOpts *g) {
         {"kernels", required_argument, 0, OPT_KERNELS},
         {"out", required_argument, 0, OPT_OUT},
         {"resume", no_argument, 0, OPT_RESUME},
+        {"arch", required_argument, 0, OPT_ARCH},
         {0, 0, 0, 0},
     };
     TrainConfig cfg;
@@ -228,6 +230,18 @@ int cmd_train(int argc, char **argv, GlobalOpts *g) {
         case OPT_RESUME:
             cfg.resume = 1;
             break;
+        case OPT_ARCH: {
+            int code = check_arch_flag("train", optarg);
+            if (code == EXIT_FAIL) return EXIT_FAIL;
+            if (strlen(optarg) >= sizeof cfg.arch) {
+                fprintf(stderr, "augprobe train: --arch: path too long\n");
+                code = EXIT_USAGE;
+            }
+            r = code ? -1 : 0;
+            snprintf(cfg.arch, sizeof cfg.arch, "%s", optarg);
+            set.arch = 1;
+            break;
+        }
         default:
             if (c == OPT_SEED) set.seed = 1;
             if (c == OPT_THREADS) set.threads = 1;
@@ -260,19 +274,10 @@ int cmd_train(int argc, char **argv, GlobalOpts *g) {
     }
     /* An unwritable --out fails now, before minutes of loading and training. */
     Err e;
-    if (mkdir_p(cfg.out_dir, &e)) {
+    if (train_check_out_dir(cfg.out_dir, &e)) {
         fprintf(stderr, "augprobe train: --out: %s\n", e.msg);
         return EXIT_FAIL;
     }
-    char *probe = path_join(cfg.out_dir, ".augprobe-write-test");
-    FILE *pf = fopen(probe, "wb");
-    if (!pf || fclose(pf) != 0) {
-        fprintf(stderr, "augprobe train: --out: %s: directory is not writable\n", cfg.out_dir);
-        free(probe);
-        return EXIT_FAIL;
-    }
-    remove(probe);
-    free(probe);
 
     GlobalOpts g2 = *g;
     g2.threads = cfg.threads;
@@ -314,16 +319,6 @@ int cmd_train(int argc, char **argv, GlobalOpts *g) {
     return EXIT_OK;
 }
 
-/* The split seed a model was trained with, from its stored config. */
-static uint64_t model_split_seed(const CheckpointMeta *meta) {
-    TrainConfig cfg;
-    train_config_default(&cfg);
-    cfg.split_seed = meta->seed;
-    const char *p = strstr(meta->extra, "\"split_seed\":\"");
-    if (p) cfg.split_seed = strtoull(p + strlen("\"split_seed\":\""), NULL, 10);
-    return cfg.split_seed;
-}
-
 int cmd_eval(int argc, char **argv, GlobalOpts *g) {
     static const struct option opts[] = {
         CLI_GLOBAL_OPTIONS,
@@ -332,9 +327,10 @@ int cmd_eval(int argc, char **argv, GlobalOpts *g) {
         {"limit", required_argument, 0, OPT_LIMIT},
         {"batch", required_argument, 0, OPT_BATCH},
         {"kernels", required_argument, 0, OPT_KERNELS},
+        {"arch", required_argument, 0, OPT_ARCH},
         {0, 0, 0, 0},
     };
-    const char *model = NULL, *split = "test", *kernels = "auto";
+    const char *model = NULL, *split = "test", *kernels = "auto", *arch = NULL;
     int limit = 0, batch = 128, seed_set = 0;
     cli_begin();
     int c;
@@ -361,6 +357,13 @@ int cmd_eval(int argc, char **argv, GlobalOpts *g) {
             r = check_kernels_flag("eval", optarg);
             kernels = optarg;
             break;
+        case OPT_ARCH: {
+            int code = check_arch_flag("eval", optarg);
+            if (code == EXIT_FAIL) return EXIT_FAIL;
+            r = code ? -1 : 0;
+            arch = optarg;
+            break;
+        }
         default:
             if (c == OPT_SEED) seed_set = 1;
             r = cli_global_opt(c, "eval", argv, g);
@@ -379,7 +382,7 @@ int cmd_eval(int argc, char **argv, GlobalOpts *g) {
     cli_apply_threads(g);
     Err e;
     CheckpointMeta meta;
-    Net *net = train_load_model(model, batch, g->threads, kernels, &meta, &e);
+    Net *net = train_load_model_arch(model, arch, batch, g->threads, kernels, &meta, &e);
     if (!net || net_place(net, g->device, NULL, &e)) {
         fprintf(stderr, "augprobe eval: %s\n", e.msg);
         net_free(net);
@@ -393,7 +396,7 @@ int cmd_eval(int argc, char **argv, GlobalOpts *g) {
         return EXIT_FAIL;
     }
     ImageSet set = data.test;
-    uint64_t split_seed = seed_set ? g->seed : model_split_seed(&meta);
+    uint64_t split_seed = seed_set ? g->seed : train_split_seed(&meta, meta.seed);
     if (!strcmp(split, "val")) {
         cifar10_split(&data, split_seed);
         set = data.val;

@@ -193,13 +193,13 @@ int probe_features_compute(Net *trunk, const ImageSet *set, int n, AugKind famil
     AugParams *params = xmalloc(sizeof(AugParams) * (size_t)B);
     int *img = xmalloc(sizeof(int) * (size_t)B);
     long ran = 0;
-    int rc = net_attach_images(trunk, set, e);
+    int rc = net_attach_images(trunk, set->images, set->n, e);
     for (int l = 0; l < n_levels && rc == 0; l++) {
         for (int j = 0; j < B; j++) aug_params_level(family, levels[l], &params[j]);
         for (int start = 0; start < n && rc == 0; start += B) {
             int nb = n - start < B ? n - start : B;
             for (int j = 0; j < nb; j++) img[j] = start + j;
-            if (!net_forward_images(trunk, set, img, params, nb, 0, NULL, deepest)) {
+            if (!net_forward_images(trunk, set->images, img, params, nb, 0, NULL, deepest)) {
                 rc = err_set(e, "probe: %s", net_error(trunk));
                 break;
             }
@@ -302,11 +302,10 @@ Net *probe_head_train(const ProbeConfig *c, const ProbeFeatures *train, ProbeRes
         err_set(e, "probe: every training pair is a tie");
         return NULL;
     }
-    int n_specs;
-    const LayerSpec *specs = net_arch_ranknet_head(&n_specs);
     /* 2B rows per training step; scoring the cache runs in larger batches */
     int max_batch = 2 * B > 256 ? 2 * B : 256;
-    Net *head = net_create("ranknet_head", specs, n_specs, 1, 1, D, max_batch, c->threads, e);
+    Net *head = net_create_text("ranknet_head", arch_builtin("ranknet_head"), 1, 1, D, max_batch,
+                                c->threads, e);
     if (!head) {
         free(order);
         probe_pairs_free(&pairs);
@@ -355,12 +354,10 @@ Net *probe_head_train(const ProbeConfig *c, const ProbeFeatures *train, ProbeRes
                 dout[j] = dd[j];
                 dout[nb + j] = -dd[j];
             }
-            net_zero_grads(head);
-            if (net_backward(head, dout, 2 * nb)) {
+            if (net_update(head, &opt, dout, 2 * nb)) {
                 failed = 1;
                 break;
             }
-            net_adam_step(head, &opt);
             loss_sum += (double)loss * nb;
             step++;
         }
