@@ -189,12 +189,22 @@ static int parse_inputs(NodeSpec *s, const KindDef *kd, const NodeSpec *nodes, i
     return 0;
 }
 
+/* The next blank-separated token of *p (NUL-terminated in place), or NULL. */
+static char *next_token(char **p) {
+    char *t = *p + strspn(*p, " \t\r");
+    if (!*t) return NULL;
+    char *end = t + strcspn(t, " \t\r");
+    *p = *end ? end + 1 : end;
+    *end = 0;
+    return t;
+}
+
 /* One non-empty line (comment stripped) into s. */
 static int parse_line(NodeSpec *s, const NodeSpec *nodes, int i, char *line, const char *rest,
                       Err *e) {
-    char *save = NULL;
-    char *name = strtok_r(line, " \t\r", &save);
-    char *kind = strtok_r(NULL, " \t\r", &save);
+    char *rest_of_line = line;
+    char *name = next_token(&rest_of_line);
+    char *kind = next_token(&rest_of_line);
     if (!kind) return err_set(e, "'%s': a line is NAME KIND [OPTIONS]", name);
     if (strlen(name) >= NODE_NAME_MAX)
         return err_set(e, "node name too long (at most %d characters)", NODE_NAME_MAX - 1);
@@ -209,7 +219,7 @@ static int parse_line(NodeSpec *s, const NodeSpec *nodes, int i, char *line, con
     if (!kd) return err_set(e, "unknown kind '%s' (kinds: %s)", kind, kind_names());
     unsigned seen = 0;
     char in_text[2 * NODE_NAME_MAX + 8] = "";
-    for (char *tok; (tok = strtok_r(NULL, " \t\r", &save));) {
+    for (char *tok; (tok = next_token(&rest_of_line));) {
         if (strlen(tok) >= sizeof in_text) return err_set(e, "option too long: '%.40s...'", tok);
         if (parse_option(s, kd, tok, &seen, in_text, sizeof in_text, e)) return -1;
     }

@@ -201,8 +201,7 @@ int cmd_probe(int argc, char **argv, GlobalOpts *g) {
     cli_apply_threads(g);
 
     int rc = EXIT_FAIL;
-    Net *trunk = net_create_text("seed_cnn", arch_builtin("seed_cnn"), CIFAR_H, CIFAR_W, CIFAR_C,
-                                 128, g->threads, &e);
+    Net *trunk = train_model_net(strcmp(model, "random") ? model : NULL, 128, g->threads, "", &e);
     Cifar10 data;
     memset(&data, 0, sizeof data);
     ProbeResult r;

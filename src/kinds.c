@@ -145,6 +145,7 @@ static int bn_infer(Layer *L, const Layer *in1, Err *e) {
     L->h = L->in_h, L->w = L->in_w, L->c = L->in_c;
     L->n_params = 2 * (size_t)L->c;
     L->n_state = 2 * (size_t)L->c;
+    L->aux_fixed = 2 * (size_t)L->c; /* the batch's mean and invstd, for backward */
     return 0;
 }
 
@@ -229,6 +230,7 @@ static int dropout_infer(Layer *L, const Layer *in1, Err *e) {
     if (!(L->spec.rate >= 0 && L->spec.rate < 1))
         return err_set(e, "dropout rate %g outside [0, 1)", (double)L->spec.rate);
     L->h = L->in_h, L->w = L->in_w, L->c = L->in_c;
+    L->aux_per_example = (size_t)L->h * L->w * L->c; /* the mask */
     return 0;
 }
 

@@ -151,8 +151,8 @@ Net *net_create(const Arch *a, int in_h, int in_w, int in_c, int max_batch, int 
         Layer *L = &layers[i];
         size_t act = net_layer_size(net, i) * (size_t)max_batch;
         if (!kind_def(L->spec.kind)->alias) L->out = xalloc_floats(act);
-        if (L->spec.kind == LAYER_BATCHNORM) L->aux = xalloc_floats(2 * (size_t)L->c);
-        if (L->spec.kind == LAYER_DROPOUT) L->aux = xalloc_floats(act);
+        size_t aux = L->aux_fixed + L->aux_per_example * (size_t)max_batch;
+        if (aux) L->aux = xalloc_floats(aux);
     }
     /* alias kinds (flatten) share their input's activations */
     for (int i = 0; i < a->n; i++)

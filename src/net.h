@@ -53,6 +53,8 @@ typedef struct Layer {
     size_t state_off;      /* BN: moving_mean then moving_var in Net.state */
     size_t n_state;
     size_t scratch;        /* floats per example of im2col scratch (strided conv) */
+    size_t aux_fixed;      /* floats of aux, plus aux_per_example per example of the */
+    size_t aux_per_example; /*   batch (both set by the kind's infer) */
     float *out;            /* activations [max_batch][h*w*c] (alias kinds: the input's) */
     float *aux;            /* BN: saved mean and invstd (2*c); dropout: mask */
     /* backward plan (net_create): */

@@ -98,6 +98,19 @@ Net *train_net_create_arch(const char *arch, int max_batch, int threads, const c
     return net;
 }
 
+Net *train_model_net(const char *path, int max_batch, int threads, const char *kernels,
+                     Err *e) {
+    /* if its header cannot be read, checkpoint_load will say precisely what
+     * is wrong with it */
+    Arch a;
+    Err ignored;
+    if ((!path || checkpoint_read_arch(path, &a, &ignored)) && arch_load(&a, "seed_cnn", e))
+        return NULL;
+    Net *net = classifier_create(&a, max_batch, threads, kernels, e);
+    arch_free(&a);
+    return net;
+}
+
 Net *train_load_model(const char *path, int max_batch, int threads, const char *kernels,
                       CheckpointMeta *meta, Err *e) {
     return train_load_model_arch(path, NULL, max_batch, threads, kernels, meta, e);
@@ -105,17 +118,15 @@ Net *train_load_model(const char *path, int max_batch, int threads, const char *
 
 Net *train_load_model_arch(const char *path, const char *arch, int max_batch, int threads,
                            const char *kernels, CheckpointMeta *meta, Err *e) {
-    /* the network the file says it holds; if its header cannot be read,
-     * checkpoint_load below says precisely what is wrong with it */
-    Arch a;
-    Err ignored;
+    Net *net = NULL;
     if (arch) {
+        Arch a;
         if (arch_load(&a, arch, e)) return NULL;
-    } else if (checkpoint_read_arch(path, &a, &ignored) && arch_load(&a, "seed_cnn", e)) {
-        return NULL;
+        net = classifier_create(&a, max_batch, threads, kernels, e);
+        arch_free(&a);
+    } else {
+        net = train_model_net(path, max_batch, threads, kernels, e);
     }
-    Net *net = classifier_create(&a, max_batch, threads, kernels, e);
-    arch_free(&a);
     if (!net) return NULL;
     CheckpointMeta m;
     memset(&m, 0, sizeof m);
@@ -261,11 +272,7 @@ int train_read_checkpoint_config(const char *dir, TrainConfig *cfg, int *epochs_
         goto done;
     }
     /* Loading validates the whole file, not only its header. */
-    Arch a;
-    Err ignored;
-    if (checkpoint_read_arch(path, &a, &ignored) && arch_load(&a, "seed_cnn", e)) goto done;
-    Net *net = classifier_create(&a, 1, 1, "reference", e);
-    arch_free(&a);
+    Net *net = train_model_net(path, 1, 1, "reference", e);
     if (!net) goto done;
     Adam opt;
     adam_init(&opt, net->n_params);

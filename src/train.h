@@ -124,7 +124,12 @@ Net *train_net_create(int max_batch, int threads, const char *kernels, Err *e);
  * CIFAR-10's 32x32x3 images; its output must have 10 values. */
 Net *train_net_create_arch(const char *arch, int max_batch, int threads, const char *kernels,
                            Err *e);
-/* Creates the seed CNN and loads a model or checkpoint file into it; meta
+/* The network a model or checkpoint file records (checkpoint_read_arch;
+ * the seed CNN for path NULL or a file whose header cannot be read, so
+ * that loading it names the problem), with its parameters still zero. */
+Net *train_model_net(const char *path, int max_batch, int threads, const char *kernels,
+                     Err *e);
+/* Creates the network a model or checkpoint file records and loads the file into it; meta
  * (may be NULL) receives its metadata (extra: the training config JSON). */
 Net *train_load_model(const char *path, int max_batch, int threads, const char *kernels,
                       CheckpointMeta *meta, Err *e);

@@ -475,12 +475,26 @@ static const NetBackend DEVICE = {
 const NetBackend *gpu_net_backend(void) { return &DEVICE; }
 
 
+/* Whether the device has ops for node L (a new kind has none until its
+ * ops are written here: it is refused, not run wrong). */
+static int has_ops(const Layer *L) {
+    switch (L->spec.kind) {
+    case LAYER_CONV: return L->spec.stride == 1;
+    case LAYER_BATCHNORM:
+    case LAYER_MAXPOOL:
+    case LAYER_FLATTEN:
+    case LAYER_DROPOUT:
+    case LAYER_DENSE: return 1;
+    default: return 0;
+    }
+}
+
 /* The device runs chains of the kinds it has ops for. */
 static int check_runs_here(const Net *net, const DeviceOps *ops, Err *e) {
     for (int i = 0; i < net->n_layers; i++) {
         const Layer *L = &net->layers[i];
         LayerKind k = L->spec.kind;
-        if (k == LAYER_ADD || k == LAYER_GAP || (k == LAYER_CONV && L->spec.stride != 1))
+        if (!has_ops(L))
             return err_set(e, "%s: node %s: the device has no %s%s yet (run it on the CPU)",
                            ops->name, L->spec.name, kind_def(k)->name,
                            k == LAYER_CONV ? " with a stride" : "");
