@@ -67,15 +67,20 @@ typedef struct TrainFlagsSet {
     int epochs, aug, batch, lr, limit, eval_limit, seed, threads, kernels, arch;
 } TrainFlagsSet;
 
-/* --arch NAME|FILE: 0, or the exit code (2: neither a name nor a file; 1:
- * a file that cannot be read or has an error), the line printed. */
-static int check_arch_flag(const char *cmd, const char *spec) {
+/* --arch NAME|FILE, checked now and copied into out: 0, or the exit code
+ * (2: neither a name nor a file, or too long; 1: a file that cannot be
+ * read or has an error), the line printed. */
+static int arch_flag(const char *cmd, const char *spec, char *out, size_t len) {
     Arch a;
     Err e;
-    int rc = arch_load(&a, spec, &e);
-    arch_free(&a);
-    if (rc == 0) return 0;
-    fprintf(stderr, "augprobe %s: %s%s\n", cmd, rc == ARCH_NOT_FOUND ? "" : "--arch: ", e.msg);
+    int rc = strlen(spec) < len ? arch_load(&a, spec, &e) : ARCH_NOT_FOUND;
+    if (strlen(spec) >= len) err_set(&e, "--arch: path too long");
+    if (rc != ARCH_NOT_FOUND) arch_free(&a);
+    if (rc == 0) {
+        snprintf(out, len, "%s", spec);
+        return 0;
+    }
+    fprintf(stderr, "augprobe %s: %s%s\n", cmd, rc == -1 ? "--arch: " : "", e.msg);
     return rc == ARCH_NOT_FOUND ? EXIT_USAGE : EXIT_FAIL;
 }
 
@@ -230,18 +235,12 @@ int cmd_train(int argc, char **argv, GlobalOpts *g) {
         case OPT_RESUME:
             cfg.resume = 1;
             break;
-        case OPT_ARCH: {
-            int code = check_arch_flag("train", optarg);
-            if (code == EXIT_FAIL) return EXIT_FAIL;
-            if (strlen(optarg) >= sizeof cfg.arch) {
-                fprintf(stderr, "augprobe train: --arch: path too long\n");
-                code = EXIT_USAGE;
-            }
-            r = code ? -1 : 0;
-            snprintf(cfg.arch, sizeof cfg.arch, "%s", optarg);
+        case OPT_ARCH:
+            if ((r = arch_flag("train", optarg, cfg.arch, sizeof cfg.arch)) == EXIT_FAIL)
+                return EXIT_FAIL;
+            r = r ? -1 : 0; /* a usage error */
             set.arch = 1;
             break;
-        }
         default:
             if (c == OPT_SEED) set.seed = 1;
             if (c == OPT_THREADS) set.threads = 1;
@@ -330,7 +329,8 @@ int cmd_eval(int argc, char **argv, GlobalOpts *g) {
         {"arch", required_argument, 0, OPT_ARCH},
         {0, 0, 0, 0},
     };
-    const char *model = NULL, *split = "test", *kernels = "auto", *arch = NULL;
+    const char *model = NULL, *split = "test", *kernels = "auto";
+    char arch[256] = "";
     int limit = 0, batch = 128, seed_set = 0;
     cli_begin();
     int c;
@@ -357,13 +357,10 @@ int cmd_eval(int argc, char **argv, GlobalOpts *g) {
             r = check_kernels_flag("eval", optarg);
             kernels = optarg;
             break;
-        case OPT_ARCH: {
-            int code = check_arch_flag("eval", optarg);
-            if (code == EXIT_FAIL) return EXIT_FAIL;
-            r = code ? -1 : 0;
-            arch = optarg;
+        case OPT_ARCH:
+            if ((r = arch_flag("eval", optarg, arch, sizeof arch)) == EXIT_FAIL) return EXIT_FAIL;
+            r = r ? -1 : 0; /* a usage error */
             break;
-        }
         default:
             if (c == OPT_SEED) seed_set = 1;
             r = cli_global_opt(c, "eval", argv, g);
@@ -382,7 +379,8 @@ int cmd_eval(int argc, char **argv, GlobalOpts *g) {
     cli_apply_threads(g);
     Err e;
     CheckpointMeta meta;
-    Net *net = train_load_model_arch(model, arch, batch, g->threads, kernels, &meta, &e);
+    Net *net = train_load_model_arch(model, arch[0] ? arch : NULL, batch, g->threads, kernels,
+                                     &meta, &e);
     if (!net || net_place(net, g->device, NULL, &e)) {
         fprintf(stderr, "augprobe eval: %s\n", e.msg);
         net_free(net);
