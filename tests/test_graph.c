@@ -388,3 +388,42 @@ TEST(cli_arch_flag_exit_codes_and_one_line_errors) {
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     CHECK_INT_EQ(system(cmd), 0);
 }
+
+/* A residual network from a file, trained end to end by the CLI; eval then
+ * reads the network from the model file (no --arch), and a resume with
+ * another --arch is refused. */
+TEST(train_and_eval_a_network_file_end_to_end) {
+    if (!test_data_dir()) SKIP("no offline CIFAR-10 (../shared/data/cifar10-q75)");
+    const char *dir = test_tmpdir();
+    char file[1200], out[16384], cmd[4096];
+    snprintf(file, sizeof file, "%s/tiny_resnet.net", dir);
+    FILE *f = fopen(file, "w");
+    REQUIRE(f);
+    fputs("# a tiny ResNet\nstem conv filters=8 kernel=3 relu\nstem_bn batchnorm\n"
+          "b1_conv1 conv filters=16 kernel=3 stride=2 relu\nb1_bn1 batchnorm\n"
+          "b1_conv2 conv filters=16 kernel=3\nb1_proj conv filters=16 kernel=1 stride=2 in=stem_bn\n"
+          "b1_out add in=b1_conv2,b1_proj relu\ngap gap\nlogits dense units=10\n", f);
+    REQUIRE(fclose(f) == 0);
+    snprintf(cmd, sizeof cmd,
+             "%s train --data %s --arch %s --out %s/run --epochs 1 --limit 64 --eval-limit 64 "
+             "--threads 2 --quiet",
+             test_bin(), test_data_dir(), file, dir);
+    CHECK_INT_EQ(test_run(cmd, out, sizeof out), 0);
+    snprintf(cmd, sizeof cmd, "%s eval --data %s --model %s/run/model.safetensors --limit 32",
+             test_bin(), test_data_dir(), dir);
+    CHECK_INT_EQ(test_run(cmd, out, sizeof out), 0);
+    CHECK_STR_CONTAINS(out, "accuracy");
+    /* the model file says what it is */
+    Arch a;
+    Err e;
+    char model[1300];
+    snprintf(model, sizeof model, "%s/run/model.safetensors", dir);
+    REQUIRE(checkpoint_read_arch(model, &a, &e) == 0);
+    CHECK(!strcmp(a.name, "tiny_resnet"));
+    CHECK_INT_EQ(a.n, 9);
+    arch_free(&a);
+    snprintf(cmd, sizeof cmd, "%s train --data %s --arch seed_cnn --out %s/run --resume --epochs 2",
+             test_bin(), test_data_dir(), dir);
+    CHECK_INT_EQ(test_run(cmd, out, sizeof out), 2);
+    CHECK_STR_CONTAINS(out, "--arch seed_cnn conflicts with the checkpoint's");
+}
