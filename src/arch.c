@@ -86,6 +86,14 @@ static int parse_rate(const char *s, float *out) {
     return 0;
 }
 
+/* A node name (shorter than NODE_NAME_MAX, checked by the caller) into dst. */
+static void copy_name(char dst[NODE_NAME_MAX], const char *src) {
+    size_t n = strlen(src);
+    if (n >= NODE_NAME_MAX) n = NODE_NAME_MAX - 1;
+    memcpy(dst, src, n);
+    dst[n] = 0;
+}
+
 /* Index of the node named name among nodes[0..n), or -1. */
 static int find(const NodeSpec *nodes, int n, const char *name) {
     for (int i = 0; i < n; i++)
@@ -162,7 +170,7 @@ static int parse_inputs(NodeSpec *s, const KindDef *kd, const NodeSpec *nodes, i
     if (!in_text[0]) {
         if (kd->n_in != 1)
             return err_set(e, "%s takes %d inputs: name them with in=A,B", kd->name, kd->n_in);
-        snprintf(s->in[0], sizeof s->in[0], "%s", i ? nodes[i - 1].name : "input");
+        copy_name(s->in[0], i ? nodes[i - 1].name : "input");
         s->n_in = 1;
         return 0;
     }
@@ -181,7 +189,7 @@ static int parse_inputs(NodeSpec *s, const KindDef *kd, const NodeSpec *nodes, i
                                tok, tok);
             return err_set(e, "in=%s: no node named '%s' above", tok, tok);
         }
-        snprintf(s->in[s->n_in++], sizeof s->in[0], "%s", tok);
+        copy_name(s->in[s->n_in++], tok);
     }
     if (s->n_in != kd->n_in)
         return err_set(e, "%s takes %d input%s, in= names %d", kd->name, kd->n_in,
@@ -213,7 +221,7 @@ static int parse_line(NodeSpec *s, const NodeSpec *nodes, int i, char *line, con
     if (!strcmp(name, "input")) return err_set(e, "'input' names the network's input");
     if (find(nodes, i, name) >= 0) return err_set(e, "a second node named '%s'", name);
     memset(s, 0, sizeof *s);
-    snprintf(s->name, sizeof s->name, "%s", name);
+    copy_name(s->name, name);
     s->stride = 1;
     const KindDef *kd = kind_by_name(kind, &s->kind);
     if (!kd) return err_set(e, "unknown kind '%s' (kinds: %s)", kind, kind_names());
