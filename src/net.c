@@ -348,7 +348,9 @@ static void cpu_zero_grads(Net *net) {
     }
 }
 
-static void cpu_update(Net *net, Adam *opt) { adam_step(opt, net->params, net->grads); }
+static void cpu_update(Net *net, Adam *opt) {
+    adam_step_threads(opt, net->params, net->grads, net->kctx.threads);
+}
 
 static int cpu_sync_host(Net *net, Adam *opt, Err *e) {
     (void)net, (void)opt, (void)e;

@@ -707,11 +707,10 @@ static int train_open(Run *r, const TrainConfig *cfg_in, const Cifar10 *data, Er
     r->cfg = *cfg_in;
     TrainConfig *cfg = &r->cfg;
     if (check_config(cfg, data, &r->spec, e)) return -1;
+    /* passed to the network (its kernels, Adam, the augmentation), not set
+     * globally: every parallel loop of a step names its thread count */
 #ifdef _OPENMP
-    if (cfg->threads > 0)
-        omp_set_num_threads(cfg->threads);
-    else
-        cfg->threads = omp_get_max_threads();
+    if (cfg->threads < 1) cfg->threads = omp_get_max_threads();
 #else
     if (cfg->threads < 1) cfg->threads = 1;
 #endif
