@@ -17,16 +17,16 @@ AVX2_FLAGS   := -mavx2 -mfma
 
 BUILD   ?= build
 BIN     ?= augprobe
-SRCS    := $(wildcard src/*.c src/kernels/*.c)
+SRCS    := $(wildcard src/*.c src/kernels/*.c src/device/*.c)
 LIBSRCS := $(filter-out src/main.c,$(SRCS))
 TESTSRCS:= $(wildcard tests/*.c)
 OBJS    := $(SRCS:%.c=$(BUILD)/%.o)
 LIBOBJS := $(LIBSRCS:%.c=$(BUILD)/%.o)
 TESTOBJS:= $(TESTSRCS:%.c=$(BUILD)/%.o)
 
-# The CUDA backend (src/kernels/cuda.cu) is built wherever nvcc is found;
+# The CUDA backend (src/device/cuda.cu) is built wherever nvcc is found;
 # CUDA=0 leaves it out, CUDA=1 insists on it. Without it the build is the
-# same C program, with src/kernels/cuda_stub.c's device_cuda() returning NULL.
+# same C program, with src/device/cuda_stub.c's device_cuda() returning NULL.
 ifeq ($(origin NVCC),undefined)
 NVCC := $(shell command -v nvcc 2>/dev/null || \
           { [ -x /usr/local/cuda/bin/nvcc ] && echo /usr/local/cuda/bin/nvcc; })
@@ -54,7 +54,7 @@ NVCCFLAGS ?= -O3
 CUDA_FLAGS := -std=c++17 -Isrc -fmad=false \
               -gencode arch=compute_$(CUDA_ARCH),code=[sm_$(CUDA_ARCH),compute_$(CUDA_ARCH)] \
               -Xcompiler -Wall,-Wextra -MMD -MP
-CUDA_OBJ  := $(BUILD)/src/kernels/cuda.o
+CUDA_OBJ  := $(BUILD)/src/device/cuda.o
 ifeq ($(CUDA_ON),1)
 override CFLAGS += -DAUGPROBE_CUDA
 CUDA_LIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
@@ -108,7 +108,7 @@ $(BUILD)/%.o: %.c $(CUDA_STAMP) | deps
 
 # nvcc's -MMD -MP writes cuda.d next to cuda.o; it is included below with
 # the other objects' .d files, so header edits rebuild it too.
-$(CUDA_OBJ): src/kernels/cuda.cu
+$(CUDA_OBJ): src/device/cuda.cu
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCCFLAGS) $(CUDA_FLAGS) -c -o $@ $<
 
@@ -166,8 +166,8 @@ fuzz:
 # benchmark, linked without the I/O libraries (curl, archive, cJSON, cairo,
 # OpenSSL): for a GPU machine whose image lacks their -dev packages
 # (tools/gpu_check.sh). Tests that need the CLI or the data are not in it.
-CORE_SRCS  := $(addprefix src/,common.c rng.c layers.c net.c optim.c augment.c gpu_net.c \
-                device_emu.c omp_defaults.c) $(wildcard src/kernels/*.c)
+CORE_SRCS  := $(addprefix src/,common.c rng.c layers.c arch.c kinds.c net.c optim.c augment.c \
+                omp_defaults.c) $(wildcard src/kernels/*.c src/device/*.c)
 CORE_TESTS := $(addprefix tests/,test_main.c golden.c test_net.c test_device.c test_layers.c \
                 test_kernels.c)
 CORE_OBJS  := $(CORE_SRCS:%.c=$(BUILD)/%.o) $(if $(filter 1,$(CUDA_ON)),$(CUDA_OBJ))

@@ -5,7 +5,7 @@
  * Measured: training step throughput (batch 32 and 128), inference / feature
  * extraction throughput (batch 256), one RankNet-head epoch on cached
  * features, augmentation cost per batch as a share of a training step, and
- * the achieved GFLOP/s against the measured FMA peak (bench/peak_fma.c).
+ * the achieved GFLOP/s against the measured FMA peak (bench/peak.c).
  *
  * The throughput rows run in rounds (--rounds, 3; 2 with --quick): each
  * round measures augprobe, then the peer, so both sides of a ratio see the
@@ -25,7 +25,7 @@
 
 #include "../src/augment.h"
 #include "../src/cifar10.h"
-#include "../src/device.h"
+#include "../src/device/device.h"
 #include "../src/kernels/kernels.h"
 #include "../src/layers.h"
 #include "../src/net.h"
@@ -72,13 +72,12 @@ static void fill_uniform(float *x, size_t n, uint64_t seed) {
 }
 
 /* Median images/s of `reps` runs of `steps` training steps at batch B. */
-/* ops: run on that device (gpu_net.h) instead of the CPU kernels. */
+/* ops: run on that device (the device backend, src/device/gpu_net.h)
+ * instead of the CPU kernels. */
 static double bench_train(const DeviceOps *ops, int B, int steps, int reps, int threads,
                           double *step_ms) {
     Err e;
-    int nl;
-    const LayerSpec *spec = net_arch_seed_cnn(&nl);
-    Net *net = net_create("seed_cnn", spec, nl, 32, 32, 3, B, threads, &e);
+    Net *net = net_create_text("seed_cnn", arch_builtin("seed_cnn"), 32, 32, 3, B, threads, &e);
     if (!net) {
         fprintf(stderr, "bench: %s\n", e.msg);
         exit(1);
@@ -102,11 +101,9 @@ static double bench_train(const DeviceOps *ops, int B, int steps, int reps, int 
         int n = r < 0 ? 3 : steps;
         for (int s = 0; s < n; s++) {
             Rng drop = rng_stream(1, rng_mix(RNG_TAG_DROPOUT, (uint64_t)step++));
-            net_zero_grads(net);
             const float *logits = net_forward(net, x, B, 1, &drop, -1);
             softmax_xent(dlogits, NULL, logits, labels, B, 10);
-            net_backward(net, dlogits, B);
-            net_adam_step(net, &opt);
+            net_update(net, &opt, dlogits, B);
         }
         if (r >= 0) rates[r] = B * n / (now_seconds() - t0);
     }
@@ -122,9 +119,7 @@ static double bench_train(const DeviceOps *ops, int B, int steps, int reps, int 
 
 static double bench_infer(const DeviceOps *ops, int B, int steps, int reps, int threads) {
     Err e;
-    int nl;
-    const LayerSpec *spec = net_arch_seed_cnn(&nl);
-    Net *net = net_create("seed_cnn", spec, nl, 32, 32, 3, B, threads, &e);
+    Net *net = net_create_text("seed_cnn", arch_builtin("seed_cnn"), 32, 32, 3, B, threads, &e);
     if (!net) {
         fprintf(stderr, "bench: %s\n", e.msg);
         exit(1);
@@ -152,10 +147,8 @@ static double bench_infer(const DeviceOps *ops, int B, int steps, int reps, int 
 /* One epoch of the RankNet head over `pairs` pairs of 2048-d features. */
 static double bench_probe_epoch(int pairs, int threads) {
     Err e;
-    int nl;
-    const LayerSpec *spec = net_arch_ranknet_head(&nl);
     const int D = 2048, B = 32;
-    Net *head = net_create("ranknet_head", spec, nl, 1, 1, D, 2 * B, threads, &e);
+    Net *head = net_create_text("ranknet_head", arch_builtin("ranknet_head"), 1, 1, D, 2 * B, threads, &e);
     if (!head) {
         fprintf(stderr, "bench: %s\n", e.msg);
         exit(1);
@@ -171,7 +164,6 @@ static double bench_probe_epoch(int pairs, int threads) {
     double t0 = now_seconds();
     for (int s = 0; s < pairs / B; s++) {
         Rng drop = rng_stream(1, rng_mix(RNG_TAG_DROPOUT, (uint64_t)s));
-        net_zero_grads(head);
         const float *score = net_forward(head, feat, 2 * B, 1, &drop, -1);
         for (int i = 0; i < B; i++) d[i] = score[i] - score[B + i];
         ranknet_loss(dd, d, y, B);
@@ -179,8 +171,7 @@ static double bench_probe_epoch(int pairs, int threads) {
             ds[i] = dd[i];
             ds[B + i] = -dd[i];
         }
-        net_backward(head, ds, 2 * B);
-        adam_step(&opt, head->params, head->grads);
+        net_update(head, &opt, ds, 2 * B);
     }
     double t = now_seconds() - t0;
     adam_free(&opt);
@@ -285,10 +276,8 @@ int main(int argc, char **argv) {
     int reps = quick ? 3 : 5;
     printf("augprobe bench: %d threads, kernels %s\n", threads, k->name);
 
-    int nl;
-    const LayerSpec *spec = net_arch_seed_cnn(&nl);
     Err e;
-    Net *probe_net = net_create("seed_cnn", spec, nl, 32, 32, 3, 1, 1, &e);
+    Net *probe_net = net_create_text("seed_cnn", arch_builtin("seed_cnn"), 32, 32, 3, 1, 1, &e);
     if (!probe_net) {
         fprintf(stderr, "bench: %s\n", e.msg);
         return 1;

@@ -14,11 +14,12 @@
 
 #include "../src/checkpoint.h"
 
-static const LayerSpec TINY[] = {
-    {LAYER_CONV, "conv", 2, 3, 1, 0},  {LAYER_BATCHNORM, "bn", 0, 0, 0, 0},
-    {LAYER_MAXPOOL, "pool", 0, 0, 0, 0}, {LAYER_FLATTEN, "flatten", 0, 0, 0, 0},
-    {LAYER_DROPOUT, "drop", 0, 0, 0, 0.2f}, {LAYER_DENSE, "logits", 3, 0, 0, 0},
-};
+static const char TINY[] = "conv conv filters=2 kernel=3 relu\n"
+                           "bn batchnorm\n"
+                           "pool maxpool\n"
+                           "flatten flatten\n"
+                           "drop dropout rate=0.2\n"
+                           "logits dense units=3\n";
 
 /* Harness state (one network for the whole run). */
 static Net *net;
@@ -48,7 +49,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc;
     (void)argv;
     Err e;
-    net = net_create("fuzz_tiny", TINY, (int)(sizeof TINY / sizeof TINY[0]), 4, 4, 1, 2, 1, &e);
+    net = net_create_text("fuzz_tiny", TINY, 4, 4, 1, 2, 1, &e);
     if (!net) {
         fprintf(stderr, "net_create: %s\n", e.msg);
         abort();

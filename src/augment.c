@@ -3,6 +3,8 @@
  * exact formulas and conventions. */
 #include "augment.h"
 
+#include "cifar10.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>

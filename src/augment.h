@@ -73,9 +73,12 @@
 #include <stdint.h>
 
 #include "augment_math.h"
-#include "cifar10.h"
 #include "common.h"
 #include "rng.h"
+
+/* A CIFAR-10 split (cifar10.h); only aug_batch and aug_apply_batch take
+ * one, so the engine can use the transforms without the dataset. */
+typedef struct ImageSet ImageSet;
 
 typedef enum AugKind {
     AUG_HFLIP,

@@ -1,7 +1,7 @@
 /* augment_math.h - the per-pixel arithmetic of the augmentations (augment.h
  * has the formulas): bilinear taps with 'nearest' fill, tf.image's HSV
  * conversions, the clip. Shared, as the same source, by the CPU path
- * (src/augment.c) and the GPU path (src/gpu_ops.h, compiled by nvcc too), so
+ * (src/augment.c) and the GPU path (src/device/gpu_ops.h, compiled by nvcc too), so
  * the GPU augments exactly as the tested CPU code does. Self-contained C that
  * is also valid CUDA C++. */
 #ifndef AUGPROBE_AUGMENT_MATH_H

@@ -14,61 +14,45 @@
 /* A header longer than this is not a checkpoint of ours (the seed CNN's
  * header with Adam moments is ~8 KB). */
 #define MAX_HEADER_BYTES (16u << 20)
-#define MAX_TENSORS_PER_LAYER 4
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "checkpoint.c assumes a little-endian host (safetensors data is little-endian)"
 #endif
-
-typedef enum { LAYOUT_PLAIN, LAYOUT_CONV, LAYOUT_DENSE } Layout;
 
 /* One named tensor of the file and where it lives in the net. */
 typedef struct {
     char name[96];
     int ndim;
     int64_t shape[4]; /* the file's (PyTorch) shape */
-    Layout layout;
+    TensorLayout layout;
     int is_state;     /* in net->state (BN moving stats), else net->params */
     size_t off, n;    /* float offset in params/state, and count */
     int K, cin, cout; /* conv: K, Cin, Cout; dense: cin = In, cout = Out */
 } TensorDesc;
 
-/* Lists the net's tensors in file order; returns the count. */
+/* Lists the net's tensors in file order (the kind table's, node by node);
+ * returns the count. */
 static int net_tensors(const Net *net, TensorDesc **out) {
-    TensorDesc *t = xcalloc((size_t)net->n_layers * MAX_TENSORS_PER_LAYER + 1, sizeof *t);
+    TensorDesc *t = xcalloc((size_t)net->n_layers * KIND_MAX_TENSORS + 1, sizeof *t);
     int n = 0;
     for (int l = 0; l < net->n_layers; l++) {
         const Layer *L = &net->layers[l];
-        const char *nm = L->spec.name;
-        if (L->spec.kind == LAYER_CONV || L->spec.kind == LAYER_DENSE) {
-            size_t units = (size_t)L->spec.units, nk = L->n_params - units;
-            TensorDesc *w = &t[n++], *b = &t[n++];
-            snprintf(w->name, sizeof w->name, "%s.weight", nm);
-            snprintf(b->name, sizeof b->name, "%s.bias", nm);
-            w->off = L->param_off, w->n = nk;
-            b->off = L->param_off + nk, b->n = units;
-            b->layout = LAYOUT_PLAIN, b->ndim = 1, b->shape[0] = (int64_t)units;
-            w->cout = (int)units;
-            if (L->spec.kind == LAYER_CONV) {
-                w->layout = LAYOUT_CONV;
-                w->K = L->spec.ksize, w->cin = L->in_c;
-                w->ndim = 4;
-                w->shape[0] = w->cout, w->shape[1] = w->cin, w->shape[2] = w->K, w->shape[3] = w->K;
-            } else {
-                w->layout = LAYOUT_DENSE;
-                w->cin = (int)(nk / units);
-                w->ndim = 2, w->shape[0] = w->cout, w->shape[1] = w->cin;
-            }
-        } else if (L->spec.kind == LAYER_BATCHNORM) {
-            static const char *suffix[4] = {"weight", "bias", "running_mean", "running_var"};
-            for (int j = 0; j < 4; j++) {
-                TensorDesc *d = &t[n++];
-                snprintf(d->name, sizeof d->name, "%s.%s", nm, suffix[j]);
-                d->layout = LAYOUT_PLAIN, d->ndim = 1, d->shape[0] = L->c;
-                d->is_state = j >= 2;
-                d->off = (j < 2 ? L->param_off : L->state_off) + (size_t)(j % 2) * L->c;
-                d->n = (size_t)L->c;
-            }
+        const KindDef *kd = kind_def(L->spec.kind);
+        NetTensor nt[KIND_MAX_TENSORS];
+        int m = kd->tensors ? kd->tensors(L, nt) : 0;
+        for (int j = 0; j < m; j++) {
+            TensorDesc *d = &t[n++];
+            snprintf(d->name, sizeof d->name, "%s.%s", L->spec.name, nt[j].suffix);
+            d->layout = nt[j].layout, d->is_state = nt[j].is_state;
+            d->off = nt[j].off, d->n = nt[j].n;
+            d->K = nt[j].K, d->cin = nt[j].cin, d->cout = nt[j].cout;
+            if (d->layout == TENSOR_CONV)
+                d->ndim = 4, d->shape[0] = d->cout, d->shape[1] = d->cin, d->shape[2] = d->K,
+                d->shape[3] = d->K;
+            else if (d->layout == TENSOR_DENSE)
+                d->ndim = 2, d->shape[0] = d->cout, d->shape[1] = d->cin;
+            else
+                d->ndim = 1, d->shape[0] = (int64_t)d->n;
         }
     }
     *out = t;
@@ -77,9 +61,9 @@ static int net_tensors(const Net *net, TensorDesc **out) {
 
 /* Our layout -> the file's (to_file) or back. */
 static void convert(const TensorDesc *d, float *dst, const float *src, int to_file) {
-    if (d->layout == LAYOUT_PLAIN) {
+    if (d->layout == TENSOR_PLAIN) {
         memcpy(dst, src, d->n * sizeof(float));
-    } else if (d->layout == LAYOUT_DENSE) {
+    } else if (d->layout == TENSOR_DENSE) {
         /* ours [In][Out], file [Out][In] */
         for (int i = 0; i < d->cin; i++)
             for (int o = 0; o < d->cout; o++) {
@@ -148,6 +132,7 @@ int checkpoint_save(const char *path, const Net *net, const Adam *opt, const Rng
     cJSON_AddItemToObject(root, "__metadata__", md);
     add_meta(md, "format_version", "%d", CHECKPOINT_FORMAT_VERSION);
     cJSON_AddStringToObject(md, "arch", net->arch);
+    cJSON_AddStringToObject(md, "arch_text", net->arch_text); /* what the model is */
     add_meta(md, "epoch", "%d", meta ? meta->epoch : 0);
     add_meta(md, "seed", "%" PRIu64, meta ? meta->seed : 0);
     cJSON_AddStringToObject(md, "extra", meta ? meta->extra : "");
@@ -224,6 +209,45 @@ static const char *meta_str(const cJSON *md, const char *key) {
 }
 
 /* Non-negative integer JSON number, exactly representable. */
+int checkpoint_read_arch(const char *path, Arch *a, Err *e) {
+    memset(a, 0, sizeof *a);
+    uint8_t *file;
+    size_t len;
+    if (file_read_all(path, &file, &len, e)) return -1;
+    uint64_t hlen = 0;
+    int rc = -1;
+    cJSON *root = NULL;
+    if (len < 8) {
+        err_set(e, "%s: %zu bytes: too short for a safetensors file", path, len);
+        goto done;
+    }
+    for (int i = 0; i < 8; i++) hlen |= (uint64_t)file[i] << (8 * i);
+    if (hlen > MAX_HEADER_BYTES || hlen > len - 8) {
+        err_set(e, "%s: header length %" PRIu64 " does not fit the file", path, hlen);
+        goto done;
+    }
+    root = cJSON_ParseWithLength((const char *)file + 8, (size_t)hlen);
+    const cJSON *md = root ? cJSON_GetObjectItemCaseSensitive(root, "__metadata__") : NULL;
+    const char *name = md ? meta_str(md, "arch") : NULL, *text = md ? meta_str(md, "arch_text") : NULL;
+    if (!name) {
+        err_set(e, "%s: no architecture in its metadata (not an augprobe checkpoint)", path);
+        goto done;
+    }
+    if (!text) text = arch_builtin(name); /* written before checkpoints recorded the text */
+    if (!text) {
+        err_set(e, "%s: architecture '%.64s' is not built in and the file has no arch_text",
+                path, name);
+        goto done;
+    }
+    char source[300];
+    snprintf(source, sizeof source, "%s (its arch_text)", path);
+    rc = arch_parse(a, name, source, text, e);
+done:
+    cJSON_Delete(root);
+    free(file);
+    return rc;
+}
+
 static int json_u64(const cJSON *v, uint64_t *out) {
     if (!cJSON_IsNumber(v)) return -1;
     double d = v->valuedouble;

@@ -6,7 +6,8 @@
  * Adam moments, the step count and an RNG state may be stored too, so that
  * training resumes exactly. Written atomically (temp file + rename).
  *
- * Tensor names: the layer's name (LayerSpec.name) and PyTorch's attribute:
+ * Tensor names: the node's name (NodeSpec.name) and PyTorch's attribute, as
+ * the kind table lists them (kinds.c):
  *   conv   "<layer>.weight" [Cout][Cin][K][K] (OIHW), "<layer>.bias" [Cout]
  *   dense  "<layer>.weight" [Out][In], "<layer>.bias" [Out]; after a Flatten
  *          the In index runs in (h, w, c) order (Keras's), so a PyTorch model
@@ -17,7 +18,8 @@
  * our layer names (tools/golden_common.py builds one; BN's
  * num_batches_tracked is not stored). With an optimiser: "optim.m.<tensor>"
  * and "optim.v.<tensor>" for every trainable tensor, in that tensor's
- * layout. Metadata (all strings): format_version, arch, epoch, seed, extra;
+ * layout. Metadata (all strings): format_version, arch, arch_text (the network in
+ * arch.h's text format), epoch, seed, extra;
  * with an optimiser optim.step, optim.lr, optim.beta1, optim.beta2,
  * optim.eps; with an Rng "rng" (4 words, hex). Floats are F32 little-endian
  * (the only dtype accepted). */
@@ -44,6 +46,11 @@ typedef struct CheckpointMeta {
 /* opt and rng may be NULL (a model-only file). */
 int checkpoint_save(const char *path, const Net *net, const Adam *opt, const Rng *rng,
                     const CheckpointMeta *meta, Err *e);
+
+/* The network a checkpoint holds: its recorded arch_text (or, for files
+ * written before it was recorded, the built-in network of its arch name),
+ * parsed. Checks only the header. */
+int checkpoint_read_arch(const char *path, Arch *a, Err *e);
 
 /* Loads into an existing net of the same architecture. Checks the header
  * length, the JSON, dtypes, every shape against the net, that every offset

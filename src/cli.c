@@ -3,7 +3,7 @@
 #include "cli.h"
 
 #include "common.h"
-#include "device.h"
+#include "device/device.h"
 
 #include <errno.h>
 #include <math.h>

@@ -15,6 +15,7 @@
 #include "net.h"
 #include "npy.h"
 #include "probe.h"
+#include "train.h"
 
 static const char USAGE[] =
     "Usage: augprobe features [flags] -o FILE.npy\n"
@@ -43,19 +44,6 @@ static const char USAGE[] =
 enum { OPT_MODEL = 1, OPT_LAYER, OPT_POOL, OPT_AUG, OPT_SPLIT, OPT_LIMIT };
 
 static const char *const SPLITS[3] = {"train", "val", "test"};
-
-/* The split seed the model was trained with (as `augprobe probe` finds it):
- * the checkpoint config's split_seed, else its training seed; 1 for
- * --model random. */
-static uint64_t split_seed_of(const CheckpointMeta *meta, uint64_t fallback) {
-    uint64_t seed = fallback;
-    cJSON *o = meta->extra[0] ? cJSON_Parse(meta->extra) : NULL;
-    const cJSON *s = o ? cJSON_GetObjectItemCaseSensitive(o, "split_seed") : NULL;
-    if (cJSON_IsString(s)) seed = strtoull(s->valuestring, NULL, 10);
-    else if (cJSON_IsNumber(s) && s->valuedouble >= 0) seed = (uint64_t)s->valuedouble;
-    cJSON_Delete(o);
-    return seed;
-}
 
 int cmd_features(int argc, char **argv, GlobalOpts *g) {
     static const struct option opts[] = {CLI_GLOBAL_OPTIONS,
@@ -123,10 +111,8 @@ int cmd_features(int argc, char **argv, GlobalOpts *g) {
     }
     cli_apply_threads(g);
 
-    int n_specs;
-    const LayerSpec *specs = net_arch_seed_cnn(&n_specs);
-    Net *trunk = net_create("seed_cnn", specs, n_specs, CIFAR_H, CIFAR_W, CIFAR_C, 128,
-                            g->threads, &e);
+    /* the network the model records (the seed CNN for 'random') */
+    Net *trunk = train_model_net(strcmp(model, "random") ? model : NULL, 128, g->threads, "", &e);
     if (!trunk) {
         fprintf(stderr, "augprobe features: %s\n", e.msg);
         return EXIT_FAIL;
@@ -156,7 +142,7 @@ int cmd_features(int argc, char **argv, GlobalOpts *g) {
         goto done;
     if (net_place(trunk, g->device, NULL, &e)) goto done;
     if (cifar10_load(&data, g->data_dir, 1, g->quiet, &e)) goto done;
-    cifar10_split(&data, is_random ? 1 : split_seed_of(&meta, meta.seed));
+    cifar10_split(&data, is_random ? 1 : train_split_seed(&meta, meta.seed));
     const ImageSet *set = split == 0 ? &data.train : split == 1 ? &data.val : &data.test;
     int n = limit > 0 && limit < set->n ? limit : set->n;
     int dim = 0;

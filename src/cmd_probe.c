@@ -15,6 +15,7 @@
 #include "resources.h"
 #include "net.h"
 #include "probe.h"
+#include "train.h"
 
 static const char USAGE[] =
     "Usage: augprobe probe [flags]\n"
@@ -107,20 +108,6 @@ static void print_usage(FILE *f) {
 static int usage_error(void) {
     print_usage(stderr);
     return EXIT_USAGE;
-}
-
-/* The split seed the model was trained with (`augprobe train` records it in
- * the checkpoint's config as a string; else its training seed, which train
- * uses as the split seed), so that the validation images are ones it never
- * trained on. fallback when nothing is recorded (--model random). */
-static uint64_t split_seed_of(const CheckpointMeta *meta, uint64_t fallback) {
-    uint64_t seed = fallback;
-    cJSON *o = meta->extra[0] ? cJSON_Parse(meta->extra) : NULL;
-    const cJSON *s = o ? cJSON_GetObjectItemCaseSensitive(o, "split_seed") : NULL;
-    if (cJSON_IsString(s)) seed = strtoull(s->valuestring, NULL, 10);
-    else if (cJSON_IsNumber(s) && s->valuedouble >= 0) seed = (uint64_t)s->valuedouble;
-    cJSON_Delete(o);
-    return seed;
 }
 
 int cmd_probe(int argc, char **argv, GlobalOpts *g) {
@@ -261,10 +248,10 @@ int cmd_probe(int argc, char **argv, GlobalOpts *g) {
     c.max_feature_bytes = (size_t)max_mb << 20;
     cli_apply_threads(g);
 
-    int rc = EXIT_FAIL, n_specs;
-    const LayerSpec *specs = net_arch_seed_cnn(&n_specs);
-    Net *trunk = net_create("seed_cnn", specs, n_specs, CIFAR_H, CIFAR_W, CIFAR_C, 128,
-                            g->threads, &e);
+    int rc = EXIT_FAIL;
+    int floor_input = !strcmp(model, "pixels") || !strcmp(model, "stats");
+    Net *trunk = train_model_net(strcmp(model, "random") && !floor_input ? model : NULL, 128,
+                                 g->threads, "", &e);
     Cifar10 data;
     memset(&data, 0, sizeof data);
     ProbeResult r;
@@ -272,7 +259,6 @@ int cmd_probe(int argc, char **argv, GlobalOpts *g) {
     CheckpointMeta meta;
     memset(&meta, 0, sizeof meta);
     if (!trunk) goto fail;
-    int floor_input = !strcmp(model, "pixels") || !strcmp(model, "stats");
     if (floor_input) { /* no network: the probe reads the image itself */
         snprintf(c.layer, sizeof c.layer, "%s", model);
         c.pool = PROBE_POOL_FLATTEN;
@@ -311,7 +297,7 @@ int cmd_probe(int argc, char **argv, GlobalOpts *g) {
     if (trunk && net_place(trunk, c.device, NULL, &e)) goto fail;
     if (cifar10_load(&data, g->data_dir, 1, g->quiet, &e)) goto fail;
     /* --model random: the notebook's random_state = 1 */
-    uint64_t split_seed = is_random ? 1 : split_seed_of(&meta, meta.seed);
+    uint64_t split_seed = is_random ? 1 : train_split_seed(&meta, meta.seed);
     cifar10_split(&data, split_seed);
     c.split_seed = split_seed;
     if (dir_lock(out_dir, &e) < 0) goto fail; /* one writer per directory, until exit */

@@ -5,6 +5,7 @@
 
 #include "cli.h"
 #include "common.h"
+#include "cifar10.h"
 #include "net.h"
 
 /* The probe head's input: the seed CNN's flattened features. */
@@ -16,11 +17,12 @@ int cmd_summary(int argc, char **argv, GlobalOpts *g) {
                                          {"arch", required_argument, 0, OPT_ARCH},
                                          {0, 0, 0, 0}};
     static const char use[] =
-        "Usage: augprobe summary [--arch seed_cnn|ranknet_head]\n"
+        "Usage: augprobe summary [--arch NAME|FILE]\n"
         "Prints the network like Keras's model.summary(): each layer's output shape and\n"
         "parameter count, then the totals (BN moving statistics are non-trainable).\n"
-        "  --arch NAME    seed_cnn (the classifier, default) or ranknet_head (the probe's\n"
-        "                 head on 2048 flattened features)\n";
+        "  --arch NAME|FILE  seed_cnn (the classifier, default), ranknet_head (the probe's\n"
+        "                 head on 2048 flattened features), or a network file (README:\n"
+        "                 the network text format) on 32x32x3 images\n";
     const char *arch = "seed_cnn";
     cli_begin();
     int c;
@@ -33,19 +35,18 @@ int cmd_summary(int argc, char **argv, GlobalOpts *g) {
         if (rc >= 0) return rc;
     }
     if (cli_no_positional("summary", argc, argv)) return cli_usage_error(use);
-    int n_layers, h = 32, w = 32, ch = 3;
-    const LayerSpec *specs;
-    if (!strcmp(arch, "seed_cnn")) {
-        specs = net_arch_seed_cnn(&n_layers);
-    } else if (!strcmp(arch, "ranknet_head")) {
-        specs = net_arch_ranknet_head(&n_layers);
-        h = w = 1, ch = RANKNET_FEATURES;
-    } else {
-        fprintf(stderr, "augprobe summary: --arch: '%s' is not seed_cnn or ranknet_head\n", arch);
+    /* the probe's head takes feature vectors; every other network CIFAR-10 images */
+    int h = CIFAR_H, w = CIFAR_W, ch = CIFAR_C;
+    if (!strcmp(arch, "ranknet_head")) h = w = 1, ch = RANKNET_FEATURES;
+    Err e;
+    Arch a;
+    int rc = arch_load(&a, arch, &e);
+    if (rc == ARCH_NOT_FOUND) {
+        fprintf(stderr, "augprobe summary: %s\n", e.msg);
         return cli_usage_error(use);
     }
-    Err e;
-    Net *net = net_create(arch, specs, n_layers, h, w, ch, 1, 1, &e);
+    Net *net = rc ? NULL : net_create(&a, h, w, ch, 1, 1, &e);
+    arch_free(&a);
     if (!net) {
         fprintf(stderr, "augprobe summary: %s\n", e.msg);
         return EXIT_FAIL;

@@ -32,6 +32,7 @@ static const char TRAIN_USAGE[] =
     "  --limit N       train on the first N images of the train split (default: all)\n"
     "  --eval-limit N  evaluate on the first N images of val and test (default: all)\n"
     "  --kernels NAME  compute kernels: auto, reference, avx512, avx2, portable\n"
+    "  --arch NAME|FILE the network: seed_cnn (default) or a network file (README)\n"
     "  --out DIR       run directory (default runs/train)\n"
     "  --resume        continue the run in --out from its checkpoint\n";
 
@@ -44,7 +45,8 @@ static const char EVAL_USAGE[] =
     "  --split NAME    test (default) or val (the model's own train/val split)\n"
     "  --limit N       evaluate the first N images of the split (default: all)\n"
     "  --batch N       evaluation batch (default 128)\n"
-    "  --kernels NAME  compute kernels (default auto)\n";
+    "  --kernels NAME  compute kernels (default auto)\n"
+    "  --arch NAME|FILE the network to load it into (default: the one the file records)\n";
 
 enum {
     OPT_EPOCHS = 1,
@@ -59,12 +61,30 @@ enum {
     OPT_RESUME,
     OPT_MODEL,
     OPT_SPLIT,
+    OPT_ARCH,
 };
 
 /* Flags given explicitly, so --resume can tell them from defaults. */
 typedef struct TrainFlagsSet {
-    int epochs, aug, batch, lr, limit, eval_limit, seed, threads, kernels;
+    int epochs, aug, batch, lr, limit, eval_limit, seed, threads, kernels, arch;
 } TrainFlagsSet;
+
+/* --arch NAME|FILE, checked now and copied into out: 0, or the exit code
+ * (2: neither a name nor a file, or too long; 1: a file that cannot be
+ * read or has an error), the line printed. */
+static int arch_flag(const char *cmd, const char *spec, char *out, size_t len) {
+    Arch a;
+    Err e;
+    int rc = strlen(spec) < len ? arch_load(&a, spec, &e) : ARCH_NOT_FOUND;
+    if (strlen(spec) >= len) err_set(&e, "--arch: path too long");
+    if (rc != ARCH_NOT_FOUND) arch_free(&a);
+    if (rc == 0) {
+        snprintf(out, len, "%s", spec);
+        return 0;
+    }
+    fprintf(stderr, "augprobe %s: %s%s\n", cmd, rc == -1 ? "--arch: " : "", e.msg);
+    return rc == ARCH_NOT_FOUND ? EXIT_USAGE : EXIT_FAIL;
+}
 
 static int check_kernels_flag(const char *cmd, const char *name) {
     if (!strcmp(name, "auto") || kernels_by_name(name)) return 0;
@@ -89,28 +109,14 @@ static int merge_resume(TrainConfig *cfg, const TrainFlagsSet *set, const char *
     char ckpt[1200];
     snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", out);
     *exit_code = EXIT_USAGE;
-#define CONFLICT(flag, fmt, a, b)                                                          \
-    do {                                                                                   \
-        fprintf(stderr, "augprobe train: " flag " " fmt " conflicts with the checkpoint's " \
-                        fmt " (%s)\n", a, b, ckpt);                                         \
-        return -1;                                                                         \
-    } while (0)
-    if (set->aug) {
-        AugSpec a, b;
-        char ta[256] = "", tb[256] = "";
-        if (aug_parse(&a, cfg->aug, NULL) == 0) aug_format(&a, ta, sizeof ta);
-        if (aug_parse(&b, st.aug, NULL) == 0) aug_format(&b, tb, sizeof tb);
-        if (strcmp(ta, tb)) CONFLICT("--aug", "'%s'", cfg->aug[0] ? cfg->aug : "none",
-                                     st.aug[0] ? st.aug : "none");
+    unsigned given = (set->aug ? TRAIN_CFG_AUG : 0) | (set->batch ? TRAIN_CFG_BATCH : 0) |
+                     (set->lr ? TRAIN_CFG_LR : 0) | (set->limit ? TRAIN_CFG_LIMIT : 0) |
+                     (set->eval_limit ? TRAIN_CFG_EVAL_LIMIT : 0) |
+                     (set->seed ? TRAIN_CFG_SEED : 0) | (set->arch ? TRAIN_CFG_ARCH : 0);
+    if (train_config_check(cfg, &st, given, ckpt, &e)) {
+        fprintf(stderr, "augprobe train: %s\n", e.msg);
+        return -1;
     }
-    if (set->batch && cfg->batch != st.batch) CONFLICT("--batch", "%d", cfg->batch, st.batch);
-    if (set->lr && cfg->lr != st.lr) CONFLICT("--lr", "%g", (double)cfg->lr, (double)st.lr);
-    if (set->limit && cfg->limit != st.limit) CONFLICT("--limit", "%d", cfg->limit, st.limit);
-    if (set->eval_limit && cfg->eval_limit != st.eval_limit)
-        CONFLICT("--eval-limit", "%d", cfg->eval_limit, st.eval_limit);
-    if (set->seed && cfg->seed != st.seed)
-        CONFLICT("--seed", "%llu", (unsigned long long)cfg->seed, (unsigned long long)st.seed);
-#undef CONFLICT
     if (set->epochs && cfg->epochs < done) {
         fprintf(stderr, "augprobe train: --epochs %d is less than the %d epochs already done (%s)\n",
                 cfg->epochs, done, ckpt);
@@ -180,6 +186,7 @@ int cmd_train(int argc, char **argv, GlobalOpts *g) {
         {"kernels", required_argument, 0, OPT_KERNELS},
         {"out", required_argument, 0, OPT_OUT},
         {"resume", no_argument, 0, OPT_RESUME},
+        {"arch", required_argument, 0, OPT_ARCH},
         {0, 0, 0, 0},
     };
     TrainConfig cfg;
@@ -245,6 +252,12 @@ int cmd_train(int argc, char **argv, GlobalOpts *g) {
             break;
         case OPT_RESUME:
             cfg.resume = 1;
+            break;
+        case OPT_ARCH:
+            if ((r = arch_flag("train", optarg, cfg.arch, sizeof cfg.arch)) == EXIT_FAIL)
+                return EXIT_FAIL;
+            r = r ? -1 : 0; /* a usage error */
+            set.arch = 1;
             break;
         default:
             if (c == OPT_SEED) set.seed = 1;
@@ -330,16 +343,6 @@ int cmd_train(int argc, char **argv, GlobalOpts *g) {
     return EXIT_OK;
 }
 
-/* The split seed a model was trained with, from its stored config. */
-static uint64_t model_split_seed(const CheckpointMeta *meta) {
-    TrainConfig cfg;
-    train_config_default(&cfg);
-    cfg.split_seed = meta->seed;
-    const char *p = strstr(meta->extra, "\"split_seed\":\"");
-    if (p) cfg.split_seed = strtoull(p + strlen("\"split_seed\":\""), NULL, 10);
-    return cfg.split_seed;
-}
-
 int cmd_eval(int argc, char **argv, GlobalOpts *g) {
     static const struct option opts[] = {
         CLI_GLOBAL_OPTIONS,
@@ -348,9 +351,11 @@ int cmd_eval(int argc, char **argv, GlobalOpts *g) {
         {"limit", required_argument, 0, OPT_LIMIT},
         {"batch", required_argument, 0, OPT_BATCH},
         {"kernels", required_argument, 0, OPT_KERNELS},
+        {"arch", required_argument, 0, OPT_ARCH},
         {0, 0, 0, 0},
     };
     const char *model = NULL, *split = "test", *kernels = "auto";
+    char arch[256] = "";
     int limit = 0, batch = 128, seed_set = 0;
     cli_begin();
     int c;
@@ -377,6 +382,10 @@ int cmd_eval(int argc, char **argv, GlobalOpts *g) {
             r = check_kernels_flag("eval", optarg);
             kernels = optarg;
             break;
+        case OPT_ARCH:
+            if ((r = arch_flag("eval", optarg, arch, sizeof arch)) == EXIT_FAIL) return EXIT_FAIL;
+            r = r ? -1 : 0; /* a usage error */
+            break;
         default:
             if (c == OPT_SEED) seed_set = 1;
             r = cli_global_opt(c, "eval", argv, g);
@@ -399,7 +408,8 @@ int cmd_eval(int argc, char **argv, GlobalOpts *g) {
         return EXIT_FAIL;
     }
     CheckpointMeta meta;
-    Net *net = train_load_model(model, batch, g->threads, kernels, &meta, &e);
+    Net *net = train_load_model_arch(model, arch[0] ? arch : NULL, batch, g->threads, kernels,
+                                     &meta, &e);
     if (!net || net_place(net, g->device, NULL, &e)) {
         fprintf(stderr, "augprobe eval: %s\n", e.msg);
         net_free(net);
@@ -413,7 +423,7 @@ int cmd_eval(int argc, char **argv, GlobalOpts *g) {
         return EXIT_FAIL;
     }
     ImageSet set = data.test;
-    uint64_t split_seed = seed_set ? g->seed : model_split_seed(&meta);
+    uint64_t split_seed = seed_set ? g->seed : train_split_seed(&meta, meta.seed);
     if (!strcmp(split, "val")) {
         cifar10_split(&data, split_seed);
         set = data.val;

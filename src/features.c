@@ -45,12 +45,12 @@ int features_write(Net *trunk, const ImageSet *set, int n, int layer_index, Prob
     int *idx = xmalloc(sizeof(int) * (size_t)B);
     float *out = xalloc_floats(dim * (size_t)B);
     int64_t *lab = xmalloc(sizeof(int64_t) * (size_t)B);
-    if (rc == 0) rc = net_attach_images(trunk, set, e);
+    if (rc == 0) rc = net_attach_images(trunk, set->images, set->n, e);
     for (int start = 0; start < n && rc == 0; start += B) {
         int nb = n - start < B ? n - start : B;
         for (int j = 0; j < nb; j++) idx[j] = start + j;
         aug_draw_batch(spec, idx, nb, seed, stream, params);
-        const float *act = net_forward_images(trunk, set, idx, params, nb, 0, NULL, layer_index);
+        const float *act = net_forward_images(trunk, set->images, idx, params, nb, 0, NULL, layer_index);
         if (act) act = net_layer_out(trunk, layer_index, nb);
         if (!act) {
             rc = err_set(e, "features: %s", net_error(trunk));

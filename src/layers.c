@@ -64,6 +64,97 @@ void ref_conv2d_backward(float *din, float *dw, float *db, const float *dout,
             }
 }
 
+int conv_out_size(int H, int K, int S) { return (H + 2 * (K / 2) - K) / S + 1; }
+
+void ref_conv2d_strided_forward(float *out, const float *in, const float *w, const float *b,
+                                int N, int H, int W, int Cin, int Cout, int K, int S,
+                                int relu) {
+    int pad = K / 2, Ho = conv_out_size(H, K, S), Wo = conv_out_size(W, K, S);
+    for (int n = 0; n < N; n++)
+        for (int y = 0; y < Ho; y++)
+            for (int x = 0; x < Wo; x++) {
+                float *o = out + (((long)n * Ho + y) * Wo + x) * Cout;
+                for (int co = 0; co < Cout; co++) o[co] = b ? b[co] : 0.0f;
+                for (int ky = 0; ky < K; ky++) {
+                    int iy = y * S + ky - pad;
+                    if (iy < 0 || iy >= H) continue;
+                    for (int kx = 0; kx < K; kx++) {
+                        int ix = x * S + kx - pad;
+                        if (ix < 0 || ix >= W) continue;
+                        const float *ip = in + (((long)n * H + iy) * W + ix) * Cin;
+                        const float *wp = w + ((long)(ky * K + kx) * Cin) * Cout;
+                        for (int ci = 0; ci < Cin; ci++)
+                            for (int co = 0; co < Cout; co++)
+                                o[co] += ip[ci] * wp[(long)ci * Cout + co];
+                    }
+                }
+                if (relu)
+                    for (int co = 0; co < Cout; co++) o[co] = o[co] > 0 ? o[co] : 0;
+            }
+}
+
+void ref_conv2d_strided_backward(float *din, float *dw, float *db, const float *dout,
+                                 const float *in, const float *w, int N, int H, int W, int Cin,
+                                 int Cout, int K, int S) {
+    int pad = K / 2, Ho = conv_out_size(H, K, S), Wo = conv_out_size(W, K, S);
+    if (din) memset(din, 0, sizeof(float) * (size_t)N * H * W * Cin);
+    for (int n = 0; n < N; n++)
+        for (int y = 0; y < Ho; y++)
+            for (int x = 0; x < Wo; x++) {
+                const float *g = dout + (((long)n * Ho + y) * Wo + x) * Cout;
+                if (db)
+                    for (int co = 0; co < Cout; co++) db[co] += g[co];
+                for (int ky = 0; ky < K; ky++) {
+                    int iy = y * S + ky - pad;
+                    if (iy < 0 || iy >= H) continue;
+                    for (int kx = 0; kx < K; kx++) {
+                        int ix = x * S + kx - pad;
+                        if (ix < 0 || ix >= W) continue;
+                        long ioff = (((long)n * H + iy) * W + ix) * Cin;
+                        long woff = ((long)(ky * K + kx) * Cin) * Cout;
+                        for (int ci = 0; ci < Cin; ci++) {
+                            float acc = 0;
+                            for (int co = 0; co < Cout; co++) {
+                                dw[woff + (long)ci * Cout + co] += in[ioff + ci] * g[co];
+                                acc += w[woff + (long)ci * Cout + co] * g[co];
+                            }
+                            if (din) din[ioff + ci] += acc;
+                        }
+                    }
+                }
+            }
+}
+
+void ref_add_forward(float *out, const float *a, const float *b, long n, int relu) {
+    for (long i = 0; i < n; i++) {
+        float v = a[i] + b[i];
+        out[i] = relu && !(v > 0) ? 0.0f : v;
+    }
+}
+
+void ref_add_backward(float *din0, float *din1, const float *dout, long n) {
+    if (din0) memcpy(din0, dout, sizeof(float) * (size_t)n);
+    if (din1) memcpy(din1, dout, sizeof(float) * (size_t)n);
+}
+
+void ref_gap_forward(float *out, const float *in, int N, int H, int W, int C) {
+    long hw = (long)H * W;
+    for (int n = 0; n < N; n++)
+        for (int c = 0; c < C; c++) {
+            double s = 0;
+            for (long p = 0; p < hw; p++) s += in[((long)n * hw + p) * C + c];
+            out[(long)n * C + c] = (float)(s / (double)hw);
+        }
+}
+
+void ref_gap_backward(float *din, const float *dout, int N, int H, int W, int C) {
+    long hw = (long)H * W;
+    float inv = 1.0f / (float)hw;
+    for (int n = 0; n < N; n++)
+        for (long p = 0; p < hw; p++)
+            for (int c = 0; c < C; c++) din[((long)n * hw + p) * C + c] = dout[(long)n * C + c] * inv;
+}
+
 void ref_dense_forward(float *out, const float *in, const float *w, const float *b,
                        int B, int In, int Out, int relu) {
     for (int n = 0; n < B; n++) {

@@ -25,6 +25,18 @@ void ref_conv2d_backward(float *din, float *dw, float *db, const float *dout,
                          const float *in, const float *w,
                          int N, int H, int W, int Cin, int Cout, int K);
 
+/* Conv2D with stride S >= 1 and zero padding P = K/2 on each side (K odd,
+ * PyTorch's Conv2d(padding=K//2, stride=S)): the output is Ho x Wo with
+ * Ho = (H + 2P - K)/S + 1; for S = 1 the same as ref_conv2d_forward. */
+void ref_conv2d_strided_forward(float *out, const float *in, const float *w, const float *b,
+                                int N, int H, int W, int Cin, int Cout, int K, int S,
+                                int relu);
+void ref_conv2d_strided_backward(float *din, float *dw, float *db, const float *dout,
+                                 const float *in, const float *w, int N, int H, int W, int Cin,
+                                 int Cout, int K, int S);
+/* Output size of one spatial axis of the strided conv. */
+int conv_out_size(int H, int K, int S);
+
 /* Dense: out[B][Out] = in[B][In] . w[In][Out] + b. */
 void ref_dense_forward(float *out, const float *in, const float *w, const float *b,
                        int B, int In, int Out, int relu);
@@ -58,6 +70,16 @@ void ref_batchnorm_backward(float *din, float *dgamma, float *dbeta, const float
 void ref_maxpool2_forward(float *out, const float *in, int N, int H, int W, int C);
 void ref_maxpool2_backward(float *din, const float *dout, const float *in,
                            int N, int H, int W, int C);
+
+/* Elementwise sum of two inputs (a residual connection), optional ReLU.
+ * Backward: both inputs get dout (din0/din1 may be NULL). */
+void ref_add_forward(float *out, const float *a, const float *b, long n, int relu);
+void ref_add_backward(float *din0, float *din1, const float *dout, long n);
+
+/* Global average pool over the N x H x W x C input: out[N][C], the mean
+ * over H*W (summed in double). Backward spreads dout/(H*W) over the window. */
+void ref_gap_forward(float *out, const float *in, int N, int H, int W, int C);
+void ref_gap_backward(float *din, const float *dout, int N, int H, int W, int C);
 
 /* Inverted dropout: keeps each unit with probability 1-rate and scales it by
  * 1/(1-rate). mask[i] holds that factor (0 or 1/(1-rate)) for backward. */

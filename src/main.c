@@ -4,7 +4,7 @@
 
 #include "cli.h"
 #include "common.h"
-#include "device.h"
+#include "device/device.h"
 #include "kernels/kernels.h"
 #include "omp_defaults.h"
 

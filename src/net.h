@@ -1,8 +1,29 @@
-/* net.h - a feed-forward network built from a list of layer descriptions:
- * the seed's CNN, the probe's RankNet head, and variants. Parameters live in
- * one contiguous block (and their gradients in another), activations of every
- * layer are kept for backward and can be tapped by name. Heavy layers run
- * through a Kernels table (src/kernels/kernels.h). */
+/* net.h - a network: a graph of named nodes read from the text format of
+ * arch.h, its parameters, and one training step.
+ *
+ *   Arch a;                                    // or arch_parse(&a, ...) on a text
+ *   arch_load(&a, "seed_cnn", &e);             // a built-in name or a file
+ *   Net *net = net_create(&a, 32, 32, 3, 32, threads, &e);   // input shape from the data
+ *   net_init(net, seed);                       // Glorot / Keras initialisation
+ *   net_place(net, "cpu", &opt, &e);           // or "cuda", "emulated": the backend
+ *   for (each batch) {
+ *       logits = net_forward(net, x, B, 1, &rng, -1);         // training forward
+ *       loss = softmax_xent(dlogits, NULL, logits, labels, B, 10);
+ *       net_update(net, &opt, dlogits, B);     // zero grads, backward, Adam
+ *   }
+ *   net_sync_host(net, &opt, &e); checkpoint_save(...); net_free(net);
+ *
+ * Every node has a kind (kinds.h: conv, batchnorm, maxpool, flatten,
+ * dropout, dense, add, gap), its options, and its inputs by name; nodes are
+ * kept in the text's order, which is a topological order (a node names only
+ * nodes above it). Parameters live in one contiguous block (and their
+ * gradients in another), in node order; each node's activations are kept
+ * for backward and can be tapped by name.
+ *
+ * Where it runs is one NetBackend table (net->backend): the CPU (net.c,
+ * through the Kernels table of src/kernels/kernels.h and the kind table of
+ * kinds.h) or a device (src/device/gpu_net.c: CUDA or its CPU emulation).
+ * Nothing outside the backends asks which one it is. */
 #ifndef AUGPROBE_NET_H
 #define AUGPROBE_NET_H
 
@@ -10,93 +31,103 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "arch.h"
 #include "augment_math.h"
-#include "cifar10.h"
 #include "common.h"
-#include "device.h"
 #include "kernels/kernels.h"
+#include "kinds.h"
 #include "optim.h"
 #include "rng.h"
-
-struct GpuNet;
 
 /* Keras BatchNormalization's defaults (CPU and device paths alike). */
 #define NET_BN_MOMENTUM 0.99f
 #define NET_BN_EPSILON 1e-3f
 
-typedef enum LayerKind {
-    LAYER_CONV,      /* Conv2D, stride 1, same padding, bias, optional ReLU */
-    LAYER_BATCHNORM, /* Keras BatchNormalization (momentum 0.99, eps 1e-3) */
-    LAYER_MAXPOOL,   /* MaxPooling2D 2x2 */
-    LAYER_FLATTEN,   /* NHWC -> (h, w, c) order, as Keras's Flatten */
-    LAYER_DROPOUT,   /* inverted dropout, active only in training */
-    LAYER_DENSE,     /* Dense with bias, optional ReLU */
-} LayerKind;
-
-typedef struct LayerSpec {
-    LayerKind kind;
-    const char *name; /* names the layer's output: "block1_conv1", "flatten", ... */
-    int units;        /* conv filters / dense units */
-    int ksize;        /* conv kernel size (odd) */
-    int relu;         /* activation='relu' fused into the layer */
-    float rate;       /* dropout rate */
-} LayerSpec;
-
 typedef struct Layer {
-    LayerSpec spec;
+    NodeSpec spec;
+    int in[2];             /* input node indices; -1: the network's input */
     int h, w, c;           /* output shape of one example (dense: 1 x 1 x units) */
-    int in_h, in_w, in_c;  /* input shape of one example */
-    size_t param_off;      /* offset of this layer's trainable params in Net.params */
+    int in_h, in_w, in_c;  /* shape of input 0 of one example */
+    size_t param_off;      /* offset of this node's trainable params in Net.params */
     size_t n_params;       /* conv/dense: kernel then bias; BN: gamma then beta */
     size_t state_off;      /* BN: moving_mean then moving_var in Net.state */
     size_t n_state;
-    float *out;            /* activations [max_batch][h*w*c] */
+    size_t scratch;        /* floats per example of im2col scratch (strided conv) */
+    size_t aux_fixed;      /* floats of aux, plus aux_per_example per example of the */
+    size_t aux_per_example; /*   batch (both set by the kind's infer) */
+    float *out;            /* activations [max_batch][h*w*c] (alias kinds: the input's) */
     float *aux;            /* BN: saved mean and invstd (2*c); dropout: mask */
+    /* backward plan (net_create): */
+    int gslot;             /* gradient buffer of this node's output; -1: none reaches it */
+    int din_add[2];        /* input k's gradient is added to (its other consumers came first) */
 } Layer;
 
-typedef struct Net {
-    char arch[64];          /* "seed_cnn", "ranknet_head", ... (checkpoint metadata) */
+typedef struct Net Net;
+struct DeviceOps;
+
+/* Where a network runs. The CPU's is in net.c, the device's in
+ * src/device/gpu_net.c; net.c calls only these. */
+typedef struct NetBackend {
+    const char *name; /* "cpu", "device" */
+    /* Forward of nodes 0..upto on host floats x, or (x NULL) on images
+     * idx[0..B) of an attached set, image b augmented by aug[b]. */
+    const float *(*forward)(Net *net, const float *x, const uint8_t *images, const int *idx,
+                            const AugParams *aug, int B, int training, Rng *rng, int upto);
+    int (*backward)(Net *net, const float *dout, int B);
+    void (*zero_grads)(Net *net);
+    void (*update)(Net *net, Adam *opt); /* one Adam step */
+    int (*sync_host)(Net *net, Adam *opt, Err *e);
+    int (*attach)(Net *net, const uint8_t *images, long n, Err *e);
+    const float *(*layer_out)(Net *net, int i, int B);
+    void (*describe)(const Net *net, char *buf, size_t len);
+    void (*release)(Net *net); /* frees net->backend_state */
+} NetBackend;
+
+struct Net {
+    char arch[64];          /* "seed_cnn", "ranknet_head", a file's base name */
+    char *arch_text;        /* the network's text (checkpoints record it) */
+    char arch_source[256];  /* where the text came from, for errors */
     int n_layers;
-    Layer *layers;
-    int in_h, in_w, in_c;
+    Layer *layers;          /* the nodes, in topological order */
+    int in_h, in_w, in_c;   /* one example of the input */
     int max_batch;
     float *params;          /* every trainable parameter, contiguous */
     float *grads;           /* same layout as params */
     size_t n_params;
     float *state;           /* non-trainable: BN moving statistics */
     size_t n_state;
-    float *dbuf[2];         /* ping-pong activation-gradient buffers */
+    int n_gbuf;
+    float **gbuf;           /* activation-gradient buffers (Layer.gslot), plus 2 for adds */
+    float *col, *dcol;      /* im2col scratch of strided convs (NULL when none) */
     const Kernels *k;
-    KernelCtx kctx;
+    KernelCtx kctx;         /* threads and scratch of the CPU kernels */
     float *input;           /* copy of the last training forward's x, for backward */
-    float *images_x;        /* net_forward_images' augmented batch (CPU path) */
-    struct GpuNet *gpu;     /* set by net_use_device: the layers run there */
+    float *images_x;        /* net_forward_images' augmented batch (CPU backend) */
+    const NetBackend *backend;
+    void *backend_state;    /* the device's mirror of the network (NULL on the CPU) */
     int host_stale;         /* the device has steps the host copy lacks */
     Err err;                /* why the last net_forward/net_backward failed */
-} Net;
+};
 
-/* The seed's CNN (MISSION.md): 3 blocks of Conv-ReLU, BN, Conv-ReLU, BN,
- * MaxPool; Flatten; Dropout 0.2; Dense 1024 ReLU; Dropout 0.2; Dense 10
- * ("logits"; softmax is in the loss). Layer names: block{1,2,3}_conv{1,2},
- * block{1,2,3}_bn{1,2}, block{1,2,3}_pool, flatten, dropout1, dense1,
- * dropout2, logits. */
-const LayerSpec *net_arch_seed_cnn(int *n_layers);
-/* The RankNet head: Dropout 0.2, Dense 1024 ReLU, Dropout 0.2, Dense 1. */
-const LayerSpec *net_arch_ranknet_head(int *n_layers);
-
-/* Builds a network for inputs of in_h x in_w x in_c and batches of up to
- * max_batch. Parameters are zero until net_init. Uses kernels_cpu_best(). */
-Net *net_create(const char *arch, const LayerSpec *specs, int n_layers, int in_h, int in_w,
-                int in_c, int max_batch, int threads, Err *e);
+/* Builds arch's network for inputs of in_h x in_w x in_c (from the data)
+ * and batches of up to max_batch, on the CPU with kernels_cpu_best() and
+ * `threads` threads. Parameters are zero until net_init. Shape errors name
+ * the node's line: "seed_cnn (built-in):5: node block1_pool: ...". */
+Net *net_create(const Arch *arch, int in_h, int in_w, int in_c, int max_batch, int threads,
+                Err *e);
+/* arch_parse + net_create, for networks written inline (tests, tools). */
+Net *net_create_text(const char *name, const char *text, int in_h, int in_w, int in_c,
+                     int max_batch, int threads, Err *e);
 void net_free(Net *net);
 void net_set_kernels(Net *net, const Kernels *k);
 
 /* Keras initialisation: Glorot-uniform kernels, zero biases, gamma 1,
- * beta 0, moving mean 0, moving variance 1. Deterministic in seed. */
+ * beta 0, moving mean 0, moving variance 1. Deterministic in seed: node i
+ * draws from rng_stream(seed, rng_mix(RNG_TAG_INIT, i)). */
 void net_init(Net *net, uint64_t seed);
 
-/* Runs layers 0..upto (upto < 0: all) on x [B][in_h][in_w][in_c] (B <=
- * max_batch) and returns the output of layer upto. training: BN on batch
+/* Runs nodes 0..upto (upto < 0: all) on x [B][in_h][in_w][in_c] (B <=
+ * max_batch) and returns the output of node upto. training: BN on batch
  * statistics (updating the moving ones) and dropout masks drawn from rng;
  * otherwise inference (moving statistics, no dropout; rng may be NULL).
  * Training with rng NULL runs dropout as the identity (tests, golden runs).
@@ -104,24 +135,28 @@ void net_init(Net *net, uint64_t seed);
  * NULL when B is not in 1..max_batch or the device failed (net_error). */
 const float *net_forward(Net *net, const float *x, int B, int training, Rng *rng, int upto);
 
-/* Backward through every layer after a full (upto < 0) training forward of
- * B examples:
- * dout is dLoss/d(output of the last layer). ACCUMULATES into net->grads
- * (call net_zero_grads before each step). The input's gradient is not
- * computed. */
+/* One training step after a full (upto < 0) training forward of B
+ * examples, dout = dLoss/d(output of the last node): zero the gradients,
+ * backward, one Adam step. 0, or -1 (net_error). */
+int net_update(Net *net, Adam *opt, const float *dout, int B);
+
+/* The three parts of net_update, for tests and tools that look between
+ * them. net_backward ACCUMULATES into net->grads; the input's gradient is
+ * not computed. */
 int net_backward(Net *net, const float *dout, int B); /* 0, or -1 (net_error) */
 void net_zero_grads(Net *net);
+void net_adam_step(Net *net, Adam *opt);
 
 /* ---- where it runs ----
- * By default on the CPU through the Kernels table. net_use_device moves the
- * layers to a device (gpu_net.h): it uploads the current parameters, BN
- * statistics and opt's moments (opt may be NULL), so call it after net_init
- * or checkpoint_load. From then on net_forward, net_backward,
- * net_zero_grads and net_adam_step run there, outputs come back to host
- * buffers, and net->params/state/opt moments on the host are stale until
- * net_sync_host (checkpoint_save refuses a stale net). Every function below
- * also works, unchanged in results, on the CPU. */
-int net_use_device(Net *net, const DeviceOps *ops, const Adam *opt, Err *e);
+ * By default on the CPU. net_use_device moves the nodes to a device (the
+ * device backend, src/device/gpu_net.c): it uploads the current
+ * parameters, BN statistics and opt's moments (opt may be NULL), so call it
+ * after net_init or checkpoint_load. From then on every function here runs
+ * there, outputs come back to host buffers, and net->params/state/opt
+ * moments on the host are stale until net_sync_host (checkpoint_save
+ * refuses a stale net). Results are the CPU's, except dropout masks. Both
+ * are implemented in src/device/gpu_net.c. */
+int net_use_device(Net *net, const struct DeviceOps *ops, const Adam *opt, Err *e);
 /* --device: "cpu" (nothing to do), "cuda" (the CUDA backend; an error when
  * this build has none or no GPU opens), "auto" (cuda when it opens, else the
  * CPU), "emulated" (the GPU path run on the CPU, for tests). The error names
@@ -132,31 +167,32 @@ void net_describe_device(const Net *net, char *buf, size_t len);
 /* Brings the host copies (params, grads, state, opt's moments; opt may be
  * NULL) up to date. No-op on the CPU. */
 int net_sync_host(Net *net, Adam *opt, Err *e);
-/* One Adam step on the net's gradients (adam_step on the CPU). */
-void net_adam_step(Net *net, Adam *opt);
 /* The message of the last failed net_forward* or net_backward. */
 const char *net_error(const Net *net);
 
-/* Makes set's images available to net_forward_images (on a device: one
- * upload, kept until net_free; the set must outlive the net). */
-int net_attach_images(Net *net, const ImageSet *set, Err *e);
-/* net_forward on images idx[0..B) of set, image b augmented by params[b]
- * (aug_apply; on a device, on the device). Same results as aug_apply into
- * a buffer and net_forward on it. */
-const float *net_forward_images(Net *net, const ImageSet *set, const int *idx,
-                                const AugParams *params, int B, int training, Rng *rng,
-                                int upto);
-/* Layer i's output of the last forward (B examples), in host memory. */
+/* Makes n uint8 HWC images of the net's input shape available to
+ * net_forward_images (on a device: one upload, kept until net_free; the
+ * images must outlive the net). */
+int net_attach_images(Net *net, const uint8_t *images, long n, Err *e);
+/* net_forward on images idx[0..B), image b augmented by aug[b] (aug_apply;
+ * on a device, on the device). Same results as aug_apply into a buffer and
+ * net_forward on it. */
+const float *net_forward_images(Net *net, const uint8_t *images, const int *idx,
+                                const AugParams *aug, int B, int training, Rng *rng, int upto);
+/* Node i's output of the last forward (B examples), in host memory. */
 const float *net_layer_out(Net *net, int i, int B);
 
-/* Index of the layer named name, or -1. */
+/* Index of the node named name, or -1. */
 int net_find_layer(const Net *net, const char *name);
-/* Floats per example in layer i's output. */
+/* Floats per example in node i's output. */
 size_t net_layer_size(const Net *net, int i);
-/* Output size per example of the last layer. */
+/* Output size per example of the last node. */
 size_t net_output_size(const Net *net);
 
 /* Keras's model.summary(): name, output shape, params, totals. */
 void net_summary(const Net *net, FILE *f);
+
+/* The CPU backend (for the device backend's fallbacks and tests). */
+const NetBackend *net_backend_cpu(void);
 
 #endif

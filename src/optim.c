@@ -9,6 +9,10 @@
 
 #include "common.h"
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 void adam_init(Adam *opt, size_t n_params) {
     opt->lr = 1e-3f;
     opt->beta1 = 0.9f;
@@ -35,11 +39,20 @@ float adam_next_alpha(Adam *opt) {
 }
 
 void adam_step(Adam *opt, float *params, const float *grads) {
+    adam_step_threads(opt, params, grads, 0);
+}
+
+void adam_step_threads(Adam *opt, float *params, const float *grads, int threads) {
+#ifdef _OPENMP
+    if (threads < 1) threads = omp_get_max_threads();
+#else
+    threads = 1;
+#endif
     float alpha = adam_next_alpha(opt);
     float beta1 = opt->beta1, beta2 = opt->beta2, eps = opt->eps;
     float *m = opt->m, *v = opt->v;
     long n = (long)opt->n;
-#pragma omp parallel for schedule(static) if (n > 65536)
+#pragma omp parallel for num_threads(threads) schedule(static) if (n > 65536)
     for (long i = 0; i < n; i++) {
         float g = grads[i];
         m[i] = beta1 * m[i] + (1.0f - beta1) * g;

@@ -18,6 +18,9 @@ typedef struct Adam {
 void adam_init(Adam *opt, size_t n_params); /* Keras defaults, zero moments */
 void adam_free(Adam *opt);
 void adam_step(Adam *opt, float *params, const float *grads);
+/* The same on `threads` threads (< 1: OpenMP's default); the result does
+ * not depend on it (the update is element-wise). */
+void adam_step_threads(Adam *opt, float *params, const float *grads, int threads);
 /* Counts a step (t++) and returns its step size alpha (the GPU path runs
  * the element-wise update itself). */
 float adam_next_alpha(Adam *opt);

@@ -214,7 +214,7 @@ int probe_features_compute(Net *trunk, const ImageSet *set, int n, AugKind famil
      * (on the CPU that is what net_forward_images does anyway). */
     float *host_x = family == AUG_BLUR ? xalloc_floats((size_t)B * CIFAR_PIXELS) : NULL;
     long ran = 0;
-    int rc = net_attach_images(trunk, set, e);
+    int rc = net_attach_images(trunk, set->images, set->n, e);
     for (int l = 0; l < n_levels && rc == 0; l++) {
         for (int j = 0; j < B; j++) aug_params_level(family, levels[l], &params[j]);
         for (int start = 0; start < n && rc == 0; start += B) {
@@ -222,7 +222,7 @@ int probe_features_compute(Net *trunk, const ImageSet *set, int n, AugKind famil
             for (int j = 0; j < nb; j++) img[j] = start + j;
             if (host_x) aug_apply_batch(params, set, img, nb, host_x);
             if (!(host_x ? net_forward(trunk, host_x, nb, 0, NULL, deepest)
-                         : net_forward_images(trunk, set, img, params, nb, 0, NULL, deepest))) {
+                         : net_forward_images(trunk, set->images, img, params, nb, 0, NULL, deepest))) {
                 rc = err_set(e, "probe: %s", net_error(trunk));
                 break;
             }
@@ -414,11 +414,10 @@ static const float *feature_row(const ProbeFeatures *f, int level, int image) {
 static Net *train_mlp(const ProbeConfig *c, const ProbeFeatures *train, const ProbePairs *pairs,
                       int *order, int m, double *loss_out, Err *e) {
     const int D = train->dim, B = c->batch;
-    int n_specs;
-    const LayerSpec *specs = net_arch_ranknet_head(&n_specs);
     /* 2B rows per training step; scoring the cache runs in larger batches */
     int max_batch = 2 * B > 256 ? 2 * B : 256;
-    Net *head = net_create("ranknet_head", specs, n_specs, 1, 1, D, max_batch, c->threads, e);
+    Net *head = net_create_text("ranknet_head", arch_builtin("ranknet_head"), 1, 1, D, max_batch,
+                                c->threads, e);
     if (!head) return NULL;
     net_init(head, rng_mix(c->seed, probe_stream(PROBE_STREAM_HEAD_INIT, 0)));
     if (net_place(head, c->device, NULL, e)) {
@@ -461,12 +460,10 @@ static Net *train_mlp(const ProbeConfig *c, const ProbeFeatures *train, const Pr
                 dout[j] = dd[j];
                 dout[nb + j] = -dd[j];
             }
-            net_zero_grads(head);
-            if (net_backward(head, dout, 2 * nb)) {
+            if (net_update(head, &opt, dout, 2 * nb)) {
                 failed = 1;
                 break;
             }
-            net_adam_step(head, &opt);
             loss_sum += (double)loss * nb;
             step++;
         }

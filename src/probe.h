@@ -11,7 +11,7 @@
  *     (inference mode: BN moving statistics, no dropout) and is cached as
  *     [level][image][dim]; pairs index into the cache. One forward pass can
  *     fill several taps (layers) at once.
- *  3. Head: net_arch_ranknet_head (Dropout 0.2, Dense 1024 ReLU, Dropout 0.2,
+ *  3. Head: the built-in ranknet_head network (arch.h: Dropout 0.2, Dense 1024 ReLU, Dropout 0.2,
  *     Dense 1) shared by both images; d = score(a) - score(b); ranknet_loss;
  *     Adam (Keras defaults); `batch` pairs per step, run as one batch of 2B
  *     (a rows then b rows; the head has no BN, so that is exact).

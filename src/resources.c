@@ -3,6 +3,8 @@
 #define _DEFAULT_SOURCE
 #include "resources.h"
 
+#include "arch.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,8 +70,11 @@ int mem_check(uint64_t need, const char *flag, const char *breakdown, Err *e) {
 uint64_t mem_seed_net_bytes(int max_batch, int with_adam) {
     /* The same arithmetic as net_create, from the layers' shapes (a
      * batch-of-one net would allocate 30 MB to tell). */
-    int n;
-    const LayerSpec *s = net_arch_seed_cnn(&n);
+    Arch a;
+    if (arch_parse(&a, "seed_cnn", "seed_cnn (built-in)", arch_builtin("seed_cnn"), NULL))
+        return 0; /* cannot happen: the built-in text is tested */
+    const int n = a.n;
+    const NodeSpec *s = a.nodes;
     uint64_t h = CIFAR_H, w = CIFAR_W, c = CIFAR_C, in = h * w * c;
     uint64_t params = 0, state = 0, max_act = in, per_image = 2 * in; /* input, images_x */
     for (int i = 0; i < n; i++) {
@@ -99,6 +104,7 @@ uint64_t mem_seed_net_bytes(int max_batch, int with_adam) {
         if (s[i].kind == LAYER_DROPOUT) per_image += act;   /* its mask */
         if (act > max_act) max_act = act;
     }
+    arch_free(&a);
     per_image += 2 * max_act; /* the two gradient buffers */
     uint64_t floats = params * (with_adam ? 4 : 2) + state + per_image * (uint64_t)max_batch;
     return floats * sizeof(float);

@@ -63,7 +63,9 @@ void train_config_default(TrainConfig *cfg) {
 
 /* ---- networks ---- */
 
-Net *train_net_create(int max_batch, int threads, const char *kernels, Err *e) {
+/* The classifier of arch with the named kernels ("" / NULL / "auto": fastest). */
+static Net *classifier_create(const Arch *a, int max_batch, int threads, const char *kernels,
+                              Err *e) {
     const Kernels *k = NULL;
     if (kernels && *kernels && strcmp(kernels, "auto") != 0) {
         k = kernels_by_name(kernels);
@@ -73,17 +75,59 @@ Net *train_net_create(int max_batch, int threads, const char *kernels, Err *e) {
             return NULL;
         }
     }
-    int n_layers;
-    const LayerSpec *specs = net_arch_seed_cnn(&n_layers);
-    Net *net = net_create("seed_cnn", specs, n_layers, CIFAR_H, CIFAR_W, CIFAR_C, max_batch,
-                          threads > 0 ? threads : 1, e);
+    Net *net = net_create(a, CIFAR_H, CIFAR_W, CIFAR_C, max_batch, threads > 0 ? threads : 1, e);
+    if (net && net_output_size(net) != CIFAR_CLASSES) {
+        err_set(e, "%s: network '%s' has %zu outputs; a CIFAR-10 classifier needs %d",
+                net->arch_source, net->arch, net_output_size(net), CIFAR_CLASSES);
+        net_free(net);
+        return NULL;
+    }
     if (net && k) net_set_kernels(net, k);
+    return net;
+}
+
+Net *train_net_create(int max_batch, int threads, const char *kernels, Err *e) {
+    return train_net_create_arch("seed_cnn", max_batch, threads, kernels, e);
+}
+
+Net *train_net_create_arch(const char *arch, int max_batch, int threads, const char *kernels,
+                           Err *e) {
+    Arch a;
+    if (arch_load(&a, arch && *arch ? arch : "seed_cnn", e)) return NULL;
+    Net *net = classifier_create(&a, max_batch, threads, kernels, e);
+    arch_free(&a);
+    return net;
+}
+
+Net *train_model_net(const char *path, int max_batch, int threads, const char *kernels,
+                     Err *e) {
+    /* if its header cannot be read, checkpoint_load will say precisely what
+     * is wrong with it */
+    Arch a;
+    Err ignored;
+    if ((!path || checkpoint_read_arch(path, &a, &ignored)) && arch_load(&a, "seed_cnn", e))
+        return NULL;
+    Net *net = classifier_create(&a, max_batch, threads, kernels, e);
+    arch_free(&a);
     return net;
 }
 
 Net *train_load_model(const char *path, int max_batch, int threads, const char *kernels,
                       CheckpointMeta *meta, Err *e) {
-    Net *net = train_net_create(max_batch, threads, kernels, e);
+    return train_load_model_arch(path, NULL, max_batch, threads, kernels, meta, e);
+}
+
+Net *train_load_model_arch(const char *path, const char *arch, int max_batch, int threads,
+                           const char *kernels, CheckpointMeta *meta, Err *e) {
+    Net *net = NULL;
+    if (arch) {
+        Arch a;
+        if (arch_load(&a, arch, e)) return NULL;
+        net = classifier_create(&a, max_batch, threads, kernels, e);
+        arch_free(&a);
+    } else {
+        net = train_model_net(path, max_batch, threads, kernels, e);
+    }
     if (!net) return NULL;
     CheckpointMeta m;
     memset(&m, 0, sizeof m);
@@ -109,7 +153,7 @@ int eval_split(Net *net, const ImageSet *set, float *loss, float *acc,
     double loss_sum = 0;
     long correct = 0;
     Err e;
-    if (net_attach_images(net, set, &e)) {
+    if (net_attach_images(net, set->images, set->n, &e)) {
         err_set(&net->err, "%s", e.msg);
         free(ident), free(idx);
         return -1;
@@ -117,7 +161,7 @@ int eval_split(Net *net, const ImageSet *set, float *loss, float *acc,
     for (int i = 0; i < set->n; i += bmax) {
         int B = set->n - i < bmax ? set->n - i : bmax;
         for (int b = 0; b < B; b++) idx[b] = i + b;
-        const float *logits = net_forward_images(net, set, idx, ident, B, 0, NULL, -1);
+        const float *logits = net_forward_images(net, set->images, idx, ident, B, 0, NULL, -1);
         if (!logits) { /* a device error (net_error) */
             free(ident), free(idx);
             return -1;
@@ -166,6 +210,7 @@ static cJSON *config_to_cjson(const TrainConfig *cfg, const char *kernels_used) 
     cJSON_AddNumberToObject(o, "threads", cfg->threads);
     cJSON_AddStringToObject(o, "kernels", kernels_used);
     cJSON_AddStringToObject(o, "device", cfg->device);
+    cJSON_AddStringToObject(o, "arch", cfg->arch[0] ? cfg->arch : "seed_cnn");
     return o;
 }
 
@@ -212,6 +257,9 @@ static int config_from_json(const char *text, const char *path, TrainConfig *cfg
     /* absent in checkpoints made before --device existed: those ran on the CPU */
     if (json_str(o, "device", cfg->device, sizeof cfg->device))
         snprintf(cfg->device, sizeof cfg->device, "cpu");
+    /* absent in checkpoints made before --arch existed: the seed CNN */
+    if (json_str(o, "arch", cfg->arch, sizeof cfg->arch))
+        snprintf(cfg->arch, sizeof cfg->arch, "seed_cnn");
     cJSON_Delete(o);
     if (bad) return err_set(e, "%s: the stored training config is incomplete", path);
     return 0;
@@ -225,12 +273,8 @@ int train_read_checkpoint_config(const char *dir, TrainConfig *cfg, int *epochs_
         goto done;
     }
     /* Loading validates the whole file, not only its header. */
-    Err e2;
-    Net *net = train_net_create(1, 1, "reference", &e2);
-    if (!net) {
-        err_set(e, "%s", e2.msg);
-        goto done;
-    }
+    Net *net = train_model_net(path, 1, 1, "reference", e);
+    if (!net) goto done;
     Adam opt;
     adam_init(&opt, net->n_params);
     Rng rng;
@@ -248,38 +292,64 @@ done:
     return rc;
 }
 
-/* The fields that define a run must match the checkpoint's on resume. */
-static int check_resume_config(const TrainConfig *want, const TrainConfig *got,
-                               const char *path, int epochs_done, Err *e) {
-    AugSpec sa, sb;
-    char ta[256] = "", tb[256] = "";
-    if (aug_parse(&sa, want->aug, NULL) == 0) aug_format(&sa, ta, sizeof ta);
-    if (aug_parse(&sb, got->aug, NULL) == 0) aug_format(&sb, tb, sizeof tb);
-    if (strcmp(ta, tb))
-        return err_set(e, "--aug '%s' conflicts with the checkpoint's '%s' (%s)", want->aug,
-                       got->aug, path);
-    if (want->batch != got->batch)
+int train_config_check(const TrainConfig *want, const TrainConfig *got, unsigned which,
+                       const char *path, Err *e) {
+    if (which & TRAIN_CFG_AUG) {
+        AugSpec sa, sb;
+        char ta[256] = "", tb[256] = "";
+        if (aug_parse(&sa, want->aug, NULL) == 0) aug_format(&sa, ta, sizeof ta);
+        if (aug_parse(&sb, got->aug, NULL) == 0) aug_format(&sb, tb, sizeof tb);
+        if (strcmp(ta, tb))
+            return err_set(e, "--aug '%s' conflicts with the checkpoint's '%s' (%s)",
+                           want->aug[0] ? want->aug : "none", got->aug[0] ? got->aug : "none",
+                           path);
+    }
+#define DIFFERS(bit, field) ((which & (bit)) && want->field != got->field)
+    if (DIFFERS(TRAIN_CFG_BATCH, batch))
         return err_set(e, "--batch %d conflicts with the checkpoint's %d (%s)", want->batch,
                        got->batch, path);
-    if (want->eval_batch != got->eval_batch)
+    if (DIFFERS(TRAIN_CFG_EVAL_BATCH, eval_batch))
         return err_set(e, "eval batch %d conflicts with the checkpoint's %d (%s)",
                        want->eval_batch, got->eval_batch, path);
-    if (want->limit != got->limit)
+    if (DIFFERS(TRAIN_CFG_LIMIT, limit))
         return err_set(e, "--limit %d conflicts with the checkpoint's %d (%s)", want->limit,
                        got->limit, path);
-    if (want->eval_limit != got->eval_limit)
+    if (DIFFERS(TRAIN_CFG_EVAL_LIMIT, eval_limit))
         return err_set(e, "--eval-limit %d conflicts with the checkpoint's %d (%s)",
                        want->eval_limit, got->eval_limit, path);
-    if (want->lr != got->lr)
+    if (DIFFERS(TRAIN_CFG_LR, lr))
         return err_set(e, "--lr %g conflicts with the checkpoint's %g (%s)", (double)want->lr,
                        (double)got->lr, path);
-    if (want->seed != got->seed)
+    if (DIFFERS(TRAIN_CFG_SEED, seed))
         return err_set(e, "--seed %llu conflicts with the checkpoint's %llu (%s)",
                        (unsigned long long)want->seed, (unsigned long long)got->seed, path);
-    if (want->split_seed != got->split_seed)
+    if (DIFFERS(TRAIN_CFG_SPLIT_SEED, split_seed))
         return err_set(e, "split seed %llu conflicts with the checkpoint's %llu (%s)",
                        (unsigned long long)want->split_seed,
                        (unsigned long long)got->split_seed, path);
+#undef DIFFERS
+    const char *wa = want->arch[0] ? want->arch : "seed_cnn";
+    const char *ga = got->arch[0] ? got->arch : "seed_cnn";
+    if ((which & TRAIN_CFG_ARCH) && strcmp(wa, ga))
+        return err_set(e, "--arch %s conflicts with the checkpoint's %s (%s)", wa, ga, path);
+    return 0;
+}
+
+uint64_t train_split_seed(const CheckpointMeta *meta, uint64_t fallback) {
+    uint64_t seed = fallback;
+    cJSON *o = meta->extra[0] ? cJSON_Parse(meta->extra) : NULL;
+    if (o && json_u64(o, "split_seed", &seed)) {
+        const cJSON *s = cJSON_GetObjectItemCaseSensitive(o, "split_seed");
+        if (cJSON_IsNumber(s) && s->valuedouble >= 0) seed = (uint64_t)s->valuedouble;
+    }
+    cJSON_Delete(o);
+    return seed;
+}
+
+/* The fields that define a run must match the checkpoint's on resume. */
+static int check_resume_config(const TrainConfig *want, const TrainConfig *got,
+                               const char *path, int epochs_done, Err *e) {
+    if (train_config_check(want, got, TRAIN_CFG_ALL, path, e)) return -1;
     if (want->epochs < epochs_done)
         return err_set(e, "--epochs %d is less than the %d epochs already done (%s)",
                        want->epochs, epochs_done, path);
@@ -443,8 +513,7 @@ static int write_run_json(const RunInfo *ri, Err *e) {
     return rc;
 }
 
-/* Fails early, with one clear line, when dir cannot be created or written. */
-static int check_out_dir(const char *dir, Err *e) {
+int train_check_out_dir(const char *dir, Err *e) {
     if (!dir || !*dir) return err_set(e, "--out: empty directory name");
     if (mkdir_p(dir, e)) return -1;
     char *probe = path_join(dir, ".augprobe-write-test");
@@ -458,7 +527,13 @@ static int check_out_dir(const char *dir, Err *e) {
     return rc;
 }
 
-/* ---- progress display ---- */
+/* ---- progress: the one place that writes the live line ---- */
+
+typedef struct Progress {
+    int on;           /* a terminal, not --quiet */
+    int live;         /* a \r line is showing */
+    double last_draw; /* when it was last drawn */
+} Progress;
 
 static void fmt_duration(char *buf, size_t len, double s) {
     if (!(s >= 0) || s > 359999) s = 0;
@@ -469,9 +544,13 @@ static void fmt_duration(char *buf, size_t len, double s) {
         snprintf(buf, len, "%ld:%02ld", t / 60, t % 60);
 }
 
-static void draw_progress(int epoch, int epochs, int step, int steps, long seen, double t0,
-                          double loss_sum, long correct) {
-    double el = now_seconds() - t0;
+/* After step `step` of `steps`: at most every 0.1 s, and at the last. */
+static void progress_step(Progress *p, int epoch, int epochs, int step, int steps, long seen,
+                          double t0, double loss_sum, long correct) {
+    double now = now_seconds();
+    if (!p->on || (now - p->last_draw < 0.1 && step != steps)) return;
+    p->last_draw = now;
+    double el = now - t0;
     double rate = el > 0 ? seen / el : 0;
     double eta = step > 0 ? el / step * (steps - step) : 0;
     char etas[32];
@@ -485,6 +564,20 @@ static void draw_progress(int epoch, int epochs, int step, int steps, long seen,
            epochs, bar, step, steps, rate, seen ? loss_sum / seen : 0.0,
            seen ? (double)correct / seen : 0.0, etas);
     fflush(stdout);
+    p->live = 1;
+}
+
+static void progress_note(Progress *p, const char *what, int epoch, int epochs) {
+    if (!p->on) return;
+    printf("\r\033[KEpoch %d/%d %s...", epoch, epochs, what);
+    fflush(stdout);
+    p->live = 1;
+}
+
+/* Ends the live line (before an error, a stop, or a plain line). */
+static void progress_break(Progress *p) {
+    if (p->live) printf("\r\033[K");
+    p->live = 0;
 }
 
 /* ---- the training loop ---- */
@@ -544,253 +637,260 @@ static int save_checkpoints(const TrainConfig *cfg, const Net *net, const Adam *
     return rc;
 }
 
-int train_run(const TrainConfig *cfg_in, const Cifar10 *data, TrainResult *res, Err *e) {
-    double wall0 = now_seconds();
-    TrainConfig cfg = *cfg_in;
-    if (res) memset(res, 0, sizeof *res);
-    if (cfg.epochs < 1) return err_set(e, "--epochs: %d must be at least 1", cfg.epochs);
-    if (cfg.batch < 1) return err_set(e, "--batch: %d must be at least 1", cfg.batch);
-    if (cfg.eval_batch < 1) cfg.eval_batch = 128;
-    if (!(cfg.lr > 0) || !isfinite(cfg.lr))
-        return err_set(e, "--lr: %g must be a positive number", (double)cfg.lr);
-    if (cfg.limit < 0 || cfg.limit > data->train.n)
-        return err_set(e, "--limit: %d is out of range [0, %d]", cfg.limit, data->train.n);
-    if (cfg.eval_limit < 0) return err_set(e, "--eval-limit: %d is negative", cfg.eval_limit);
-    if (data->train.n < 1) return err_set(e, "no training images (was the data split?)");
+/* One run: what train_open sets up and every epoch uses. */
+typedef struct Run {
+    TrainConfig cfg;
     AugSpec spec;
-    Err ae;
-    if (aug_parse(&spec, cfg.aug, &ae)) return err_set(e, "--aug: %s", ae.msg);
-    if (check_out_dir(cfg.out_dir, e)) return -1;
-    int lock = dir_lock(cfg.out_dir, e); /* one writer per directory (a study's networks too) */
-    if (lock < 0) return -1;
-
-#ifdef _OPENMP
-    if (cfg.threads > 0)
-        omp_set_num_threads(cfg.threads);
-    else
-        cfg.threads = omp_get_max_threads();
-#else
-    if (cfg.threads < 1) cfg.threads = 1;
-#endif
-    int n_train = cfg.limit ? cfg.limit : data->train.n;
-    ImageSet train = data->train, val = data->val, test = data->test;
-    train.n = n_train;
-    if (cfg.eval_limit && val.n > cfg.eval_limit) val.n = cfg.eval_limit;
-    if (cfg.eval_limit && test.n > cfg.eval_limit) test.n = cfg.eval_limit;
-    int steps = (n_train + cfg.batch - 1) / cfg.batch; /* Keras keeps the partial last batch */
-    int max_batch = cfg.batch > cfg.eval_batch ? cfg.batch : cfg.eval_batch;
-
-    Net *net = train_net_create(max_batch, cfg.threads, cfg.kernels, e);
-    if (!net) {
-        dir_unlock(lock);
-        return -1;
-    }
-    snprintf(cfg.kernels, sizeof cfg.kernels, "%s", net->k->name);
+    ImageSet train, val, test; /* train limited to cfg.limit, val/test to cfg.eval_limit */
+    int steps;                 /* per epoch; Keras keeps the partial last batch */
+    int start_epoch;           /* 0, or the epochs a resumed checkpoint had done */
+    Net *net;
     Adam opt;
-    adam_init(&opt, net->n_params);
-    opt.lr = cfg.lr;
-    TrainEpoch *hist = xcalloc((size_t)cfg.epochs, sizeof(TrainEpoch));
-    int start_epoch = 0, rc = 0, interrupted = 0;
-    char *ckpt_path = path_join(cfg.out_dir, "checkpoint.safetensors");
-    int *idx = xmalloc(sizeof(int) * (size_t)n_train);
-    AugParams *aug = xmalloc(sizeof(AugParams) * (size_t)cfg.batch);
-    float *dlogits = xalloc_floats((size_t)cfg.batch * CIFAR_CLASSES);
-    uint8_t *labels = xmalloc((size_t)cfg.batch);
+    TrainEpoch *hist;          /* [cfg.epochs] */
+    RunInfo ri;
+    char *ckpt_path;
+    int *order;                /* [train.n]: this epoch's shuffled image indices */
+    AugParams *aug;            /* [cfg.batch]: this step's augmentation */
+    float *dlogits;            /* [cfg.batch][10] */
+    uint8_t *labels;           /* [cfg.batch] */
+    Progress progress;
+    double wall0, epoch_t0;    /* when the run and this epoch started */
+    int lock;                  /* dir_lock's handle on cfg.out_dir, or -1 */
+} Run;
 
-    if (cfg.resume) {
-        TrainConfig stored = cfg;
-        int done = 0;
-        Rng rng;
-        CheckpointMeta meta;
-        memset(&meta, 0, sizeof meta);
-        if (!path_exists(ckpt_path)) {
-            rc = err_set(e, "%s: no checkpoint to resume from", ckpt_path);
-            goto out;
-        }
-        if (checkpoint_load(ckpt_path, net, &opt, &rng, &meta, e) ||
-            config_from_json(meta.extra, ckpt_path, &stored, e)) {
-            rc = -1;
-            goto out;
-        }
-        done = meta.epoch;
-        Rng want = rng_stream(cfg.seed, rng_mix(RNG_TAG_SHUFFLE, (uint64_t)done));
-        if (check_resume_config(&cfg, &stored, ckpt_path, done, e)) {
-            rc = -1;
-            goto out;
-        }
-        if (memcmp(&want, &rng, sizeof rng) != 0) {
-            rc = err_set(e, "%s: stored random state does not match seed and epoch", ckpt_path);
-            goto out;
-        }
-        opt.lr = cfg.lr;
-        if (done > 0 && read_history(cfg.out_dir, hist, done, e)) {
-            rc = -1;
-            goto out;
-        }
-        start_epoch = done;
+/* The flags, before anything is allocated. */
+static int check_config(TrainConfig *cfg, const Cifar10 *data, AugSpec *spec, Err *e) {
+    if (cfg->epochs < 1) return err_set(e, "--epochs: %d must be at least 1", cfg->epochs);
+    if (cfg->batch < 1) return err_set(e, "--batch: %d must be at least 1", cfg->batch);
+    if (cfg->eval_batch < 1) cfg->eval_batch = 128;
+    if (!(cfg->lr > 0) || !isfinite(cfg->lr))
+        return err_set(e, "--lr: %g must be a positive number", (double)cfg->lr);
+    if (cfg->limit < 0 || cfg->limit > data->train.n)
+        return err_set(e, "--limit: %d is out of range [0, %d]", cfg->limit, data->train.n);
+    if (cfg->eval_limit < 0) return err_set(e, "--eval-limit: %d is negative", cfg->eval_limit);
+    if (data->train.n < 1) return err_set(e, "no training images (was the data split?)");
+    Err ae;
+    if (aug_parse(spec, cfg->aug, &ae)) return err_set(e, "--aug: %s", ae.msg);
+    return train_check_out_dir(cfg->out_dir, e);
+}
+
+/* --resume: the checkpoint's weights, moments and history, after checking
+ * that it is this run's. */
+static int resume_from_checkpoint(Run *r, Err *e) {
+    TrainConfig stored = r->cfg;
+    Rng rng;
+    CheckpointMeta meta;
+    memset(&meta, 0, sizeof meta);
+    if (!path_exists(r->ckpt_path))
+        return err_set(e, "%s: no checkpoint to resume from", r->ckpt_path);
+    if (checkpoint_load(r->ckpt_path, r->net, &r->opt, &rng, &meta, e) ||
+        config_from_json(meta.extra, r->ckpt_path, &stored, e) ||
+        check_resume_config(&r->cfg, &stored, r->ckpt_path, meta.epoch, e))
+        return -1;
+    Rng want = rng_stream(r->cfg.seed, rng_mix(RNG_TAG_SHUFFLE, (uint64_t)meta.epoch));
+    if (memcmp(&want, &rng, sizeof rng) != 0)
+        return err_set(e, "%s: stored random state does not match seed and epoch", r->ckpt_path);
+    r->opt.lr = r->cfg.lr;
+    if (meta.epoch > 0 && read_history(r->cfg.out_dir, r->hist, meta.epoch, e)) return -1;
+    r->start_epoch = meta.epoch;
+    return 0;
+}
+
+static void run_close(Run *r) {
+    free(r->labels);
+    free(r->dlogits);
+    free(r->aug);
+    free(r->order);
+    free(r->ckpt_path);
+    free(r->hist);
+    adam_free(&r->opt);
+    net_free(r->net);
+    dir_unlock(r->lock);
+}
+
+/* Opening: the config checked, the network built, initialised or resumed,
+ * and placed (CPU or device) with the images attached. */
+static int train_open(Run *r, const TrainConfig *cfg_in, const Cifar10 *data, Err *e) {
+    memset(r, 0, sizeof *r);
+    r->lock = -1;
+    r->wall0 = now_seconds();
+    r->cfg = *cfg_in;
+    TrainConfig *cfg = &r->cfg;
+    if (check_config(cfg, data, &r->spec, e)) return -1;
+    r->lock = dir_lock(cfg->out_dir, e); /* one writer per directory (a study's networks too) */
+    if (r->lock < 0) return -1;
+    /* passed to the network (its kernels, Adam, the augmentation), not set
+     * globally: every parallel loop of a step names its thread count */
+#ifdef _OPENMP
+    if (cfg->threads < 1) cfg->threads = omp_get_max_threads();
+#else
+    if (cfg->threads < 1) cfg->threads = 1;
+#endif
+    r->train = data->train, r->val = data->val, r->test = data->test;
+    if (cfg->limit) r->train.n = cfg->limit;
+    if (cfg->eval_limit && r->val.n > cfg->eval_limit) r->val.n = cfg->eval_limit;
+    if (cfg->eval_limit && r->test.n > cfg->eval_limit) r->test.n = cfg->eval_limit;
+    r->steps = (r->train.n + cfg->batch - 1) / cfg->batch;
+    int max_batch = cfg->batch > cfg->eval_batch ? cfg->batch : cfg->eval_batch;
+    r->net = train_net_create_arch(cfg->arch, max_batch, cfg->threads, cfg->kernels, e);
+    if (!r->net) return -1;
+    snprintf(cfg->kernels, sizeof cfg->kernels, "%s", r->net->k->name);
+    adam_init(&r->opt, r->net->n_params);
+    r->opt.lr = cfg->lr;
+    r->hist = xcalloc((size_t)cfg->epochs, sizeof(TrainEpoch));
+    r->ckpt_path = path_join(cfg->out_dir, "checkpoint.safetensors");
+    r->order = xmalloc(sizeof(int) * (size_t)r->train.n);
+    r->aug = xmalloc(sizeof(AugParams) * (size_t)cfg->batch);
+    r->dlogits = xalloc_floats((size_t)cfg->batch * CIFAR_CLASSES);
+    r->labels = xmalloc((size_t)cfg->batch);
+    if (cfg->resume) {
+        if (resume_from_checkpoint(r, e)) return -1;
     } else {
-        net_init(net, cfg.seed);
+        net_init(r->net, cfg->seed);
     }
     /* after init or resume: a device starts from the host's weights and moments */
-    if (net_place(net, cfg.device, &opt, e) || net_attach_images(net, &train, e) ||
-        net_attach_images(net, &val, e) || net_attach_images(net, &test, e)) {
-        rc = -1;
-        goto out;
-    }
-    char where[160];
-    net_describe_device(net, where, sizeof where);
-
-    if (!cfg.quiet) {
+    if (net_place(r->net, cfg->device, &r->opt, e) ||
+        net_attach_images(r->net, r->train.images, r->train.n, e) ||
+        net_attach_images(r->net, r->val.images, r->val.n, e) ||
+        net_attach_images(r->net, r->test.images, r->test.n, e))
+        return -1;
+    r->ri = (RunInfo){cfg, data, r->net, r->train.n, r->val.n, r->test.n,
+                      r->hist, r->start_epoch, "running", 0};
+    if (!cfg->quiet) {
+        char where[160];
+        net_describe_device(r->net, where, sizeof where);
         printf("train: %d images (val %d, test %d), aug %s, batch %d, epochs %d, seed %llu, "
                "threads %d, %s %s -> %s\n",
-               n_train, val.n, test.n, cfg.aug[0] ? cfg.aug : "none", cfg.batch, cfg.epochs,
-               (unsigned long long)cfg.seed, net->kctx.threads, net->gpu ? "device" : "kernels",
-               net->gpu ? where : net->k->name, cfg.out_dir);
-        if (cfg.resume)
-            printf("resuming after epoch %d of %d from %s\n", start_epoch, cfg.epochs,
-                   ckpt_path);
+               r->train.n, r->val.n, r->test.n, cfg->aug[0] ? cfg->aug : "none", cfg->batch,
+               cfg->epochs, (unsigned long long)cfg->seed, r->net->kctx.threads,
+               r->net->backend == net_backend_cpu() ? "kernels" : "device",
+               r->net->backend == net_backend_cpu() ? r->net->k->name : where, cfg->out_dir);
+        if (cfg->resume)
+            printf("resuming after epoch %d of %d from %s\n", r->start_epoch, cfg->epochs,
+                   r->ckpt_path);
         fflush(stdout);
     }
-    int tty = !cfg.quiet && isatty(STDOUT_FILENO);
-    RunInfo ri = {&cfg, data, net, n_train, val.n, test.n, hist, start_epoch, "running", 0};
+    r->progress.on = !cfg->quiet && isatty(STDOUT_FILENO);
+    return 0;
+}
 
-    for (int epoch = start_epoch; epoch < cfg.epochs && !interrupted; epoch++) {
-        double t0 = now_seconds(), last_draw = 0;
-        for (int i = 0; i < n_train; i++) idx[i] = i;
-        Rng order = rng_stream(cfg.seed, rng_mix(RNG_TAG_SHUFFLE, (uint64_t)epoch));
-        rng_shuffle(&order, idx, n_train);
-        double loss_sum = 0;
-        long correct = 0, seen = 0;
-        for (int s = 0; s < steps; s++) {
-            int B = n_train - s * cfg.batch < cfg.batch ? n_train - s * cfg.batch : cfg.batch;
-            const int *bidx = idx + (size_t)s * cfg.batch;
-            aug_draw_batch(&spec, bidx, B, cfg.seed, rng_mix(RNG_TAG_AUGMENT, (uint64_t)epoch),
-                           aug);
-            for (int b = 0; b < B; b++) labels[b] = train.labels[bidx[b]];
-            net_zero_grads(net);
-            Rng drop = rng_stream(cfg.seed, rng_mix(RNG_TAG_DROPOUT, (uint64_t)opt.t));
-            const float *logits = net_forward_images(net, &train, bidx, aug, B, 1, &drop, -1);
-            if (!logits) {
-                rc = err_set(e, "epoch %d step %d: %s", epoch + 1, s + 1, net_error(net));
-                goto out;
-            }
-            int corr = 0;
-            float loss = softmax_xent(dlogits, &corr, logits, labels, B, CIFAR_CLASSES);
-            if (!isfinite(loss)) {
-                if (tty) printf("\n");
-                if (epoch > 0)
-                    rc = err_set(e, "epoch %d step %d: the loss is %s, training diverged; the "
-                                    "last good checkpoint (epoch %d) is kept in %s",
-                                 epoch + 1, s + 1, isnan(loss) ? "NaN" : "infinite", epoch,
-                                 ckpt_path);
-                else
-                    rc = err_set(e, "epoch 1 step %d: the loss is %s, training diverged "
-                                    "before the first checkpoint", s + 1,
-                                 isnan(loss) ? "NaN" : "infinite");
-                goto out;
-            }
-            if (net_backward(net, dlogits, B)) {
-                rc = err_set(e, "epoch %d step %d: %s", epoch + 1, s + 1, net_error(net));
-                goto out;
-            }
-            net_adam_step(net, &opt);
-            loss_sum += (double)loss * B;
-            correct += corr;
-            seen += B;
-            if (tty) {
-                double now = now_seconds();
-                if (now - last_draw >= 0.1 || s + 1 == steps) {
-                    draw_progress(epoch + 1, cfg.epochs, s + 1, steps, seen, t0, loss_sum,
-                                  correct);
-                    last_draw = now;
-                }
-            }
-            if (train_stop_requested()) {
-                interrupted = 1;
-                break;
-            }
-        }
-        if (interrupted) {
-            if (tty) printf("\n");
-            break; /* the partial epoch is dropped: resume redoes it */
-        }
-        if (tty) {
-            printf("\r\033[KEpoch %d/%d evaluating on val and test...", epoch + 1, cfg.epochs);
-            fflush(stdout);
-        }
-        TrainEpoch *t = &hist[epoch];
-        float vl, va, tl, ta;
-        if (eval_split(net, &val, &vl, &va, NULL) || eval_split(net, &test, &tl, &ta, NULL)) {
-            rc = err_set(e, "evaluation failed: %s", net_error(net));
-            goto out;
-        }
-        if (net_sync_host(net, &opt, e)) { /* the checks and checkpoints read the host copy */
-            rc = -1;
-            goto out;
-        }
-        const char *bad = !isfinite(vl)                       ? "validation loss"
-                          : !isfinite(tl)                       ? "test loss"
-                          : !all_finite(net->params, net->n_params) ? "weights"
-                          : !all_finite(net->state, net->n_state)   ? "BN moving statistics"
-                                                                    : NULL;
-        if (bad) {
-            if (tty) printf("\n");
-            if (epoch > 0)
-                rc = err_set(e, "epoch %d: the %s became NaN or infinite, training diverged; "
-                                "the last good checkpoint (epoch %d) is kept in %s",
-                             epoch + 1, bad, epoch, ckpt_path);
-            else
-                rc = err_set(e, "epoch 1: the %s became NaN or infinite, training diverged "
-                                "before the first checkpoint", bad);
-            goto out;
-        }
-        t->epoch = epoch + 1;
-        t->train_loss = loss_sum / seen;
-        t->train_acc = (double)correct / seen;
-        t->val_loss = vl;
-        t->val_acc = va;
-        t->test_loss = tl;
-        t->test_acc = ta;
-        t->seconds = now_seconds() - t0;
-        ri.n_history = epoch + 1;
-        ri.wall_seconds = now_seconds() - wall0;
-        /* history first, checkpoint last: a resume drops history rows beyond
-         * the checkpoint's epoch, so a kill between the writes is harmless */
-        if (write_history(cfg.out_dir, hist, epoch + 1, e) ||
-            write_curves(cfg.out_dir, hist, epoch + 1, e) ||
-            save_checkpoints(&cfg, net, &opt, epoch + 1, e) || write_run_json(&ri, e)) {
-            if (tty) printf("\n");
-            rc = -1;
-            goto out;
-        }
-        if (!cfg.quiet) {
-            printf("%sepoch %d/%d  train loss %.4f acc %.4f  val loss %.4f acc %.4f  "
-                   "test loss %.4f acc %.4f  %.1f s\n",
-                   tty ? "\r\033[K" : "", t->epoch, cfg.epochs, t->train_loss, t->train_acc,
-                   t->val_loss, t->val_acc, t->test_loss, t->test_acc, t->seconds);
-            fflush(stdout);
-        }
-        if (train_stop_requested()) interrupted = 1;
+/* One step: the next batch, forward, loss, update (zero grads, backward,
+ * Adam). Adds to the epoch's running loss and accuracy. */
+static int train_step(Run *r, int epoch, int s, TrainEpoch *t, long *seen, Err *e) {
+    const TrainConfig *cfg = &r->cfg;
+    int B = r->train.n - s * cfg->batch < cfg->batch ? r->train.n - s * cfg->batch : cfg->batch;
+    const int *bidx = r->order + (size_t)s * cfg->batch;
+    aug_draw_batch(&r->spec, bidx, B, cfg->seed, rng_mix(RNG_TAG_AUGMENT, (uint64_t)epoch),
+                   r->aug);
+    for (int b = 0; b < B; b++) r->labels[b] = r->train.labels[bidx[b]];
+    Rng drop = rng_stream(cfg->seed, rng_mix(RNG_TAG_DROPOUT, (uint64_t)r->opt.t));
+    const float *logits =
+        net_forward_images(r->net, r->train.images, bidx, r->aug, B, 1, &drop, -1);
+    if (!logits) return err_set(e, "epoch %d step %d: %s", epoch + 1, s + 1, net_error(r->net));
+    int corr = 0;
+    float loss = softmax_xent(r->dlogits, &corr, logits, r->labels, B, CIFAR_CLASSES);
+    if (!isfinite(loss)) {
+        if (epoch > 0)
+            return err_set(e, "epoch %d step %d: the loss is %s, training diverged; the last "
+                              "good checkpoint (epoch %d) is kept in %s",
+                           epoch + 1, s + 1, isnan(loss) ? "NaN" : "infinite", epoch,
+                           r->ckpt_path);
+        return err_set(e, "epoch 1 step %d: the loss is %s, training diverged before the "
+                          "first checkpoint", s + 1, isnan(loss) ? "NaN" : "infinite");
     }
+    if (net_update(r->net, &r->opt, r->dlogits, B))
+        return err_set(e, "epoch %d step %d: %s", epoch + 1, s + 1, net_error(r->net));
+    t->train_loss += (double)loss * B; /* sums here; train_epoch makes them means */
+    t->train_acc += corr;
+    *seen += B;
+    return 0;
+}
 
-    ri.status = interrupted ? "interrupted" : "complete";
-    ri.wall_seconds = now_seconds() - wall0;
-    if (write_run_json(&ri, e)) {
-        rc = -1;
-        goto out;
+/* One epoch's steps, in its shuffled order. 0, TRAIN_STOPPED (a stop was
+ * requested: the partial epoch is dropped, a resume redoes it) or -1. */
+static int train_epoch(Run *r, int epoch, TrainEpoch *t, Err *e) {
+    const TrainConfig *cfg = &r->cfg;
+    double t0 = r->epoch_t0 = now_seconds();
+    for (int i = 0; i < r->train.n; i++) r->order[i] = i;
+    Rng order = rng_stream(cfg->seed, rng_mix(RNG_TAG_SHUFFLE, (uint64_t)epoch));
+    rng_shuffle(&order, r->order, r->train.n);
+    memset(t, 0, sizeof *t);
+    long seen = 0;
+    for (int s = 0; s < r->steps; s++) {
+        if (train_step(r, epoch, s, t, &seen, e)) return -1;
+        progress_step(&r->progress, epoch + 1, cfg->epochs, s + 1, r->steps, seen, t0,
+                      t->train_loss, (long)t->train_acc);
+        if (train_stop_requested()) return TRAIN_STOPPED;
     }
-    fill_result(res, hist, ri.n_history, ri.wall_seconds, interrupted, net->k->name);
-    if (res) net_describe_device(net, res->device, sizeof res->device);
-    rc = interrupted ? TRAIN_STOPPED : 0;
-out:
-    free(labels);
-    free(dlogits);
-    free(aug);
-    free(idx);
-    free(ckpt_path);
-    free(hist);
-    adam_free(&opt);
-    net_free(net);
-    dir_unlock(lock);
+    t->epoch = epoch + 1;
+    t->train_loss /= (double)seen;
+    t->train_acc /= (double)seen;
+    return 0;
+}
+
+/* End of an epoch: evaluation on val and test, the divergence checks, and
+ * the run directory's files (history first, checkpoint last: a resume drops
+ * history rows beyond the checkpoint's epoch, so a kill between the writes
+ * is harmless). */
+static int end_of_epoch(Run *r, int epoch, TrainEpoch *t, Err *e) {
+    const TrainConfig *cfg = &r->cfg;
+    Net *net = r->net;
+    progress_note(&r->progress, "evaluating on val and test", epoch + 1, cfg->epochs);
+    float vl, va, tl, ta;
+    if (eval_split(net, &r->val, &vl, &va, NULL) || eval_split(net, &r->test, &tl, &ta, NULL))
+        return err_set(e, "evaluation failed: %s", net_error(net));
+    if (net_sync_host(net, &r->opt, e)) return -1; /* the checks and checkpoints read the host copy */
+    const char *bad = !isfinite(vl)                           ? "validation loss"
+                      : !isfinite(tl)                         ? "test loss"
+                      : !all_finite(net->params, net->n_params) ? "weights"
+                      : !all_finite(net->state, net->n_state)   ? "BN moving statistics"
+                                                                : NULL;
+    if (bad && epoch > 0)
+        return err_set(e, "epoch %d: the %s became NaN or infinite, training diverged; the last "
+                          "good checkpoint (epoch %d) is kept in %s",
+                       epoch + 1, bad, epoch, r->ckpt_path);
+    if (bad)
+        return err_set(e, "epoch 1: the %s became NaN or infinite, training diverged before "
+                          "the first checkpoint", bad);
+    t->val_loss = vl, t->val_acc = va, t->test_loss = tl, t->test_acc = ta;
+    t->seconds = now_seconds() - r->epoch_t0;
+    r->ri.n_history = epoch + 1;
+    r->ri.wall_seconds = now_seconds() - r->wall0;
+    if (write_history(cfg->out_dir, r->hist, epoch + 1, e) ||
+        write_curves(cfg->out_dir, r->hist, epoch + 1, e) ||
+        save_checkpoints(cfg, net, &r->opt, epoch + 1, e) || write_run_json(&r->ri, e))
+        return -1;
+    progress_break(&r->progress);
+    if (!cfg->quiet) {
+        printf("epoch %d/%d  train loss %.4f acc %.4f  val loss %.4f acc %.4f  "
+               "test loss %.4f acc %.4f  %.1f s\n",
+               t->epoch, cfg->epochs, t->train_loss, t->train_acc, t->val_loss, t->val_acc,
+               t->test_loss, t->test_acc, t->seconds);
+        fflush(stdout);
+    }
+    return 0;
+}
+
+int train_run(const TrainConfig *cfg, const Cifar10 *data, TrainResult *res, Err *e) {
+    if (res) memset(res, 0, sizeof *res);
+    Run r;
+    int rc = train_open(&r, cfg, data, e);
+    for (int epoch = r.start_epoch; rc == 0 && epoch < r.cfg.epochs; epoch++) {
+        rc = train_epoch(&r, epoch, &r.hist[epoch], e);
+        if (rc == 0) rc = end_of_epoch(&r, epoch, &r.hist[epoch], e);
+        if (rc == 0 && train_stop_requested()) rc = TRAIN_STOPPED;
+    }
+    progress_break(&r.progress);
+    if (rc >= 0) {
+        r.ri.status = rc == TRAIN_STOPPED ? "interrupted" : "complete";
+        r.ri.wall_seconds = now_seconds() - r.wall0;
+        if (write_run_json(&r.ri, e)) rc = -1;
+    }
+    if (rc >= 0) {
+        fill_result(res, r.hist, r.ri.n_history, r.ri.wall_seconds, rc == TRAIN_STOPPED,
+                    r.net->k->name);
+        if (res) net_describe_device(r.net, res->device, sizeof res->device);
+    }
+    run_close(&r);
     return rc;
 }

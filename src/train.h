@@ -4,10 +4,17 @@
  * directory (model.safetensors, checkpoint.safetensors, history.csv,
  * curves.png, run.json). Used by `augprobe train`/`eval` and by `study`.
  *
+ * A step (train.c, train_step) is: the next batch's indices and
+ * augmentation parameters, net_forward_images (augments and runs forward,
+ * on the CPU or the device), softmax_xent, net_update (zero grads,
+ * backward, Adam). train_run opens the run (train_open: checks, network,
+ * resume, placement), runs each epoch (train_epoch) and ends it
+ * (end_of_epoch: evaluation, checks, files).
+ *
  * Randomness, all from cfg->seed, independent of the thread count:
  *   init:     net_init(net, seed)
  *   order:    rng_stream(seed, rng_mix(RNG_TAG_SHUFFLE, epoch))
- *   augment:  aug_batch(..., seed, rng_mix(RNG_TAG_AUGMENT, epoch), ...)
+ *   augment:  aug_draw_batch(..., seed, rng_mix(RNG_TAG_AUGMENT, epoch), ...)
  *   dropout:  rng_stream(seed, rng_mix(RNG_TAG_DROPOUT, global_step))
  * (epoch counts from 0, global_step is Adam's step count before the step). */
 #ifndef AUGPROBE_TRAIN_H
@@ -35,6 +42,7 @@ typedef struct TrainConfig {
     int threads;         /* OpenMP threads; <= 0: OpenMP's current maximum */
     char kernels[32];    /* kernels_by_name(); "" or "auto" = fastest */
     char device[16];     /* net_place(): "cpu" (default), "cuda", "auto", "emulated" */
+    char arch[256];      /* --arch: a built-in network or a network file; "" = seed_cnn */
     const char *out_dir; /* the run directory (created) */
     int resume;          /* continue from out_dir/checkpoint.safetensors */
     int quiet;           /* no progress and no per-epoch lines */
@@ -64,7 +72,7 @@ enum { TRAIN_STOPPED = 1 };
  * lr 1e-3, seed 1, out_dir "runs/train"). */
 void train_config_default(TrainConfig *cfg);
 
-/* Trains net_arch_seed_cnn on data->train (split already made by the
+/* Trains cfg->arch (default seed_cnn) on data->train (split already made by the
  * caller), evaluating on data->val and data->test after every epoch, and
  * writes the run directory. Returns 0 when all epochs are done,
  * TRAIN_STOPPED when a stop was requested (the last completed epoch's
@@ -77,6 +85,33 @@ void train_config_default(TrainConfig *cfg);
 int train_run(const TrainConfig *cfg, const Cifar10 *data, TrainResult *res, Err *e);
 void train_result_free(TrainResult *res);
 
+/* The fields of a config that define a run (what a resume must not change). */
+enum {
+    TRAIN_CFG_AUG = 1 << 0,
+    TRAIN_CFG_BATCH = 1 << 1,
+    TRAIN_CFG_EVAL_BATCH = 1 << 2,
+    TRAIN_CFG_LIMIT = 1 << 3,
+    TRAIN_CFG_EVAL_LIMIT = 1 << 4,
+    TRAIN_CFG_LR = 1 << 5,
+    TRAIN_CFG_SEED = 1 << 6,
+    TRAIN_CFG_SPLIT_SEED = 1 << 7,
+    TRAIN_CFG_ARCH = 1 << 8,
+    TRAIN_CFG_ALL = (1 << 9) - 1,
+};
+/* The one check of a config against a checkpoint's: the first of the
+ * fields in `which` where want and got differ, as one line naming the
+ * flag, both values and path ("--batch 64 conflicts with the checkpoint's
+ * 32 (DIR/checkpoint.safetensors)"). 0 when they agree. */
+int train_config_check(const TrainConfig *want, const TrainConfig *got, unsigned which,
+                       const char *path, Err *e);
+/* The split seed a model was trained with, from its stored config (the
+ * one reader of it); fallback when the file records none. */
+uint64_t train_split_seed(const CheckpointMeta *meta, uint64_t fallback);
+
+/* The output-directory check: creates dir, and fails early, with one
+ * clear line, when it cannot be created or written. */
+int train_check_out_dir(const char *dir, Err *e);
+
 /* Reads the config and the number of completed epochs stored in
  * dir/checkpoint.safetensors (for --resume: fill in flags not given).
  * out_dir, resume and quiet are left as they are in cfg. */
@@ -85,10 +120,23 @@ int train_read_checkpoint_config(const char *dir, TrainConfig *cfg, int *epochs_
 /* Creates the seed CNN for batches up to max_batch with the named kernels
  * ("" / NULL / "auto": fastest). */
 Net *train_net_create(int max_batch, int threads, const char *kernels, Err *e);
-/* Creates the seed CNN and loads a model or checkpoint file into it; meta
+/* The same for arch: a built-in name or a network file (arch.h), on
+ * CIFAR-10's 32x32x3 images; its output must have 10 values. */
+Net *train_net_create_arch(const char *arch, int max_batch, int threads, const char *kernels,
+                           Err *e);
+/* The network a model or checkpoint file records (checkpoint_read_arch;
+ * the seed CNN for path NULL or a file whose header cannot be read, so
+ * that loading it names the problem), with its parameters still zero. */
+Net *train_model_net(const char *path, int max_batch, int threads, const char *kernels,
+                     Err *e);
+/* Creates the network a model or checkpoint file records and loads the file into it; meta
  * (may be NULL) receives its metadata (extra: the training config JSON). */
 Net *train_load_model(const char *path, int max_batch, int threads, const char *kernels,
                       CheckpointMeta *meta, Err *e);
+
+/* The same with the network arch (NULL: the one the file records). */
+Net *train_load_model_arch(const char *path, const char *arch, int max_batch, int threads,
+                           const char *kernels, CheckpointMeta *meta, Err *e);
 
 /* Evaluates net in inference mode on every image of set, in batches of
  * net->max_batch: mean softmax cross-entropy, accuracy, and (confusion may

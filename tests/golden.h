@@ -7,6 +7,7 @@
 
 #include <stdint.h>
 
+#include "../src/cifar10.h"
 #include "../src/net.h"
 
 /* splitmix64's finaliser of tag * 0x9E3779B97F4A7C15 + i. */

@@ -12,6 +12,7 @@
 #endif
 
 #include "../src/augment.h"
+#include "../src/cifar10.h"
 #include "test.h"
 
 enum { NPIX = 32 * 32 * 3 };

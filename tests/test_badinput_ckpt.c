@@ -21,9 +21,7 @@
 /* A valid seed-CNN model file made with the library (no training). */
 static char *make_model(const char *dir) {
     Err e;
-    int n;
-    const LayerSpec *specs = net_arch_seed_cnn(&n);
-    Net *net = net_create("seed_cnn", specs, n, CIFAR_H, CIFAR_W, CIFAR_C, 2, 1, &e);
+    Net *net = net_create_text("seed_cnn", arch_builtin("seed_cnn"), CIFAR_H, CIFAR_W, CIFAR_C, 2, 1, &e);
     if (!net) return NULL;
     net_init(net, 3);
     CheckpointMeta meta;
@@ -242,9 +240,7 @@ TEST(badinput_checkpoint_other_architecture) {
     /* a genuine RankNet head checkpoint given where the seed CNN is expected */
     const char *dir = test_tmpdir();
     Err e;
-    int n;
-    const LayerSpec *specs = net_arch_ranknet_head(&n);
-    Net *net = net_create("ranknet_head", specs, n, 1, 1, 2048, 2, 1, &e);
+    Net *net = net_create_text("ranknet_head", arch_builtin("ranknet_head"), 1, 1, 2048, 2, 1, &e);
     REQUIRE(net);
     net_init(net, 1);
     CheckpointMeta meta;

@@ -14,18 +14,19 @@
 #include "golden.h"
 #include "test.h"
 
-static const LayerSpec SMALL[] = {
-    {LAYER_CONV, "c1", 5, 3, 1, 0},      {LAYER_BATCHNORM, "bn1", 0, 0, 0, 0},
-    {LAYER_CONV, "c2", 3, 1, 0, 0},      {LAYER_MAXPOOL, "pool", 0, 0, 0, 0},
-    {LAYER_FLATTEN, "flatten", 0, 0, 0, 0}, {LAYER_DROPOUT, "drop", 0, 0, 0, 0.25f},
-    {LAYER_DENSE, "d1", 7, 0, 1, 0},     {LAYER_DENSE, "out", 4, 0, 0, 0},
-};
-#define N_SMALL 8
+static const char SMALL[] = "c1 conv filters=5 kernel=3 relu\n"
+                           "bn1 batchnorm\n"
+                           "c2 conv filters=3 kernel=1\n"
+                           "pool maxpool\n"
+                           "flatten flatten\n"
+                           "drop dropout rate=0.25\n"
+                           "d1 dense units=7 relu\n"
+                           "out dense units=4\n";
 enum { SB = 3, SH = 4, SW = 6, SC = 2 };
 
 static Net *small_net(void) {
     Err e;
-    Net *net = net_create("small", SMALL, N_SMALL, SH, SW, SC, SB, 1, &e);
+    Net *net = net_create_text("small", SMALL, SH, SW, SC, SB, 1, &e);
     if (net) net_init(net, 3);
     return net;
 }
@@ -399,11 +400,9 @@ TEST(checkpoint_rejects_nan_and_inf) {
 
 TEST(checkpoint_interop_pytorch_logits_from_our_file) {
     enum { B = 32 };
-    int n;
-    const LayerSpec *s = net_arch_seed_cnn(&n);
     Err e;
-    Net *a = net_create("seed_cnn", s, n, 32, 32, 3, B, 2, &e);
-    Net *b = net_create("seed_cnn", s, n, 32, 32, 3, B, 2, &e);
+    Net *a = net_create_text("seed_cnn", arch_builtin("seed_cnn"), 32, 32, 3, B, 2, &e);
+    Net *b = net_create_text("seed_cnn", arch_builtin("seed_cnn"), 32, 32, 3, B, 2, &e);
     REQUIRE(a && b);
     golden_set_weights(a);
     char *path = tmp_path("golden.safetensors");

@@ -1,4 +1,4 @@
-/* test_device.c - the GPU path's engine (gpu_net.c through device.h) on
+/* test_device.c - the GPU path's engine (device/gpu_net.c through device.h) on
  * the CPU emulation against the CPU path: augmentation on the device equals
  * aug_apply, dropout masks are seeded and at their rate. The CUDA backend
  * runs the same cases where a GPU is present (skipped with the reason
@@ -15,8 +15,8 @@
 #include <unistd.h>
 
 #include "../src/augment.h"
-#include "../src/device.h"
-#include "../src/gpu_net.h"
+#include "../src/device/device.h"
+#include "../src/device/gpu_net.h"
 #include "../src/net.h"
 #include "../src/rng.h"
 #include "golden.h"
@@ -25,16 +25,16 @@
 /* The device path's augmentation against aug_apply, over every op. */
 static void augment_case(const DeviceOps *ops) {
     enum { N = 12 };
-    static const LayerSpec FLAT[] = {{LAYER_FLATTEN, "flatten", 0, 0, 0, 0}};
+
     Err e;
-    Net *net = net_create("flat", FLAT, 1, 32, 32, 3, N, 1, &e);
+    Net *net = net_create_text("flat", "flatten flatten\n", 32, 32, 3, N, 1, &e);
     REQUIRE(net);
     if (net_use_device(net, ops, NULL, &e)) {
         net_free(net);
         SKIP(e.msg);
     }
     ImageSet set = golden_images(20, 3);
-    REQUIRE(net_attach_images(net, &set, &e) == 0);
+    REQUIRE(net_attach_images(net, set.images, set.n, &e) == 0);
     AugParams p[N];
     int idx[N];
     for (int b = 0; b < N; b++) {
@@ -52,7 +52,7 @@ static void augment_case(const DeviceOps *ops) {
     p[9].hue = 0.25f;
     p[10].hue = -0.6f, p[10].contrast = 1.7f, p[10].brightness = -0.2f, p[10].vflip = 1;
     p[11].ty = -0.2f, p[11].saturation = 2.0f;
-    const float *got = net_forward_images(net, &set, idx, p, N, 0, NULL, -1);
+    const float *got = net_forward_images(net, set.images, idx, p, N, 0, NULL, -1);
     REQUIRE(got);
     float *want = xalloc_floats((size_t)N * CIFAR_PIXELS);
     for (int b = 0; b < N; b++)
@@ -73,10 +73,10 @@ TEST(device_cuda_augmentation_equals_aug_apply) {
 }
 
 TEST(device_dropout_masks_are_seeded_and_at_their_rate) {
-    static const LayerSpec DROP[] = {{LAYER_DROPOUT, "drop", 0, 0, 0, 0.2f}};
+
     Err e;
     enum { B = 16, D = 1000 };
-    Net *net = net_create("drop", DROP, 1, 1, 1, D, B, 1, &e);
+    Net *net = net_create_text("drop", "drop dropout rate=0.2\n", 1, 1, D, B, 1, &e);
     REQUIRE(net);
     REQUIRE(net_use_device(net, device_emulated(), NULL, &e) == 0);
     float *x = xalloc_floats((size_t)B * D), *a = xalloc_floats((size_t)B * D);

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "../src/augment.h"
-#include "../src/device.h"
+#include "../src/device/device.h"
 #include "../src/net.h"
 #include "../src/probe.h"
 #include "../src/rng.h"
@@ -19,11 +19,9 @@
 /* Probe features (per-level augmentation + taps, pooled and flat) from a
  * device trunk equal the CPU trunk's. */
 static void features_case(const DeviceOps *ops) {
-    int n_specs;
-    const LayerSpec *specs = net_arch_seed_cnn(&n_specs);
     Err e;
-    Net *cpu = net_create("seed_cnn", specs, n_specs, 32, 32, 3, 4, 1, &e);
-    Net *dev = net_create("seed_cnn", specs, n_specs, 32, 32, 3, 4, 1, &e);
+    Net *cpu = net_create_text("seed_cnn", arch_builtin("seed_cnn"), 32, 32, 3, 4, 1, &e);
+    Net *dev = net_create_text("seed_cnn", arch_builtin("seed_cnn"), 32, 32, 3, 4, 1, &e);
     REQUIRE(cpu && dev);
     net_set_kernels(cpu, kernels_reference());
     net_init(cpu, 5);

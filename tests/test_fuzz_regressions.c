@@ -58,9 +58,8 @@ TEST(fuzz_regress_meta_control_byte_in_class_name) {
  * object"). err_set now replaces control bytes, so every message stays one
  * line; this checks it at the loader and at err_set itself. */
 TEST(fuzz_regress_checkpoint_error_with_newline_in_name_is_one_line) {
-    static const LayerSpec specs[] = {{LAYER_DENSE, "logits", 3, 0, 0, 0}};
     Err e;
-    Net *net = net_create("fuzz_tiny", specs, 1, 1, 1, 2, 1, 1, &e);
+    Net *net = net_create_text("fuzz_tiny", "logits dense units=3\n", 1, 1, 2, 1, 1, &e);
     REQUIRE(net);
     /* JSON allows "\n" in a key; cJSON also takes a raw one */
     static const char hdr[] = "{\"logits.w\\neight\": 5, \"x\ny\": {}}";

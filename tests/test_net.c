@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../src/device/device.h"
 #include "../src/layers.h"
 #include "../src/net.h"
 #include "../src/optim.h"
@@ -14,12 +15,10 @@
 #include "test.h"
 
 TEST(net_seed_cnn_shapes_and_param_counts_match_keras) {
-    int n;
-    const LayerSpec *s = net_arch_seed_cnn(&n);
     Err e;
-    Net *net = net_create("seed_cnn", s, n, 32, 32, 3, 2, 1, &e);
+    Net *net = net_create_text("seed_cnn", arch_builtin("seed_cnn"), 32, 32, 3, 2, 1, &e);
     REQUIRE(net);
-    CHECK_INT_EQ(n, 20);
+    CHECK_INT_EQ(net->n_layers, 20);
     /* Keras: 2,397,226 total of which 896 (BN moving stats) non-trainable */
     CHECK_INT_EQ(net->n_params, 2396330);
     CHECK_INT_EQ(net->n_state, 896);
@@ -60,17 +59,15 @@ TEST(net_summary_command_prints_keras_totals) {
     CHECK_STR_CONTAINS(out, "score (Dense)");
     snprintf(cmd, sizeof cmd, "%s summary --arch resnet", test_bin());
     CHECK_INT_EQ(test_run(cmd, out, sizeof out), 2);
-    CHECK_STR_CONTAINS(out, "--arch: 'resnet' is not seed_cnn or ranknet_head");
+    CHECK_STR_CONTAINS(out, "--arch: 'resnet' is neither a built-in network");
     snprintf(cmd, sizeof cmd, "%s summary --help", test_bin());
     CHECK_INT_EQ(test_run(cmd, out, sizeof out), 0);
     CHECK_STR_CONTAINS(out, "Usage: augprobe summary");
 }
 
 TEST(net_ranknet_head_shapes) {
-    int n;
-    const LayerSpec *s = net_arch_ranknet_head(&n);
     Err e;
-    Net *net = net_create("ranknet_head", s, n, 1, 1, 2048, 4, 1, &e);
+    Net *net = net_create_text("ranknet_head", arch_builtin("ranknet_head"), 1, 1, 2048, 4, 1, &e);
     REQUIRE(net);
     CHECK_INT_EQ(net->n_params, 2048 * 1024 + 1024 + 1024 + 1);
     CHECK_INT_EQ(net_output_size(net), 1);
@@ -78,21 +75,17 @@ TEST(net_ranknet_head_shapes) {
 }
 
 TEST(net_create_rejects_bad_specs) {
-    LayerSpec even[] = {{LAYER_CONV, "c", 4, 2, 0, 0}};
-    LayerSpec pool[] = {{LAYER_MAXPOOL, "p", 0, 0, 0, 0}};
     Err e;
-    CHECK(!net_create("x", even, 1, 4, 4, 1, 1, 1, &e));
-    CHECK_STR_CONTAINS(e.msg, "odd");
-    CHECK(!net_create("x", pool, 1, 5, 4, 1, 1, 1, &e));
-    CHECK_STR_CONTAINS(e.msg, "not even");
+    CHECK(!net_create_text("x", "c conv filters=4 kernel=2\n", 4, 4, 1, 1, 1, &e));
+    CHECK_STR_CONTAINS(e.msg, "x:1: kernel=2: must be an odd number");
+    CHECK(!net_create_text("x", "# a pool\n\np maxpool\n", 5, 4, 1, 1, 1, &e));
+    CHECK_STR_CONTAINS(e.msg, "x:3: node p: max-pool input 5x4 is not even");
 }
 
 TEST(net_init_is_glorot_uniform_and_deterministic) {
-    int n;
-    const LayerSpec *s = net_arch_seed_cnn(&n);
     Err e;
-    Net *a = net_create("seed_cnn", s, n, 32, 32, 3, 1, 1, &e);
-    Net *b = net_create("seed_cnn", s, n, 32, 32, 3, 1, 1, &e);
+    Net *a = net_create_text("seed_cnn", arch_builtin("seed_cnn"), 32, 32, 3, 1, 1, &e);
+    Net *b = net_create_text("seed_cnn", arch_builtin("seed_cnn"), 32, 32, 3, 1, 1, &e);
     REQUIRE(a && b);
     net_init(a, 5);
     net_init(b, 5);
@@ -122,13 +115,15 @@ TEST(net_init_is_glorot_uniform_and_deterministic) {
 }
 
 /* A small net with every layer kind, for finite differences. */
-static const LayerSpec SMALL[] = {
-    {LAYER_CONV, "c1", 5, 3, 1, 0},       {LAYER_BATCHNORM, "bn1", 0, 0, 0, 0},
-    {LAYER_CONV, "c2", 3, 1, 0, 0},       {LAYER_BATCHNORM, "bn2", 0, 0, 0, 0},
-    {LAYER_MAXPOOL, "pool", 0, 0, 0, 0},  {LAYER_FLATTEN, "flatten", 0, 0, 0, 0},
-    {LAYER_DROPOUT, "drop", 0, 0, 0, 0.3f}, {LAYER_DENSE, "d1", 7, 0, 1, 0},
-    {LAYER_DENSE, "out", 4, 0, 0, 0},
-};
+static const char SMALL[] = "c1 conv filters=5 kernel=3 relu\n"
+                           "bn1 batchnorm\n"
+                           "c2 conv filters=3 kernel=1\n"
+                           "bn2 batchnorm\n"
+                           "pool maxpool\n"
+                           "flatten flatten\n"
+                           "drop dropout rate=0.3\n"
+                           "d1 dense units=7 relu\n"
+                           "out dense units=4\n";
 
 typedef struct {
     Net *net;
@@ -146,7 +141,7 @@ static double net_loss(NetCase *c, float *dlogits) {
 TEST(net_gradients_match_finite_differences) {
     enum { B = 3, H = 4, W = 6, C = 2 };
     Err e;
-    Net *net = net_create("small", SMALL, 9, H, W, C, B, 1, &e);
+    Net *net = net_create_text("small", SMALL, H, W, C, B, 1, &e);
     REQUIRE(net);
     net_set_kernels(net, kernels_reference());
     net_init(net, 11);
@@ -196,7 +191,7 @@ TEST(net_gradients_match_finite_differences) {
 TEST(net_forward_upto_and_inference_mode) {
     enum { B = 2, H = 4, W = 6, C = 2 };
     Err e;
-    Net *net = net_create("small", SMALL, 9, H, W, C, B, 1, &e);
+    Net *net = net_create_text("small", SMALL, H, W, C, B, 1, &e);
     REQUIRE(net);
     net_init(net, 2);
     float x[B * H * W * C];
@@ -271,8 +266,6 @@ static void train_steps(Net *net, Adam *opt, const float *x, const uint8_t *y, i
 
 TEST(net_training_is_bit_deterministic) {
     enum { B = 4 };
-    int n;
-    const LayerSpec *s = net_arch_seed_cnn(&n);
     Err e;
     float *x = malloc(sizeof(float) * B * 32 * 32 * 3);
     Rng r = rng_stream(8, 8);
@@ -281,7 +274,7 @@ TEST(net_training_is_bit_deterministic) {
     float *params[2], *state[2];
     size_t np = 0, ns = 0;
     for (int run = 0; run < 2; run++) {
-        Net *net = net_create("seed_cnn", s, n, 32, 32, 3, B, 2, &e);
+        Net *net = net_create_text("seed_cnn", arch_builtin("seed_cnn"), 32, 32, 3, B, 2, &e);
         REQUIRE(net);
         net_init(net, 4);
         Adam opt;
@@ -297,7 +290,7 @@ TEST(net_training_is_bit_deterministic) {
     CHECK(!memcmp(params[0], params[1], np * 4));
     CHECK(!memcmp(state[0], state[1], ns * 4));
     /* and training did change the parameters */
-    Net *fresh = net_create("seed_cnn", s, n, 32, 32, 3, 1, 1, &e);
+    Net *fresh = net_create_text("seed_cnn", arch_builtin("seed_cnn"), 32, 32, 3, 1, 1, &e);
     REQUIRE(fresh);
     net_init(fresh, 4);
     CHECK(memcmp(fresh->params, params[0], np * 4) != 0);
@@ -417,10 +410,8 @@ static void golden_compare_net(const Tol *t, const Net *net, const char *prefix,
 /* The golden run on the CPU, or (ops) on a device through net_use_device. */
 static void golden_run(const DeviceOps *ops, const Tol *t) {
     enum { B = 32 };
-    int n;
-    const LayerSpec *s = net_arch_seed_cnn(&n);
     Err e;
-    Net *net = net_create("seed_cnn", s, n, 32, 32, 3, B, 2, &e);
+    Net *net = net_create_text("seed_cnn", arch_builtin("seed_cnn"), 32, 32, 3, B, 2, &e);
     REQUIRE(net);
     golden_set_weights(net);
     if (ops && net_use_device(net, ops, NULL, &e)) {

@@ -236,9 +236,7 @@ static uint8_t *random_images(int n, uint64_t seed) {
 }
 
 static Net *random_trunk(int max_batch, Err *e) {
-    int ns;
-    const LayerSpec *specs = net_arch_seed_cnn(&ns);
-    Net *net = net_create("seed_cnn", specs, ns, CIFAR_H, CIFAR_W, CIFAR_C, max_batch, 2, e);
+    Net *net = net_create_text("seed_cnn", arch_builtin("seed_cnn"), CIFAR_H, CIFAR_W, CIFAR_C, max_batch, 2, e);
     if (net) net_init(net, 3);
     return net;
 }

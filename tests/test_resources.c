@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../src/arch.h"
 #include "../src/cifar10.h"
 #include "../src/net.h"
 #include "../src/resources.h"
@@ -26,10 +27,9 @@ static uint64_t allocated_floats(const Net *n, int B) {
 }
 
 TEST(resources_estimate_matches_net_create) {
-    int ns;
-    const LayerSpec *s = net_arch_seed_cnn(&ns);
     Err e;
-    Net *n = net_create("seed_cnn", s, ns, CIFAR_H, CIFAR_W, CIFAR_C, 3, 1, &e);
+    Net *n = net_create_text("seed_cnn", arch_builtin("seed_cnn"), CIFAR_H, CIFAR_W, CIFAR_C, 3,
+                             1, &e);
     REQUIRE(n);
     for (int B = 1; B <= 4096; B *= 8) {
         CHECK_INT_EQ(mem_seed_net_bytes(B, 0), allocated_floats(n, B) * 4);

@@ -138,9 +138,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--batch")) B = atoi(argv[i + 1]);
     }
     Err e;
-    int nl;
-    const LayerSpec *spec = net_arch_seed_cnn(&nl);
-    Net *net = net_create("seed_cnn", spec, nl, 32, 32, 3, B, threads, &e);
+    Net *net = net_create_text("seed_cnn", arch_builtin("seed_cnn"), 32, 32, 3, B, threads, &e);
     if (!net) return fprintf(stderr, "step_profile: %s\n", e.msg), 1;
     net_init(net, 1);
     P.real = net->k;

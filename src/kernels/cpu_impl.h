@@ -1001,9 +1001,17 @@ static void maxpool_backward(KernelCtx *ctx, float *din, const float *dout, cons
 }
 
 static const Kernels TABLE = {
-    KT_NAME,         conv_forward,     conv_backward, dense_forward,   dense_backward,
-    relu_backward,   bn_forward_train, bn_forward_infer, bn_backward, maxpool_forward,
-    maxpool_backward,
+    .name = KT_NAME,
+    .conv2d_forward = conv_forward,
+    .conv2d_backward = conv_backward,
+    .dense_forward = dense_forward,
+    .dense_backward = dense_backward,
+    .relu_backward = relu_backward,
+    .batchnorm_forward_train = bn_forward_train,
+    .batchnorm_forward_infer = bn_forward_infer,
+    .batchnorm_backward = bn_backward,
+    .maxpool2_forward = maxpool_forward,
+    .maxpool2_backward = maxpool_backward,
 };
 
 const Kernels *KT_GETTER(void) { return &TABLE; }

@@ -88,8 +88,17 @@ static void r_pool_b(KernelCtx *c, float *din, const float *dout, const float *i
 }
 
 static const Kernels REFERENCE = {
-    "reference", r_conv_f, r_conv_b, r_dense_f, r_dense_b, r_relu_b,
-    r_bn_ft,     r_bn_fi,  r_bn_b,   r_pool_f,  r_pool_b,
+    .name = "reference",
+    .conv2d_forward = r_conv_f,
+    .conv2d_backward = r_conv_b,
+    .dense_forward = r_dense_f,
+    .dense_backward = r_dense_b,
+    .relu_backward = r_relu_b,
+    .batchnorm_forward_train = r_bn_ft,
+    .batchnorm_forward_infer = r_bn_fi,
+    .batchnorm_backward = r_bn_b,
+    .maxpool2_forward = r_pool_f,
+    .maxpool2_backward = r_pool_b,
 };
 
 const Kernels *kernels_reference(void) { return &REFERENCE; }

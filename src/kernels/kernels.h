@@ -1,9 +1,12 @@
-/* kernels.h - one interface for the compute kernels of the layers: the
- * reference loops (src/layers.c), the fast CPU kernels, and later CUDA.
- * The network (src/net.c) calls every heavy layer through a Kernels table, so
- * a backend is swapped without touching the training step. Signatures and
- * semantics are those of the ref_* functions in layers.h, plus a KernelCtx
- * that owns scratch memory (no global state). */
+/* kernels.h - one interface for the CPU compute kernels of the layers: the
+ * reference loops (src/layers.c) and the fast AVX-512 / AVX2 / portable
+ * kernels (cpu_impl.h). The CPU backend's kinds (src/kinds.c) call every
+ * heavy layer through a Kernels table, so a kernel set is swapped without
+ * touching the training step; the device backend (src/device/) has its
+ * own ops (device.h). Signatures and semantics are those of the ref_*
+ * functions in layers.h, plus a KernelCtx that owns scratch memory and the
+ * thread count (no global state). A strided convolution runs as a strided
+ * im2col (kinds.c) and dense_forward/dense_backward, its GEMM. */
 #ifndef AUGPROBE_KERNELS_H
 #define AUGPROBE_KERNELS_H
 

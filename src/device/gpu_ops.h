@@ -1,7 +1,7 @@
 /* gpu_ops.h - the element-wise work of the GPU path, written as plain
- * functions of one index i. The CUDA backend (src/kernels/cuda.cu) runs each
+ * functions of one index i. The CUDA backend (src/device/cuda.cu) runs each
  * op as a kernel with one thread per index; the CPU emulation
- * (src/device_emu.c) runs the same function in a loop. Same source, so the
+ * (src/device/emu.c) runs the same function in a loop. Same source, so the
  * index arithmetic and numerics of the GPU path are tested on any machine
  * (tests/test_device.c compares the emulation with the reference layers).
  *
@@ -15,7 +15,7 @@
 #include <math.h>
 #include <stdint.h>
 
-#include "augment_math.h"
+#include "../augment_math.h"
 
 #ifdef __CUDACC__
 #define GPU_HD __host__ __device__ static inline

@@ -1,7 +1,7 @@
-/* device_emu.c - the GPU path's device (device.h) emulated on the CPU: host
+/* emu.c - the GPU path's device (device.h) emulated on the CPU: host
  * memory, and every op of gpu_ops.h run as a plain serial loop over its
  * index space, the GEMM as a textbook column-major loop. Slow; it exists so
- * that src/gpu_net.c (everything the GPU does but the CUDA calls) is run
+ * that src/device/gpu_net.c (everything the GPU does but the CUDA calls) is run
  * and tested on any machine. Also: --device parsing.
  *
  * Device memory is tracked, and every op checks its pointers: a host

@@ -1,7 +1,7 @@
 /* device.h - the operations the GPU path needs, behind one table: the CUDA
- * backend (src/kernels/cuda.cu, built where nvcc is found) and a CPU
- * emulation of it (src/device_emu.c) that runs the same per-element code
- * (src/gpu_ops.h) in plain loops. src/gpu_net.c drives a network through
+ * backend (src/device/cuda.cu, built where nvcc is found) and a CPU
+ * emulation of it (src/device/emu.c) that runs the same per-element code
+ * (src/device/gpu_ops.h) in plain loops. src/device/gpu_net.c drives a network through
  * this table only, so the whole GPU path (buffers, GEMM orientation, op
  * order) runs and is tested on machines without a GPU; only the thin CUDA
  * layer itself needs one.
@@ -16,8 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "augment_math.h"
-#include "common.h"
+#include "../augment_math.h"
+#include "../common.h"
 
 #ifdef __cplusplus
 extern "C" {

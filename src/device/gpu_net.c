@@ -1,12 +1,15 @@
-/* gpu_net.c - net.h's network run on a device through the DeviceOps table
- * (see gpu_net.h). The layer loop mirrors net.c's: same layer order, same
- * buffers (ping-pong gradients, activations kept for backward). */
+/* gpu_net.c - the device backend (gpu_net.h): net.h's network run on a
+ * device through the DeviceOps table. The node loop mirrors the CPU
+ * backend's: same node order, activations kept for backward, ping-pong
+ * gradient buffers (the device runs chains only). */
 #include "gpu_net.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "gpu_ops.h"
+
+typedef struct GpuNet GpuNet;
 
 #define REDUCE_ROWS 32 /* rows per partial sum: a fixed order, plenty of threads */
 #define MAX_IMAGE_SETS 4
@@ -49,6 +52,8 @@ struct GpuNet {
     int n_allocs;
 };
 
+static int gpu_net_upload(GpuNet *g, const Net *net, const Adam *opt, Err *e);
+
 static void *dalloc(GpuNet *g, size_t bytes, Err *e) {
     if (g->n_allocs == (int)(sizeof g->allocs / sizeof g->allocs[0])) {
         err_set(e, "%s: too many device buffers", g->ops->name);
@@ -59,7 +64,7 @@ static void *dalloc(GpuNet *g, size_t bytes, Err *e) {
     return p;
 }
 
-void gpu_net_free(GpuNet *g) {
+static void gpu_net_free(GpuNet *g) {
     if (!g) return;
     if (g->d) {
         for (int i = 0; i < g->n_allocs; i++) g->ops->free(g->d, g->allocs[i]);
@@ -70,10 +75,8 @@ void gpu_net_free(GpuNet *g) {
     free(g);
 }
 
-const char *gpu_net_describe(const GpuNet *g) { return g->desc; }
-const DeviceOps *gpu_net_ops(const GpuNet *g) { return g->ops; }
 
-GpuNet *gpu_net_create(const Net *net, const DeviceOps *ops, const Adam *opt, Err *e) {
+static GpuNet *gpu_net_create(const Net *net, const DeviceOps *ops, const Adam *opt, Err *e) {
     GpuNet *g = xcalloc(1, sizeof *g);
     g->ops = ops;
     g->d = ops->open(e);
@@ -167,7 +170,7 @@ fail:
     return NULL;
 }
 
-int gpu_net_upload(GpuNet *g, const Net *net, const Adam *opt, Err *e) {
+static int gpu_net_upload(GpuNet *g, const Net *net, const Adam *opt, Err *e) {
     const DeviceOps *o = g->ops;
     size_t f = sizeof(float);
     if (o->upload(g->d, g->params, net->params, g->n_params * f, e) ||
@@ -183,7 +186,7 @@ int gpu_net_upload(GpuNet *g, const Net *net, const Adam *opt, Err *e) {
     return o->sync(g->d, e);
 }
 
-int gpu_net_download(GpuNet *g, Net *net, Adam *opt, Err *e) {
+static int gpu_net_download(GpuNet *g, Net *net, Adam *opt, Err *e) {
     const DeviceOps *o = g->ops;
     size_t f = sizeof(float);
     if (o->download(g->d, net->params, g->params, g->n_params * f, e) ||
@@ -198,7 +201,7 @@ int gpu_net_download(GpuNet *g, Net *net, Adam *opt, Err *e) {
     return 0;
 }
 
-int gpu_net_attach_images(GpuNet *g, const uint8_t *images, long n, long bytes_per_image,
+static int gpu_net_attach_images(GpuNet *g, const uint8_t *images, long n, long bytes_per_image,
                           Err *e) {
     for (int s = 0; s < g->n_sets; s++)
         if (g->sets[s].host == images && g->sets[s].n >= n) return 0;
@@ -256,7 +259,7 @@ static int augment_input(GpuNet *g, const uint8_t *images, const int *idx,
     return 0;
 }
 
-int gpu_net_forward(GpuNet *g, const Net *net, const float *x, const uint8_t *images,
+static int gpu_net_forward(GpuNet *g, const Net *net, const float *x, const uint8_t *images,
                     const int *idx, const AugParams *params, int B, int training,
                     int use_dropout, uint64_t dropout_key, int upto, Err *e) {
     const DeviceOps *o = g->ops;
@@ -313,6 +316,8 @@ int gpu_net_forward(GpuNet *g, const Net *net, const float *x, const uint8_t *im
             break;
         case LAYER_FLATTEN:
             break; /* out aliases in */
+        default: /* check_runs_here admits no other kind */
+            break;
         case LAYER_DROPOUT:
             /* rate 0 is the identity with a mask of ones (backward needs it) */
             o->dropout_forward(d, n_out, G->out, G->mask, in,
@@ -325,12 +330,12 @@ int gpu_net_forward(GpuNet *g, const Net *net, const float *x, const uint8_t *im
     return 0;
 }
 
-int gpu_net_layer_output(GpuNet *g, const Net *net, int i, int B, float *host, Err *e) {
+static int gpu_net_layer_output(GpuNet *g, const Net *net, int i, int B, float *host, Err *e) {
     size_t n = net_layer_size(net, i) * (size_t)B;
     return g->ops->download(g->d, host, g->layers[i].out, n * sizeof(float), e);
 }
 
-int gpu_net_backward(GpuNet *g, const Net *net, const float *dout, int B, Err *e) {
+static int gpu_net_backward(GpuNet *g, const Net *net, const float *dout, int B, Err *e) {
     const DeviceOps *o = g->ops;
     Device *d = g->d;
     int cur = 0;
@@ -391,15 +396,145 @@ int gpu_net_backward(GpuNet *g, const Net *net, const float *dout, int B, Err *e
         case LAYER_DROPOUT:
             if (din) o->mul(d, n_out, din, gr, G->mask);
             break;
+        default: /* check_runs_here admits no other kind */
+            break;
         }
         cur = 1 - cur;
     }
     return o->sync(d, e);
 }
 
-void gpu_net_zero_grads(GpuNet *g) { g->ops->zero(g->d, g->grads, g->n_params * sizeof(float)); }
+static void gpu_net_zero_grads(GpuNet *g) { g->ops->zero(g->d, g->grads, g->n_params * sizeof(float)); }
 
-void gpu_net_adam(GpuNet *g, const Adam *opt, float alpha) {
+static void gpu_net_adam(GpuNet *g, const Adam *opt, float alpha) {
     g->ops->adam(g->d, (long)g->n_params, g->params, g->m, g->v, g->grads, alpha, opt->beta1,
                  opt->beta2, opt->eps);
+}
+
+/* ---- the backend table ---- */
+
+static GpuNet *state(const Net *net) { return (GpuNet *)net->backend_state; }
+
+static const float *dev_forward(Net *net, const float *x, const uint8_t *images, const int *idx,
+                                const AugParams *aug, int B, int training, Rng *rng, int upto) {
+    uint64_t key = training && rng ? rng_u64(rng) : 0;
+    if (gpu_net_forward(state(net), net, x, images, idx, aug, B, training, rng != NULL, key,
+                        upto, &net->err) ||
+        gpu_net_layer_output(state(net), net, upto, B, net->layers[upto].out, &net->err))
+        return NULL;
+    if (training) net->host_stale = 1; /* BN moving statistics changed */
+    return net->layers[upto].out;
+}
+
+static int dev_backward(Net *net, const float *dout, int B) {
+    return gpu_net_backward(state(net), net, dout, B, &net->err);
+}
+
+static void dev_zero_grads(Net *net) { gpu_net_zero_grads(state(net)); }
+
+static void dev_update(Net *net, Adam *opt) {
+    gpu_net_adam(state(net), opt, adam_next_alpha(opt));
+    net->host_stale = 1;
+}
+
+static int dev_sync_host(Net *net, Adam *opt, Err *e) {
+    if (gpu_net_download(state(net), net, opt, e)) return -1;
+    net->host_stale = 0;
+    return 0;
+}
+
+static int dev_attach(Net *net, const uint8_t *images, long n, Err *e) {
+    return gpu_net_attach_images(state(net), images, n,
+                                 (long)net->in_h * net->in_w * net->in_c, e);
+}
+
+static const float *dev_layer_out(Net *net, int i, int B) {
+    if (gpu_net_layer_output(state(net), net, i, B, net->layers[i].out, &net->err)) return NULL;
+    return net->layers[i].out;
+}
+
+static void dev_describe(const Net *net, char *buf, size_t len) {
+    snprintf(buf, len, "%s", state(net)->desc);
+}
+
+static void dev_release(Net *net) {
+    gpu_net_free(state(net));
+    net->backend_state = NULL;
+}
+
+static const NetBackend DEVICE = {
+    .name = "device",
+    .forward = dev_forward,
+    .backward = dev_backward,
+    .zero_grads = dev_zero_grads,
+    .update = dev_update,
+    .sync_host = dev_sync_host,
+    .attach = dev_attach,
+    .layer_out = dev_layer_out,
+    .describe = dev_describe,
+    .release = dev_release,
+};
+
+const NetBackend *gpu_net_backend(void) { return &DEVICE; }
+
+
+/* Whether the device has ops for node L (a new kind has none until its
+ * ops are written here: it is refused, not run wrong). */
+static int has_ops(const Layer *L) {
+    switch (L->spec.kind) {
+    case LAYER_CONV: return L->spec.stride == 1;
+    case LAYER_BATCHNORM:
+    case LAYER_MAXPOOL:
+    case LAYER_FLATTEN:
+    case LAYER_DROPOUT:
+    case LAYER_DENSE: return 1;
+    default: return 0;
+    }
+}
+
+/* The device runs chains of the kinds it has ops for. */
+static int check_runs_here(const Net *net, const DeviceOps *ops, Err *e) {
+    for (int i = 0; i < net->n_layers; i++) {
+        const Layer *L = &net->layers[i];
+        LayerKind k = L->spec.kind;
+        if (!has_ops(L))
+            return err_set(e, "%s: node %s: the device has no %s%s yet (run it on the CPU)",
+                           ops->name, L->spec.name, kind_def(k)->name,
+                           k == LAYER_CONV ? " with a stride" : "");
+        if (L->spec.n_in != 1 || L->in[0] != i - 1)
+            return err_set(e, "%s: node %s: the device runs chains only (its input is not the "
+                              "node before it)",
+                           ops->name, L->spec.name);
+    }
+    return 0;
+}
+
+int net_use_device(Net *net, const DeviceOps *ops, const Adam *opt, Err *e) {
+    if (check_runs_here(net, ops, e)) return -1;
+    GpuNet *g = gpu_net_create(net, ops, opt, e);
+    if (!g) return -1;
+    if (net->backend->release) net->backend->release(net);
+    net->backend = &DEVICE;
+    net->backend_state = g;
+    net->host_stale = 0;
+    return 0;
+}
+
+int net_place(Net *net, const char *device, const Adam *opt, Err *e) {
+    DeviceChoice c;
+    if (!device || !*device) device = "cpu";
+    if (device_choice_parse(device, &c))
+        return err_set(e, "--device: '%s' is not one of cpu, cuda, auto, emulated", device);
+    if (c == DEVICE_CPU) return 0;
+    if (c == DEVICE_EMULATED) return net_use_device(net, device_emulated(), opt, e);
+    const DeviceOps *cuda = device_cuda();
+    Err why;
+    if (!cuda) {
+        if (c == DEVICE_AUTO) return 0;
+        return err_set(e, "--device cuda: this build has no CUDA backend (nvcc was not found "
+                          "when it was built)");
+    }
+    if (net_use_device(net, cuda, opt, &why) == 0) return 0;
+    if (c == DEVICE_AUTO) return 0;
+    return err_set(e, "--device cuda: %s", why.msg);
 }

@@ -1,0 +1,315 @@
+/* arch.c - the network text format of arch.h: the parser and the built-in
+ * networks. */
+#include "arch.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The seed notebook's CNN: 3 blocks of Conv-ReLU, BN, Conv-ReLU, BN,
+ * MaxPool; Flatten; Dropout 0.2; Dense 1024 ReLU; Dropout 0.2; Dense 10
+ * ("logits"; softmax is in the loss). */
+static const char SEED_CNN[] =
+    "# seed_cnn: the seed notebook's CNN (Keras layer names)\n"
+    "block1_conv1  conv       filters=32 kernel=3 relu\n"
+    "block1_bn1    batchnorm\n"
+    "block1_conv2  conv       filters=32 kernel=3 relu\n"
+    "block1_bn2    batchnorm\n"
+    "block1_pool   maxpool\n"
+    "block2_conv1  conv       filters=64 kernel=3 relu\n"
+    "block2_bn1    batchnorm\n"
+    "block2_conv2  conv       filters=64 kernel=3 relu\n"
+    "block2_bn2    batchnorm\n"
+    "block2_pool   maxpool\n"
+    "block3_conv1  conv       filters=128 kernel=3 relu\n"
+    "block3_bn1    batchnorm\n"
+    "block3_conv2  conv       filters=128 kernel=3 relu\n"
+    "block3_bn2    batchnorm\n"
+    "block3_pool   maxpool\n"
+    "flatten       flatten\n"
+    "dropout1      dropout    rate=0.2\n"
+    "dense1        dense      units=1024 relu\n"
+    "dropout2      dropout    rate=0.2\n"
+    "logits        dense      units=10\n";
+
+/* The probe's RankNet head, on feature vectors. */
+static const char RANKNET_HEAD[] =
+    "# ranknet_head: the probe's RankNet scorer\n"
+    "dropout1  dropout  rate=0.2\n"
+    "dense1    dense    units=1024 relu\n"
+    "dropout2  dropout  rate=0.2\n"
+    "score     dense    units=1\n";
+
+static const struct {
+    const char *name, *text;
+} BUILTIN[] = {{"seed_cnn", SEED_CNN}, {"ranknet_head", RANKNET_HEAD}};
+
+const char *arch_builtin(const char *name) {
+    for (size_t i = 0; i < sizeof BUILTIN / sizeof BUILTIN[0]; i++)
+        if (!strcmp(name, BUILTIN[i].name)) return BUILTIN[i].text;
+    return NULL;
+}
+
+const char *arch_builtin_names(void) { return "seed_cnn, ranknet_head"; }
+
+void arch_free(Arch *a) {
+    if (!a) return;
+    free(a->text);
+    free(a->nodes);
+    memset(a, 0, sizeof *a);
+}
+
+static int name_ok(const char *s) {
+    if (!*s) return 0;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && *s != '_' && *s != '-' && *s != '.') return 0;
+    return 1;
+}
+
+/* A whole decimal integer in [lo, hi]. */
+static int parse_int(const char *s, int lo, int hi, int *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || errno || v < lo || v > hi || !isdigit((unsigned char)*s)) return -1;
+    *out = (int)v;
+    return 0;
+}
+
+static int parse_rate(const char *s, float *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (!*s || *end || errno || !(v >= 0 && v < 1)) return -1;
+    *out = (float)v;
+    return 0;
+}
+
+/* A node name (shorter than NODE_NAME_MAX, checked by the caller) into dst. */
+static void copy_name(char dst[NODE_NAME_MAX], const char *src) {
+    size_t n = strlen(src);
+    if (n >= NODE_NAME_MAX) n = NODE_NAME_MAX - 1;
+    memcpy(dst, src, n);
+    dst[n] = 0;
+}
+
+/* Index of the node named name among nodes[0..n), or -1. */
+static int find(const NodeSpec *nodes, int n, const char *name) {
+    for (int i = 0; i < n; i++)
+        if (!strcmp(nodes[i].name, name)) return i;
+    return -1;
+}
+
+/* Does a later line define name? (an input naming it would be a cycle or a
+ * forward reference) */
+static int defined_later(const char *rest, const char *name) {
+    size_t n = strlen(name);
+    for (const char *p = rest; p && *p;) {
+        while (*p == ' ' || *p == '\t' || *p == '\r') p++;
+        if (!strncmp(p, name, n) && (p[n] == ' ' || p[n] == '\t')) return 1;
+        p = strchr(p, '\n');
+        if (p) p++;
+    }
+    return 0;
+}
+
+/* Parses one option token into s; seen collects the OPT_* given. */
+static int parse_option(NodeSpec *s, const KindDef *kd, char *tok, unsigned *seen,
+                        char *in_text, size_t in_len, Err *e) {
+    char *eq = strchr(tok, '=');
+    const char *val = eq ? eq + 1 : NULL;
+    if (eq) *eq = 0;
+    unsigned opt;
+    int bad = 0;
+    if (!strcmp(tok, "relu") && !val) {
+        opt = OPT_RELU, s->relu = 1;
+    } else if (!strcmp(tok, "filters") || !strcmp(tok, "units")) {
+        opt = OPT_UNITS;
+        if (!strcmp(tok, s->kind == LAYER_CONV ? "units" : "filters") &&
+            (kd->opts & OPT_UNITS))
+            return err_set(e, "%s takes %s=N, not %s=", kd->name,
+                           s->kind == LAYER_CONV ? "filters" : "units", tok);
+        bad = !val || parse_int(val, 1, 1 << 20, &s->units);
+    } else if (!strcmp(tok, "kernel")) {
+        opt = OPT_KERNEL;
+        bad = !val || parse_int(val, 1, 63, &s->ksize) || s->ksize % 2 == 0;
+    } else if (!strcmp(tok, "stride")) {
+        opt = OPT_STRIDE;
+        bad = !val || parse_int(val, 1, 64, &s->stride);
+    } else if (!strcmp(tok, "rate")) {
+        opt = OPT_RATE;
+        bad = !val || parse_rate(val, &s->rate);
+    } else if (!strcmp(tok, "in")) {
+        if (!val || !*val) return err_set(e, "in= needs one or two node names");
+        if (in_text[0]) return err_set(e, "in= given twice");
+        snprintf(in_text, in_len, "%s", val);
+        return 0;
+    } else {
+        return err_set(e, "unknown option '%s%s%s' (options: filters, units, kernel, stride, "
+                          "rate, relu, in)",
+                       tok, val ? "=" : "", val ? val : "");
+    }
+    static const char *what[] = {"a whole number from 1", "an odd number from 1 to 63",
+                                 "a whole number from 1 to 64", "", "a number in [0, 1)"};
+    if (!(kd->opts & opt))
+        return err_set(e, "%s takes no %s option", kd->name, tok);
+    if (*seen & opt) return err_set(e, "option %s given twice", tok);
+    *seen |= opt;
+    if (bad) {
+        int w = opt == OPT_UNITS ? 0 : opt == OPT_KERNEL ? 1 : opt == OPT_STRIDE ? 2 : 4;
+        return err_set(e, "%s=%s: must be %s", tok, val ? val : "", what[w]);
+    }
+    return 0;
+}
+
+/* Resolves in_text ("a" or "a,b", or "" for the previous node) into s->in. */
+static int parse_inputs(NodeSpec *s, const KindDef *kd, const NodeSpec *nodes, int i,
+                        char *in_text, const char *rest, Err *e) {
+    s->n_in = 0;
+    if (!in_text[0]) {
+        if (kd->n_in != 1)
+            return err_set(e, "%s takes %d inputs: name them with in=A,B", kd->name, kd->n_in);
+        copy_name(s->in[0], i ? nodes[i - 1].name : "input");
+        s->n_in = 1;
+        return 0;
+    }
+    for (char *tok = in_text, *next; tok; tok = next) {
+        next = strchr(tok, ',');
+        if (next) *next++ = 0;
+        if (s->n_in == 2) return err_set(e, "in=: more than two inputs");
+        if (strlen(tok) >= NODE_NAME_MAX || !name_ok(tok))
+            return err_set(e, "in=: '%s' is not a node name", tok);
+        if (strcmp(tok, "input") && find(nodes, i, tok) < 0) {
+            if (!strcmp(tok, s->name))
+                return err_set(e, "in=%s: a node cannot take its own output (a cycle)", tok);
+            if (defined_later(rest, tok))
+                return err_set(e, "in=%s: '%s' is defined below; a node takes only nodes "
+                                  "above it (a cycle otherwise)",
+                               tok, tok);
+            return err_set(e, "in=%s: no node named '%s' above", tok, tok);
+        }
+        copy_name(s->in[s->n_in++], tok);
+    }
+    if (s->n_in != kd->n_in)
+        return err_set(e, "%s takes %d input%s, in= names %d", kd->name, kd->n_in,
+                       kd->n_in == 1 ? "" : "s", s->n_in);
+    return 0;
+}
+
+/* The next blank-separated token of *p (NUL-terminated in place), or NULL. */
+static char *next_token(char **p) {
+    char *t = *p + strspn(*p, " \t\r");
+    if (!*t) return NULL;
+    char *end = t + strcspn(t, " \t\r");
+    *p = *end ? end + 1 : end;
+    *end = 0;
+    return t;
+}
+
+/* One non-empty line (comment stripped) into s. */
+static int parse_line(NodeSpec *s, const NodeSpec *nodes, int i, char *line, const char *rest,
+                      Err *e) {
+    char *rest_of_line = line;
+    char *name = next_token(&rest_of_line);
+    char *kind = next_token(&rest_of_line);
+    if (!kind) return err_set(e, "'%s': a line is NAME KIND [OPTIONS]", name);
+    if (strlen(name) >= NODE_NAME_MAX)
+        return err_set(e, "node name too long (at most %d characters)", NODE_NAME_MAX - 1);
+    if (!name_ok(name))
+        return err_set(e, "'%s' is not a node name (letters, digits, _ - .)", name);
+    if (!strcmp(name, "input")) return err_set(e, "'input' names the network's input");
+    if (find(nodes, i, name) >= 0) return err_set(e, "a second node named '%s'", name);
+    memset(s, 0, sizeof *s);
+    copy_name(s->name, name);
+    s->stride = 1;
+    const KindDef *kd = kind_by_name(kind, &s->kind);
+    if (!kd) return err_set(e, "unknown kind '%s' (kinds: %s)", kind, kind_names());
+    unsigned seen = 0;
+    char in_text[2 * NODE_NAME_MAX + 8] = "";
+    for (char *tok; (tok = next_token(&rest_of_line));) {
+        if (strlen(tok) >= sizeof in_text) return err_set(e, "option too long: '%.40s...'", tok);
+        if (parse_option(s, kd, tok, &seen, in_text, sizeof in_text, e)) return -1;
+    }
+    unsigned missing = kd->required & ~seen;
+    if (missing)
+        return err_set(e, "%s needs %s", kd->name,
+                       missing & OPT_UNITS    ? (s->kind == LAYER_CONV ? "filters=N" : "units=N")
+                       : missing & OPT_KERNEL ? "kernel=K"
+                                              : "rate=R");
+    return parse_inputs(s, kd, nodes, i, in_text, rest, e);
+}
+
+int arch_parse(Arch *a, const char *name, const char *source, const char *text, Err *e) {
+    memset(a, 0, sizeof *a);
+    size_t len = strlen(text);
+    if (len > ARCH_MAX_TEXT)
+        return err_set(e, "%s: longer than %u bytes: not a network file", source, ARCH_MAX_TEXT);
+    char *copy = xstrdup(text);
+    NodeSpec *nodes = xcalloc(ARCH_MAX_NODES, sizeof *nodes);
+    int n = 0, lineno = 0, rc = 0;
+    Err why;
+    for (char *line = copy, *next; line; line = next) {
+        lineno++;
+        next = strchr(line, '\n');
+        if (next) *next++ = 0;
+        /* the rest of the original text, for the cycle check */
+        const char *rest = next ? text + (next - copy) : NULL;
+        char *hash = strchr(line, '#');
+        if (hash) *hash = 0;
+        if (strspn(line, " \t\r") == strlen(line)) continue;
+        if (n == ARCH_MAX_NODES) {
+            rc = err_set(e, "%s:%d: more than %d nodes", source, lineno, ARCH_MAX_NODES);
+            break;
+        }
+        if (parse_line(&nodes[n], nodes, n, line, rest, &why)) {
+            rc = err_set(e, "%s:%d: %s", source, lineno, why.msg);
+            break;
+        }
+        nodes[n++].line = lineno;
+    }
+    free(copy);
+    if (rc == 0 && n == 0) rc = err_set(e, "%s: no nodes (a line is NAME KIND [OPTIONS])", source);
+    if (rc) {
+        free(nodes);
+        return -1;
+    }
+    a->nodes = xrealloc(nodes, sizeof *nodes * (size_t)n);
+    a->n = n;
+    a->text = xstrdup(text);
+    snprintf(a->name, sizeof a->name, "%s", name);
+    snprintf(a->source, sizeof a->source, "%s", source);
+    return 0;
+}
+
+int arch_load(Arch *a, const char *spec, Err *e) {
+    memset(a, 0, sizeof *a);
+    char source[256];
+    const char *text = arch_builtin(spec);
+    if (text) {
+        snprintf(source, sizeof source, "%s (built-in)", spec);
+        return arch_parse(a, spec, source, text, e);
+    }
+    if (!path_exists(spec)) {
+        err_set(e, "--arch: '%s' is neither a built-in network (%s) nor a file", spec,
+                arch_builtin_names());
+        return ARCH_NOT_FOUND;
+    }
+    uint8_t *buf;
+    size_t len;
+    if (file_read_all(spec, &buf, &len, e)) return -1;
+    if (strlen((char *)buf) != len) {
+        free(buf);
+        return err_set(e, "%s: contains a NUL byte: not a network file", spec);
+    }
+    /* the name: the file's base name without its extension */
+    const char *base = strrchr(spec, '/');
+    base = base ? base + 1 : spec;
+    char name[64];
+    snprintf(name, sizeof name, "%s", base);
+    char *dot = strrchr(name, '.');
+    if (dot && dot != name) *dot = 0;
+    int rc = arch_parse(a, name, spec, (char *)buf, e);
+    free(buf);
+    return rc;
+}
