@@ -107,6 +107,9 @@ typedef struct StudyStats {
     int cells_stale;    /* found with other settings and recomputed */
     int nets_trained, nets_resumed, nets_reused;
     double wall_seconds, cpu_seconds;
+    int ranks;                /* processes that ran the grid (MPI ranks; 1 without MPI) */
+    const double *rank_busy;  /* [ranks]: seconds each spent in tasks (valid during study_run) */
+    double busy_min, busy_max, busy_sum;
 } StudyStats;
 
 /* Return value of study_run when a stop was requested (SIGINT/SIGTERM via
@@ -117,5 +120,13 @@ enum { STUDY_STOPPED = 1 };
 /* Runs the grid on data (already split with c->split_seed) and writes the
  * report. Returns 0, STUDY_STOPPED, or -1 with e set. stats may be NULL. */
 int study_run(const StudyConfig *c, const Cifar10 *data, StudyStats *stats, Err *e);
+
+/* `study --plan`: prints the task graph of the grid c selects (as on a
+ * fresh --out), the unit costs assumed (from an earlier run's
+ * DIR/timings.json when there is one, else constants measured on the
+ * project's 2-core machine), the total work, the critical path and the
+ * simulated makespan by list scheduling on `ranks` ranks (0: a table for
+ * 1, 8, 64, 512). Trains nothing. n_val, n_test, n_train: the split sizes. */
+int study_plan(const StudyConfig *c, int n_train, int n_val, int n_test, int ranks, Err *e);
 
 #endif
