@@ -68,7 +68,8 @@ int study_gpu_choice(int local_rank, const char *visible, int n_gpus, char *out,
 /* The launcher's world size from its environment (Open MPI, MPICH/Hydra,
  * PMIx, Slurm's PMI); 0 when not launched by one. */
 static int launcher_size(void) {
-    static const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS"};
+    static const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS",
+                                 "SLURM_STEP_NUM_TASKS"};
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
         int v = parse_rank(getenv(vars[i]));
         if (v > 0) return v;
@@ -139,6 +140,14 @@ int study_mpi_begin(const char *device, Err *e) {
     g_active = 1;
     MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
     MPI_Comm_size(MPI_COMM_WORLD, &g_size);
+    int want = launcher_size();
+    if (g_size == 1 && want > 1) {
+        /* e.g. srun without the site's PMI: N singletons would each run the grid */
+        MPI_Finalize();
+        g_active = 0;
+        return err_set(e, "started as %d tasks but MPI sees 1 rank (with Slurm try srun "
+                          "--mpi=pmix or --mpi=pmi2)", want);
+    }
     if (!strcmp(device, "cuda") || !strcmp(device, "auto")) {
         MPI_Comm node;
         int shm_rank = -1;
