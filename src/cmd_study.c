@@ -249,12 +249,14 @@ int cmd_study(int argc, char **argv, GlobalOpts *g) {
     /* Under MPI only rank 0 prints the outcome; every rank exits with it. */
     int rank = study_mpi_rank();
     Cifar10 d;
+    double t0 = now_seconds();
     if (cifar10_load(&d, g->data_dir, 1, g->quiet || rank > 0, &e)) {
         fprintf(stderr, "augprobe study: %s\n", e.msg);
         study_mpi_abort(EXIT_FAIL); /* the other ranks may have loaded it: end them too */
         return EXIT_FAIL;
     }
     cifar10_split(&d, g->seed);
+    cfg.data_seconds = now_seconds() - t0;
     train_catch_signals();
     StudyStats st;
     int rc = study_run(&cfg, &d, &st, &e);

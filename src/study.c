@@ -767,6 +767,7 @@ static int write_timings(const StudyConfig *c, const SchedRun *r, StudyClock clo
     cJSON_AddNumberToObject(o, "threads", c->threads);
     /* study_run's wall time, report included (the data load before it is not) */
     cJSON_AddNumberToObject(o, "study_wall_seconds", now_seconds() - clock.wall0);
+    cJSON_AddNumberToObject(o, "data_seconds", c->data_seconds);
     cJSON *b = cJSON_AddArrayToObject(o, "rank_busy_seconds");
     for (int i = 0; i < r->ranks; i++) cJSON_AddItemToArray(b, cJSON_CreateNumber(r->rank_busy[i]));
     cJSON *ta = cJSON_AddArrayToObject(o, "tasks");
@@ -957,6 +958,12 @@ int study_run(const StudyConfig *c, const Cifar10 *data, StudyStats *stats, Err 
     char *cells_dir = path_join(c->out_dir, "cells");
     int mk = mkdir_p(cells_dir, e);
     free(cells_dir);
+    if (mk && study_mpi_active()) {
+        /* this rank alone may have failed: end the job rather than leave
+         * the others waiting for it */
+        fprintf(stderr, "augprobe study: rank %d: %s\n", study_mpi_rank(), e->msg);
+        study_mpi_abort(EXIT_FAIL);
+    }
     if (mk) return -1;
 
     Grid g;

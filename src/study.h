@@ -84,6 +84,7 @@ typedef struct StudyConfig {
      * for tests and quick looks; the report says the grid is partial). */
     unsigned net_mask, family_mask, tap_mask, mode_mask;
     int quiet;            /* no progress lines */
+    double data_seconds;  /* the caller's time loading the data (recorded in timings.json) */
 } StudyConfig;
 
 /* Profiles. quick: `make run`, sized to finish in about 20 minutes on 2

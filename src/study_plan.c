@@ -131,6 +131,7 @@ static int units_from_timings(const StudyConfig *c, SchedTask *all, int n, const
     const cJSON *thr = cJSON_GetObjectItemCaseSensitive(o, "threads");
     const cJSON *wall = cJSON_GetObjectItemCaseSensitive(o, "study_wall_seconds");
     const cJSON *rk = cJSON_GetObjectItemCaseSensitive(o, "ranks");
+    const cJSON *ds = cJSON_GetObjectItemCaseSensitive(o, "data_seconds");
     if (!cJSON_IsArray(tasks) || !cJSON_IsNumber(thr) || thr->valueint != c->threads ||
         !cJSON_IsNumber(rk) || rk->valueint != 1 || !cJSON_IsNumber(wall)) {
         cJSON_Delete(o); /* another thread count or a multi-rank run: keep the constants */
@@ -162,6 +163,8 @@ static int units_from_timings(const StudyConfig *c, SchedTask *all, int n, const
         est[!is_train] += work_cost(&w, u);
         sum += secs->valuedouble;
     }
+    double wall_s = wall->valuedouble;
+    double data = cJSON_IsNumber(ds) && ds->valuedouble > 0 ? ds->valuedouble : DATA_LOAD_SECONDS;
     cJSON_Delete(o);
     (void)all;
     (void)n;
@@ -178,8 +181,8 @@ static int units_from_timings(const StudyConfig *c, SchedTask *all, int n, const
     u->cell *= f_probe;
     u->task *= f_probe;
     /* the run's fixed part: its wall time less its tasks (the report, the
-     * figures), plus loading the data (not timed there) */
-    u->fixed = fmax(0.0, wall->valuedouble - sum) + DATA_LOAD_SECONDS;
+     * figures), plus loading the data (timed by cmd_study) */
+    u->fixed = fmax(0.0, wall_s - sum) + data;
     u->source = "scaled to the task times of the earlier run in --out (timings.json)";
     return 1;
 }
