@@ -916,8 +916,9 @@ static int write_report(const Grid *g, const Analysis *A, const Setup *su, const
                "trained, %d resumed, %d reused)\n",
             su->wall, su->cpu_secs, st->cells_computed, st->cells_reused, st->cells_stale,
             st->nets_trained, st->nets_resumed, st->nets_reused);
-    fprintf(f, "- Ranks: %d process%s (%s), each with %d threads; busy (in tasks):", st->ranks,
-            st->ranks == 1 ? "" : "es", st->ranks > 1 ? "MPI" : "no MPI", su->threads);
+    fprintf(f, "- Ranks: %d process%s (%s), each with %d thread%s; busy (in tasks):", st->ranks,
+            st->ranks == 1 ? "" : "es", st->ranks > 1 ? "MPI" : "no MPI", su->threads,
+            su->threads == 1 ? "" : "s");
     if (st->rank_busy && st->ranks <= 16)
         for (int i = 0; i < st->ranks; i++)
             fprintf(f, "%s rank %d %.1f s", i ? "," : "", i, st->rank_busy[i]);

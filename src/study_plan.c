@@ -210,9 +210,9 @@ int study_plan(const StudyConfig *c, int n_train, int n_val, int n_test, int ran
     sched_simulate(t, n, 1, &total, &critical);
     printf("plan: study --%s%s%s, %d thread%s per rank\n", c->profile, *c->overrides ? " " : "",
            c->overrides, c->threads, c->threads == 1 ? "" : "s");
-    printf("task graph: %d tasks: %d trainings, then %d probe groups (%d cells), each group of a "
-           "trained network after its training\n",
-           n, n_trainings, n_groups, cells);
+    printf("task graph: %d tasks: %d training%s, then %d probe groups (%d cells), each group of "
+           "a trained network after its training\n",
+           n, n_trainings, n_trainings == 1 ? "" : "s", n_groups, cells);
     printf("unit costs (%s):\n", u.source);
     printf("  training image-epoch %.3g ms, inference image %.3g ms, floor image %.3g ms\n",
            u.train_img * 1e3, u.fwd_img * 1e3, u.floor_img * 1e3);
