@@ -29,6 +29,11 @@
  *                                  the outcome of every test pair; a rerun
  *                                  skips every cell whose settings match
  *   report.md, results.json, results.csv, preview.png, depth.png
+ *   timings.json                   each task's seconds and rank (study --plan)
+ *
+ * The work is a task list (study_sched.h): the trainings, then one probe
+ * group per (seed, network, family), run in one process or shared by MPI
+ * ranks (study_mpi.c); the report is made from the cell files either way.
  *
  * Taps: the unpooled block3_pool output is exactly `flatten`, and the
  * unpooled early blocks (8192 and 4096 values per image) would need 1.6 GB
