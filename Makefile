@@ -70,6 +70,40 @@ endif
 CUDA_STAMP := $(BUILD)/cuda.cfg
 $(shell mkdir -p $(BUILD) && { echo $(CUDA_ON) | cmp -s - $(CUDA_STAMP) || echo $(CUDA_ON) > $(CUDA_STAMP); })
 
+# MPI (src/study_mpi.c: `mpirun augprobe study`) is built wherever mpicc is
+# found (Open MPI or MPICH: its compile and link flags come from `mpicc
+# -show`, which both understand; the compiler stays $(CC)); MPI=0 leaves it
+# out, MPI=1 insists on it. Without it study_mpi.c is a stub and a study runs
+# in one process, as `augprobe info` says.
+ifeq ($(origin MPICC),undefined)
+MPICC := $(shell command -v mpicc 2>/dev/null)
+endif
+MPI ?= auto
+ifeq ($(MPI),auto)
+MPI_ON := $(if $(MPICC),1,0)
+else ifeq ($(MPI),0)
+MPI_ON := 0
+else
+MPI_ON := 1
+ifeq ($(MPICC),)
+$(error MPI=$(MPI) but no mpicc found; set MPICC=/path/to/mpicc)
+endif
+endif
+ifeq ($(MPI_ON),1)
+MPI_SHOW   := $(shell $(MPICC) -show)
+ifeq ($(MPI_SHOW),)
+$(error $(MPICC) -show printed nothing; build with MPI=0)
+endif
+MPI_CFLAGS := -DAUGPROBE_MPI $(filter -I% -D% -pthread,$(wordlist 2,999,$(MPI_SHOW)))
+MPI_LIBS   := $(filter-out -I% -D% -c,$(wordlist 2,999,$(MPI_SHOW)))
+LDLIBS     += $(MPI_LIBS)
+endif
+.DEFAULT_GOAL := all
+MPI_STAMP := $(BUILD)/mpi.cfg
+$(shell mkdir -p $(BUILD) && { echo $(MPI_ON) | cmp -s - $(MPI_STAMP) || echo $(MPI_ON) > $(MPI_STAMP); })
+$(BUILD)/src/study_mpi.o: override CFLAGS += $(MPI_CFLAGS)
+$(BUILD)/src/study_mpi.o: $(MPI_STAMP)
+
 # make run: the data directory, when neither --data nor $AUGPROBE_DATA says.
 RUN_DATA ?= $(shell if [ -n "$$AUGPROBE_DATA" ]; then echo "$$AUGPROBE_DATA"; \
              elif [ -e data ]; then echo data; \
@@ -127,9 +161,10 @@ SAN_ENV    := ASAN_OPTIONS=detect_leaks=1:exitcode=86:abort_on_error=0 \
               UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=86 \
               LSAN_OPTIONS=exitcode=86:suppressions=$(CURDIR)/tests/lsan.supp AUGPROBE_ASAN=1
 # CUDA=0: the CUDA runtime and ASan do not mix; the GPU path is tested
-# through the emulation anyway.
+# through the emulation anyway. MPI=0: the MPI library's own allocations
+# would need suppressions; the MPI tests are skipped there (with the reason).
 check-asan:
-	$(MAKE) BUILD=build/asan BIN=build/asan/augprobe CFLAGS="$(SAN_CFLAGS)" CUDA=0 \
+	$(MAKE) BUILD=build/asan BIN=build/asan/augprobe CFLAGS="$(SAN_CFLAGS)" CUDA=0 MPI=0 \
 	    build/asan/augprobe build/asan/tests/run_tests
 	$(SAN_ENV) AUGPROBE_BIN=build/asan/augprobe build/asan/tests/run_tests $(T)
 
@@ -150,7 +185,7 @@ $(BUILD)/fuzz/fuzz_cifar_batch: fuzz/fuzz_cifar_batch.c $(filter-out $(BUILD)/sr
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(filter %.o,$^) $(LDLIBS)
 fuzz:
-	$(MAKE) CC=$(FUZZ_CC) BUILD=build/fuzz CFLAGS="$(FUZZ_CFLAGS)" CUDA=0 fuzzers
+	$(MAKE) CC=$(FUZZ_CC) BUILD=build/fuzz CFLAGS="$(FUZZ_CFLAGS)" CUDA=0 MPI=0 fuzzers
 	@set -e; for f in $(FUZZ); do \
 	    mkdir -p build/fuzz/corpus/$$f build/fuzz/crashes; \
 	    echo "== $$f ($(FUZZ_SECONDS) s)"; \

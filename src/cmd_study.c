@@ -9,6 +9,7 @@
 #include "common.h"
 #include "dirlock.h"
 #include "study.h"
+#include "study_sched.h"
 #include "train.h"
 
 enum {
@@ -27,6 +28,8 @@ enum {
     OPT_TAPS,
     OPT_PAIRS,
     OPT_BOOT,
+    OPT_PLAN,
+    OPT_RANKS,
 };
 
 static const char USAGE[] =
@@ -68,6 +71,12 @@ static const char USAGE[] =
     "  --pairs LIST       cross, same or both (default cross,same)\n"
     "  --bootstrap N      bootstrap replicates of the intervals (default 1000)\n"
     "  --out DIR          output directory (default runs/study)\n"
+    "  --plan             print the task graph, the unit costs assumed, the total\n"
+    "                     work, the critical path and the simulated time on N ranks\n"
+    "                     (list scheduling); trains nothing\n"
+    "  --ranks N          with --plan: for N ranks (default: a table for 1, 8, 64, 512)\n"
+    "On a cluster: mpirun -np N augprobe study ... (or srun): the ranks share the\n"
+    "work, each with --threads threads; DIR must be on a filesystem all ranks see.\n"
     "--seed S sets the train/val split (default 1, the notebook's random_state);\n"
     "networks and probes use the seeds 1..N. Ctrl-C stops at a clean point.\n";
 
@@ -101,9 +110,12 @@ int cmd_study(int argc, char **argv, GlobalOpts *g) {
                                          {"taps", required_argument, 0, OPT_TAPS},
                                          {"pairs", required_argument, 0, OPT_PAIRS},
                                          {"bootstrap", required_argument, 0, OPT_BOOT},
+                                         {"plan", no_argument, 0, OPT_PLAN},
+                                         {"ranks", required_argument, 0, OPT_RANKS},
                                          {0, 0, 0, 0}};
     const char *out = "runs/study";
-    int quick = 0, full = 0;
+    int quick = 0, full = 0, plan = 0;
+    Knob ranks = {0, 0};
     Knob epochs = {0, 0}, train_limit = {0, 0}, eval_limit = {0, 0}, passes = {0, 0},
          probe_epochs = {0, 0}, probe_limit = {0, 0}, seeds = {0, 0}, boot = {0, 0};
     const char *nets_text = NULL, *fams_text = NULL, *taps_text = NULL, *modes_text = NULL;
@@ -125,6 +137,8 @@ int cmd_study(int argc, char **argv, GlobalOpts *g) {
             break;
         case OPT_QUICK: quick = 1; break;
         case OPT_FULL: full = 1; break;
+        case OPT_PLAN: plan = 1; break;
+        case OPT_RANKS: k = &ranks, lo = 1, hi = 1 << 20, flag = "--ranks"; break;
         case OPT_EPOCHS: k = &epochs, lo = 1, hi = 10000, flag = "--epochs"; break;
         case OPT_TRAIN_LIMIT:
             k = &train_limit, lo = 0, hi = CIFAR_TRAIN_ALL - CIFAR_VAL, flag = "--train-limit";
@@ -168,6 +182,10 @@ int cmd_study(int argc, char **argv, GlobalOpts *g) {
         return cli_usage_error(USAGE);
     }
     if (cli_no_positional("study", argc, argv)) return cli_usage_error(USAGE);
+    if (ranks.given && !plan) {
+        fprintf(stderr, "augprobe study: --ranks goes with --plan (mpirun -np N sets the ranks)\n");
+        return cli_usage_error(USAGE);
+    }
 
     StudyConfig cfg;
     if (full)
@@ -190,7 +208,7 @@ int cmd_study(int argc, char **argv, GlobalOpts *g) {
                  {"--bootstrap", &boot, &cfg.boot}};
     size_t used = 0;
     for (size_t i = 0; i < sizeof knobs / sizeof knobs[0]; i++) {
-        if (!knobs[i].k->given) continue;
+        if (!knobs[i].k->given || knobs[i].k == &ranks) continue;
         *knobs[i].field = knobs[i].k->value;
         used += (size_t)snprintf(cfg.overrides + used, sizeof cfg.overrides - used, "%s%s %d",
                                  used ? " " : "", knobs[i].flag, knobs[i].k->value);
@@ -217,20 +235,42 @@ int cmd_study(int argc, char **argv, GlobalOpts *g) {
     cli_apply_threads(g);
 
     Err e = {{0}};
-    if (dir_lock(out, &e) < 0) { /* one writer per directory, held until exit */
-        fprintf(stderr, "augprobe study: --out: %s\n", e.msg);
-        return EXIT_FAIL;
+    if (plan) {
+        /* the split's sizes, without reading the data */
+        if (study_plan(&cfg, CIFAR_TRAIN_ALL - CIFAR_VAL, CIFAR_VAL, CIFAR_TEST, ranks.value,
+                       &e)) {
+            fprintf(stderr, "augprobe study: %s\n", e.msg);
+            return EXIT_FAIL;
+        }
+        return EXIT_OK;
     }
-    Cifar10 d;
-    if (cifar10_load(&d, g->data_dir, 1, g->quiet, &e)) {
+    if (study_mpi_begin(cfg.device, &e)) {
         fprintf(stderr, "augprobe study: %s\n", e.msg);
         return EXIT_FAIL;
     }
+    /* Under MPI only rank 0 prints the outcome; every rank exits with it. */
+    int rank = study_mpi_rank();
+    /* one writer per directory, held until exit; under MPI the coordinating rank holds it */
+    if (rank == 0 && dir_lock(out, &e) < 0) {
+        fprintf(stderr, "augprobe study: --out: %s\n", e.msg);
+        study_mpi_abort(EXIT_FAIL);
+        return EXIT_FAIL;
+    }
+    Cifar10 d;
+    double t0 = now_seconds();
+    if (cifar10_load(&d, g->data_dir, 1, g->quiet || rank > 0, &e)) {
+        fprintf(stderr, "augprobe study: %s\n", e.msg);
+        study_mpi_abort(EXIT_FAIL); /* the other ranks may have loaded it: end them too */
+        return EXIT_FAIL;
+    }
     cifar10_split(&d, g->seed);
+    cfg.data_seconds = now_seconds() - t0;
     train_catch_signals();
     StudyStats st;
     int rc = study_run(&cfg, &d, &st, &e);
     cifar10_free(&d);
+    study_mpi_end();
+    if (rank > 0) return rc == STUDY_STOPPED ? EXIT_INTERRUPTED : rc ? EXIT_FAIL : EXIT_OK;
     if (rc == STUDY_STOPPED) {
         fprintf(stderr, "augprobe study: stopped; %d cells done are kept in %s/cells, run the "
                         "same command again to continue\n",
@@ -242,7 +282,9 @@ int cmd_study(int argc, char **argv, GlobalOpts *g) {
         return EXIT_FAIL;
     }
     if (!g->quiet)
-        printf("done: %d cells (%d computed, %d reused) in %.1f s; report in %s/report.md\n",
-               st.cells_total, st.cells_computed, st.cells_reused, st.wall_seconds, out);
+        printf("done: %d cells (%d computed, %d reused) in %.1f s on %d rank%s; report in "
+               "%s/report.md\n",
+               st.cells_total, st.cells_computed, st.cells_reused, st.wall_seconds, st.ranks,
+               st.ranks == 1 ? "" : "s", out);
     return EXIT_OK;
 }

@@ -7,6 +7,7 @@
 #include "device/device.h"
 #include "kernels/kernels.h"
 #include "omp_defaults.h"
+#include "study_sched.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -58,6 +59,10 @@ int cmd_info(int argc, char **argv, GlobalOpts *g) {
     printf("simd:      %s (compiled: %s)\n", k->name, kernels_compiled());
     printf("threads:   %d\n", g->threads);
     printf("omp wait:  %s\n", omp_wait_policy_describe());
+    printf("mpi:       %s\n", study_mpi_built()
+                                   ? "yes (mpirun -np N augprobe study ... shares the study)"
+                                   : "no (mpicc was not found at build time, or MPI=0): a "
+                                     "study runs in one process");
     /* a CUDA build says whether a GPU opens here, and which */
     const DeviceOps *cuda = device_cuda();
     if (!cuda) {

@@ -916,6 +916,16 @@ static int write_report(const Grid *g, const Analysis *A, const Setup *su, const
                "trained, %d resumed, %d reused)\n",
             su->wall, su->cpu_secs, st->cells_computed, st->cells_reused, st->cells_stale,
             st->nets_trained, st->nets_resumed, st->nets_reused);
+    fprintf(f, "- Ranks: %d process%s (%s), each with %d thread%s; busy (in tasks):", st->ranks,
+            st->ranks == 1 ? "" : "es", st->ranks > 1 ? "MPI" : "no MPI", su->threads,
+            su->threads == 1 ? "" : "s");
+    if (st->rank_busy && st->ranks <= 16)
+        for (int i = 0; i < st->ranks; i++)
+            fprintf(f, "%s rank %d %.1f s", i ? "," : "", i, st->rank_busy[i]);
+    else
+        fprintf(f, " %.1f s in all, %.1f to %.1f s per rank", st->busy_sum, st->busy_min,
+                st->busy_max);
+    fprintf(f, "\n");
     fprintf(f, "- Recorded over all invocations (wall): %.1f s probing the cells, %.1f s "
                "training the networks\n\n",
             su->probe_secs, su->train_secs);
@@ -1091,6 +1101,10 @@ static int write_results(const Grid *g, const Analysis *A, const Setup *su, cons
     cJSON_AddNumberToObject(sj, "cpu_seconds", su->cpu_secs);
     cJSON_AddNumberToObject(sj, "probe_seconds_recorded", su->probe_secs);
     cJSON_AddNumberToObject(sj, "training_seconds_recorded", su->train_secs);
+    cJSON_AddNumberToObject(sj, "ranks", st->ranks);
+    cJSON *busy = cJSON_AddArrayToObject(sj, "rank_busy_seconds");
+    for (int i = 0; st->rank_busy && i < st->ranks; i++)
+        cJSON_AddItemToArray(busy, cJSON_CreateNumber(st->rank_busy[i]));
     cJSON *stj = cJSON_AddObjectToObject(o, "stats");
     cJSON_AddNumberToObject(stj, "cells_total", st->cells_total);
     cJSON_AddNumberToObject(stj, "cells_computed", st->cells_computed);

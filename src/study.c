@@ -17,6 +17,7 @@
 #include "probe.h"
 #include "preview.h"
 #include "study_grid.h"
+#include "study_sched.h"
 #include "train.h"
 
 const char *const STUDY_NET_NAMES[STUDY_NETS] = {"aug", "noaug", "random", "pixels", "stats"};
@@ -510,28 +511,20 @@ out:
     return rc;
 }
 
-/* The trunk of network `net` for seed s: the trained model, or the
- * untrained control net_init(s). */
-static Net *obtain_net(const StudyConfig *c, const Cifar10 *data, int seed, int net,
-                       StudyStats *st, int *stopped, Err *e) {
-    *stopped = 0;
+/* The trunk of network `net` for seed s: the trained model (trained by its
+ * training task, which ran before), or the untrained control net_init(s). */
+static Net *load_trunk(const StudyConfig *c, int seed, int net, Err *e) {
+    Net *n;
     if (net == STUDY_NET_RANDOM) {
-        Net *n = train_net_create(TRUNK_BATCH, c->threads, "", e);
+        n = train_net_create(TRUNK_BATCH, c->threads, "", e);
         if (n) net_init(n, (uint64_t)seed);
-        if (n && net_place(n, c->device, NULL, e)) {
-            net_free(n);
-            return NULL;
-        }
-        return n;
+    } else {
+        char *dir = net_dir(c, seed, net);
+        char *model = path_join(dir, "model.safetensors");
+        n = train_load_model(model, TRUNK_BATCH, c->threads, "", NULL, e);
+        free(model);
+        free(dir);
     }
-    int rc = ensure_trained(c, data, seed, net, st, e);
-    if (rc == STUDY_STOPPED) *stopped = 1;
-    if (rc) return NULL;
-    char *dir = net_dir(c, seed, net);
-    char *model = path_join(dir, "model.safetensors");
-    Net *n = train_load_model(model, TRUNK_BATCH, c->threads, "", NULL, e);
-    free(model);
-    free(dir);
     if (n && net_place(n, c->device, NULL, e)) {
         net_free(n);
         return NULL;
@@ -728,16 +721,23 @@ static int notebook_tasks(Grid *g, Task *out) {
     return STUDY_HEADS;
 }
 
-/* Keeps the tasks whose cell is not finished; counts what was found. */
-static int missing_tasks(const StudyConfig *c, int seed, Task *t, int n, StudyStats *st) {
-    int m = 0;
+/* Which of tasks[0..n) are not finished (bit i: tasks[i]); counts what
+ * was found. */
+static unsigned missing_mask(const StudyConfig *c, int seed, Task *t, int n, StudyStats *st) {
+    unsigned m = 0;
     for (int i = 0; i < n; i++) {
         int r = read_cell(c, seed, &t[i]);
         if (r == 1) st->cells_reused++;
         if (r == 2) st->cells_stale++;
-        if (r != 1) t[m++] = t[i];
+        if (r != 1) m |= 1u << i;
     }
     return m;
+}
+
+/* The tasks of a probe group: its (seed, network, family) cells, or the
+ * notebook's (slot STUDY_FAMILIES). */
+static int slot_tasks(Grid *g, int seed, int net, int slot, Task *out) {
+    return slot == STUDY_FAMILIES ? notebook_tasks(g, out) : group_tasks(g, seed, net, g->fams[slot], out);
 }
 
 static void progress(const StudyConfig *c, int seed, const Task *t, int n, double secs) {
@@ -758,6 +758,199 @@ double study_cpu_seconds(void) {
            ru.ru_stime.tv_usec * 1e-6;
 }
 
+/* ---- the task list and its execution (study_sched.h) ---- */
+
+/* DIR/timings.json: what each task cost and where it ran (for `study
+ * --plan` and for the curious; not part of the results). */
+static int write_timings(const StudyConfig *c, const SchedRun *r, StudyClock clock, Err *e) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "ranks", r->ranks);
+    cJSON_AddNumberToObject(o, "threads", c->threads);
+    /* study_run's wall time, report included (the data load before it is not) */
+    cJSON_AddNumberToObject(o, "study_wall_seconds", now_seconds() - clock.wall0);
+    cJSON_AddNumberToObject(o, "data_seconds", c->data_seconds);
+    cJSON *b = cJSON_AddArrayToObject(o, "rank_busy_seconds");
+    for (int i = 0; i < r->ranks; i++) cJSON_AddItemToArray(b, cJSON_CreateNumber(r->rank_busy[i]));
+    cJSON *ta = cJSON_AddArrayToObject(o, "tasks");
+    for (int i = 0; i < r->n; i++) {
+        const SchedTask *t = &r->tasks[i];
+        if (r->task_rank[i] < 0) continue;
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "kind", t->kind == SCHED_TRAIN ? "train" : "probe");
+        cJSON_AddNumberToObject(j, "seed", t->seed);
+        cJSON_AddStringToObject(j, "network", STUDY_NET_NAMES[t->net]);
+        if (t->kind == SCHED_PROBE) {
+            int cells = 0;
+            for (unsigned m = t->mask; m; m &= m - 1) cells++;
+            cJSON_AddNumberToObject(j, "slot", t->slot);
+            cJSON_AddNumberToObject(j, "mask", t->mask);
+            cJSON_AddNumberToObject(j, "cells", cells);
+        }
+        cJSON_AddNumberToObject(j, "rank", r->task_rank[i]);
+        cJSON_AddNumberToObject(j, "seconds", r->task_seconds[i]);
+        cJSON_AddItemToArray(ta, j);
+    }
+    char *path = path_join(c->out_dir, "timings.json");
+    int rc = study_write_json(path, o, e);
+    free(path);
+    cJSON_Delete(o);
+    return rc;
+}
+
+enum { MAX_GROUP = STUDY_MODES * STUDY_TAPS * STUDY_HEADS };
+/* Counters summed over ranks (SchedRun.counters). */
+enum { CNT_COMPUTED, CNT_TRAINED, CNT_RESUMED, CNT_REUSED, N_CNT };
+
+typedef struct RunCtx {
+    const StudyConfig *c;
+    const Cifar10 *data;
+    Grid *g;
+    int counters[N_CNT];
+    Net *trunk; /* the last trunk loaded, kept for the next group of the same network */
+    int trunk_seed, trunk_net;
+} RunCtx;
+
+static int run_task(void *ctx, const SchedTask *t, Err *e) {
+    RunCtx *x = ctx;
+    const StudyConfig *c = x->c;
+    if (t->kind == SCHED_TRAIN) {
+        StudyStats st;
+        memset(&st, 0, sizeof st);
+        int rc = ensure_trained(c, x->data, t->seed, t->net, &st, e);
+        x->counters[CNT_TRAINED] += st.nets_trained;
+        x->counters[CNT_RESUMED] += st.nets_resumed;
+        x->counters[CNT_REUSED] += st.nets_reused;
+        return rc;
+    }
+    Task all[MAX_GROUP], todo[MAX_GROUP];
+    int k = slot_tasks(x->g, t->seed, t->net, t->slot, all), n = 0;
+    for (int i = 0; i < k; i++)
+        if (t->mask >> i & 1) todo[n++] = all[i];
+    if (!n) return 0;
+    Net *trunk = NULL;
+    if (!study_is_floor(t->net)) {
+        if (!x->trunk || x->trunk_seed != t->seed || x->trunk_net != t->net) {
+            net_free(x->trunk);
+            x->trunk = load_trunk(c, t->seed, t->net, e);
+            if (!x->trunk) return -1;
+            x->trunk_seed = t->seed;
+            x->trunk_net = t->net;
+        }
+        trunk = x->trunk;
+    }
+    double t0 = now_seconds();
+    if (probe_group(c, x->data, trunk, t->seed, todo, n, x->g, e)) return -1;
+    x->counters[CNT_COMPUTED] += n;
+    progress(c, t->seed, todo, n, now_seconds() - t0);
+    return 0;
+}
+
+/* The task list of what the grid still needs: trainings first, then the
+ * probe groups (seed, network, family order), each group of a trained
+ * network depending on its training. Counts the cells found. */
+static int build_tasks(Grid *g, StudyStats *st, int fresh, SchedTask **out) {
+    const StudyConfig *c = g->c;
+    size_t cap = (size_t)c->seeds * STUDY_NETS * (STUDY_FAMILIES + 1);
+    SchedTask *train = xcalloc(cap, sizeof *train), *probe = xcalloc(cap, sizeof *probe);
+    int n_train = 0, n_probe = 0;
+    for (int s = 1; s <= c->seeds; s++)
+        for (int ni = 0; ni < g->n_nets; ni++) {
+            int net = g->nets[ni], first = n_probe;
+            for (int slot = 0; slot <= STUDY_FAMILIES; slot++) {
+                if (slot < STUDY_FAMILIES && slot >= g->n_fams) continue;
+                if (slot == STUDY_FAMILIES &&
+                    !(s == 1 && net == STUDY_NET_AUG && study_has_notebook(g)))
+                    continue;
+                Task todo[MAX_GROUP];
+                int k = slot_tasks(g, s, net, slot, todo);
+                st->cells_total += k;
+                unsigned mask = fresh ? (1u << k) - 1 : missing_mask(c, s, todo, k, st);
+                if (mask) probe[n_probe++] = (SchedTask){SCHED_PROBE, s, net, slot, -1, mask, 0};
+            }
+            int trained = net == STUDY_NET_AUG || net == STUDY_NET_NOAUG;
+            if (trained && n_probe > first) {
+                for (int i = first; i < n_probe; i++) probe[i].dep = n_train;
+                train[n_train++] = (SchedTask){SCHED_TRAIN, s, net, -1, -1, 0, 0};
+            }
+        }
+    SchedTask *t = xcalloc((size_t)(n_train + n_probe + 1), sizeof *t);
+    memcpy(t, train, (size_t)n_train * sizeof *t);
+    memcpy(t + n_train, probe, (size_t)n_probe * sizeof *t);
+    free(train);
+    free(probe);
+    *out = t;
+    return n_train + n_probe;
+}
+
+static void grid_init(Grid *g, const StudyConfig *c, int n_val, int n_test) {
+    memset(g, 0, sizeof *g);
+    g->c = c;
+    size_t n_cells = (size_t)c->seeds * STUDY_NETS * STUDY_FAMILIES * STUDY_MODES * STUDY_TAPS *
+                     STUDY_HEADS;
+    g->cells = xcalloc(n_cells, sizeof(Cell));
+    for (int i = 0; i < STUDY_NETS; i++)
+        if (c->net_mask >> i & 1) g->nets[g->n_nets++] = i;
+    for (int i = 0; i < STUDY_FAMILIES; i++)
+        if (c->family_mask >> i & 1) g->fams[g->n_fams++] = i;
+    for (int i = 0; i < STUDY_TAPS; i++)
+        if (c->tap_mask >> i & 1) g->taps[g->n_taps++] = i;
+    for (int i = 0; i < STUDY_MODES; i++)
+        if (c->mode_mask >> i & 1) g->modes[g->n_modes++] = i;
+    g->n_val = c->probe_limit > 0 && c->probe_limit < n_val ? c->probe_limit : n_val;
+    g->n_test = c->probe_limit > 0 && c->probe_limit < n_test ? c->probe_limit : n_test;
+}
+
+static void grid_free(Grid *g) {
+    size_t n_cells = (size_t)g->c->seeds * STUDY_NETS * STUDY_FAMILIES * STUDY_MODES *
+                     STUDY_TAPS * STUDY_HEADS;
+    for (size_t i = 0; i < n_cells; i++) cell_free(&g->cells[i]);
+    for (int h = 0; h < STUDY_HEADS; h++) cell_free(&g->notebook[h]);
+    free(g->cells);
+}
+
+/* Reads every cell of the grid back from cells/ (other ranks wrote some of
+ * them): the report is made from the files, whoever computed them, so a
+ * run on N ranks, a run in one process and a rerun report the same bits
+ * (cJSON writes doubles to 15 digits when that reads back within an ulp). */
+static int reload_cells(Grid *g, Err *e) {
+    const StudyConfig *c = g->c;
+    for (int s = 1; s <= c->seeds; s++)
+        for (int ni = 0; ni < g->n_nets; ni++)
+            for (int slot = 0; slot <= STUDY_FAMILIES; slot++) {
+                int net = g->nets[ni];
+                if (slot < STUDY_FAMILIES && slot >= g->n_fams) continue;
+                if (slot == STUDY_FAMILIES &&
+                    !(s == 1 && net == STUDY_NET_AUG && study_has_notebook(g)))
+                    continue;
+                Task todo[MAX_GROUP];
+                int k = slot_tasks(g, s, net, slot, todo);
+                for (int i = 0; i < k; i++) {
+                    if (read_cell(c, s, &todo[i]) != 1) {
+                        char *p = cell_path(c, s, &todo[i]);
+                        err_set(e, "%s: missing or unreadable after the run (is --out on a "
+                                   "filesystem every rank sees?)", p);
+                        free(p);
+                        return -1;
+                    }
+                }
+            }
+    return 0;
+}
+
+int study_task_graph(const StudyConfig *c, SchedTask **out, int *fams) {
+    if (!c->net_mask || !c->family_mask || !c->tap_mask || !c->mode_mask || c->seeds < 1 ||
+        c->seeds > STUDY_MAX_SEEDS)
+        return -1;
+    Grid g;
+    StudyStats st;
+    memset(&st, 0, sizeof st);
+    grid_init(&g, c, CIFAR_VAL, CIFAR_TEST);
+    int n = build_tasks(&g, &st, 1, out);
+    memcpy(fams, g.fams, sizeof g.fams);
+    grid_free(&g);
+    return n;
+}
+
 int study_run(const StudyConfig *c, const Cifar10 *data, StudyStats *stats, Err *e) {
     StudyClock clock = {now_seconds(), study_cpu_seconds()};
     StudyStats st_local, *st = stats ? stats : &st_local;
@@ -766,82 +959,67 @@ int study_run(const StudyConfig *c, const Cifar10 *data, StudyStats *stats, Err 
     char *cells_dir = path_join(c->out_dir, "cells");
     int mk = mkdir_p(cells_dir, e);
     free(cells_dir);
+    if (mk && study_mpi_active()) {
+        /* this rank alone may have failed: end the job rather than leave
+         * the others waiting for it */
+        fprintf(stderr, "augprobe study: rank %d: %s\n", study_mpi_rank(), e->msg);
+        study_mpi_abort(EXIT_FAIL);
+    }
     if (mk) return -1;
 
     Grid g;
-    memset(&g, 0, sizeof g);
-    g.c = c;
-    size_t n_cells = (size_t)c->seeds * STUDY_NETS * STUDY_FAMILIES * STUDY_MODES * STUDY_TAPS *
-                     STUDY_HEADS;
-    g.cells = xcalloc(n_cells, sizeof(Cell));
-    for (int i = 0; i < STUDY_NETS; i++)
-        if (c->net_mask >> i & 1) g.nets[g.n_nets++] = i;
-    for (int i = 0; i < STUDY_FAMILIES; i++)
-        if (c->family_mask >> i & 1) g.fams[g.n_fams++] = i;
-    for (int i = 0; i < STUDY_TAPS; i++)
-        if (c->tap_mask >> i & 1) g.taps[g.n_taps++] = i;
-    for (int i = 0; i < STUDY_MODES; i++)
-        if (c->mode_mask >> i & 1) g.modes[g.n_modes++] = i;
-    g.n_val = c->probe_limit > 0 && c->probe_limit < data->val.n ? c->probe_limit : data->val.n;
-    g.n_test = c->probe_limit > 0 && c->probe_limit < data->test.n ? c->probe_limit : data->test.n;
-
-    /* What is already done, and what each (seed, network) still needs. */
-    enum { MAX_GROUP = STUDY_MODES * STUDY_TAPS * STUDY_HEADS };
-    int rc = 0;
-    for (int s = 1; s <= c->seeds && rc == 0; s++)
-        for (int ni = 0; ni < g.n_nets && rc == 0; ni++) {
-            int n = g.nets[ni];
-            Task todo[STUDY_FAMILIES + 1][MAX_GROUP];
-            int n_todo[STUDY_FAMILIES + 1] = {0}, need = 0;
-            for (int fi = 0; fi < g.n_fams; fi++) {
-                int k = group_tasks(&g, s, n, g.fams[fi], todo[fi]);
-                st->cells_total += k;
-                n_todo[fi] = missing_tasks(c, s, todo[fi], k, st);
-                need += n_todo[fi];
-            }
-            if (s == 1 && n == STUDY_NET_AUG && study_has_notebook(&g)) {
-                int k = notebook_tasks(&g, todo[STUDY_FAMILIES]);
-                st->cells_total += k;
-                n_todo[STUDY_FAMILIES] = missing_tasks(c, s, todo[STUDY_FAMILIES], k, st);
-                need += n_todo[STUDY_FAMILIES];
-            }
-            if (!need) continue;
-            Net *trunk = NULL;
-            if (!study_is_floor(n)) {
-                int stopped = 0;
-                trunk = obtain_net(c, data, s, n, st, &stopped, e);
-                if (!trunk) {
-                    rc = stopped ? STUDY_STOPPED : -1;
-                    break;
-                }
-            }
-            for (int fi = 0; fi <= g.n_fams && rc == 0; fi++) {
-                int slot = fi < g.n_fams ? fi : STUDY_FAMILIES;
-                if (!n_todo[slot]) continue;
-                double t0 = now_seconds();
-                if (probe_group(c, data, trunk, s, todo[slot], n_todo[slot], &g, e)) {
-                    rc = -1;
-                    break;
-                }
-                st->cells_computed += n_todo[slot];
-                progress(c, s, todo[slot], n_todo[slot], now_seconds() - t0);
-                if (train_stop_requested()) rc = STUDY_STOPPED;
-            }
-            net_free(trunk);
-        }
-    if (rc == 0) {
+    grid_init(&g, c, data->val.n, data->test.n);
+    int mpi = study_mpi_active(), rank = study_mpi_rank();
+    RunCtx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.c = c;
+    ctx.data = data;
+    ctx.g = &g;
+    SchedRun r;
+    memset(&r, 0, sizeof r);
+    if (rank == 0) r.n = build_tasks(&g, st, 0, &r.tasks);
+    r.run = run_task;
+    r.ctx = &ctx;
+    r.threads = c->threads;
+    r.counters = ctx.counters;
+    r.n_counters = N_CNT;
+    int rc = mpi ? sched_mpi(&r, e) : sched_serial(&r, e);
+    net_free(ctx.trunk);
+    st->cells_computed = ctx.counters[CNT_COMPUTED];
+    st->nets_trained = ctx.counters[CNT_TRAINED];
+    st->nets_resumed = ctx.counters[CNT_RESUMED];
+    st->nets_reused = ctx.counters[CNT_REUSED];
+    st->ranks = r.ranks;
+    st->rank_busy = r.rank_busy;
+    st->busy_min = st->busy_max = r.ranks > 0 ? r.rank_busy[0] : 0;
+    st->busy_sum = 0;
+    for (int i = 0; i < r.ranks; i++) {
+        st->busy_sum += r.rank_busy[i];
+        if (r.rank_busy[i] < st->busy_min) st->busy_min = r.rank_busy[i];
+        if (r.rank_busy[i] > st->busy_max) st->busy_max = r.rank_busy[i];
+    }
+    if (rank == 0 && rc == 0) rc = reload_cells(&g, e);
+    if (rank == 0 && rc == 0) {
         char *preview = path_join(c->out_dir, "preview.png");
         AugSpec spec;
         rc = aug_parse(&spec, TRAIN_DEFAULT_AUG, e);
         if (rc == 0) rc = augment_preview_png(preview, data, &spec, c->split_seed, 4, NULL, e);
         free(preview);
     }
-    if (rc == 0) rc = study_report(&g, data, st, clock, e);
-    if (rc == 0) rc = report_html_dir(c->out_dir, e); /* report.html beside report.md */
+    if (rank == 0 && rc == 0) rc = study_report(&g, data, st, clock, e);
+    if (rank == 0 && rc == 0) rc = report_html_dir(c->out_dir, e); /* report.html beside report.md */
+    if (rank == 0 && rc != -1) {
+        Err te;
+        if (write_timings(c, &r, clock, &te) && rc == 0) {
+            *e = te;
+            rc = -1;
+        }
+    }
     st->wall_seconds = now_seconds() - clock.wall0;
     st->cpu_seconds = study_cpu_seconds() - clock.cpu0;
-    for (size_t i = 0; i < n_cells; i++) cell_free(&g.cells[i]);
-    for (int h = 0; h < STUDY_HEADS; h++) cell_free(&g.notebook[h]);
-    free(g.cells);
+    st->rank_busy = NULL;
+    sched_run_free(&r);
+    free(r.tasks);
+    grid_free(&g);
     return rc;
 }

@@ -29,6 +29,11 @@
  *                                  the outcome of every test pair; a rerun
  *                                  skips every cell whose settings match
  *   report.md, results.json, results.csv, preview.png, depth.png
+ *   timings.json                   each task's seconds and rank (study --plan)
+ *
+ * The work is a task list (study_sched.h): the trainings, then one probe
+ * group per (seed, network, family), run in one process or shared by MPI
+ * ranks (study_mpi.c); the report is made from the cell files either way.
  *
  * Taps: the unpooled block3_pool output is exactly `flatten`, and the
  * unpooled early blocks (8192 and 4096 values per image) would need 1.6 GB
@@ -84,6 +89,7 @@ typedef struct StudyConfig {
      * for tests and quick looks; the report says the grid is partial). */
     unsigned net_mask, family_mask, tap_mask, mode_mask;
     int quiet;            /* no progress lines */
+    double data_seconds;  /* the caller's time loading the data (recorded in timings.json) */
 } StudyConfig;
 
 /* Profiles. quick: `make run`, sized to finish in about 20 minutes on 2
@@ -107,6 +113,9 @@ typedef struct StudyStats {
     int cells_stale;    /* found with other settings and recomputed */
     int nets_trained, nets_resumed, nets_reused;
     double wall_seconds, cpu_seconds;
+    int ranks;                /* processes that ran the grid (MPI ranks; 1 without MPI) */
+    const double *rank_busy;  /* [ranks]: seconds each spent in tasks (valid during study_run) */
+    double busy_min, busy_max, busy_sum;
 } StudyStats;
 
 /* Return value of study_run when a stop was requested (SIGINT/SIGTERM via
@@ -117,5 +126,13 @@ enum { STUDY_STOPPED = 1 };
 /* Runs the grid on data (already split with c->split_seed) and writes the
  * report. Returns 0, STUDY_STOPPED, or -1 with e set. stats may be NULL. */
 int study_run(const StudyConfig *c, const Cifar10 *data, StudyStats *stats, Err *e);
+
+/* `study --plan`: prints the task graph of the grid c selects (as on a
+ * fresh --out), the unit costs assumed (from an earlier run's
+ * DIR/timings.json when there is one, else constants measured on the
+ * project's 2-core machine), the total work, the critical path and the
+ * simulated makespan by list scheduling on `ranks` ranks (0: a table for
+ * 1, 8, 64, 512). Trains nothing. n_val, n_test, n_train: the split sizes. */
+int study_plan(const StudyConfig *c, int n_train, int n_val, int n_test, int ranks, Err *e);
 
 #endif

@@ -344,7 +344,8 @@ TEST(study_whole_grid_tiny_report_results_figures) {
 static void drop_timings(cJSON *o) {
     static const char *keys[] = {"wall_seconds", "cpu_seconds", "probe_seconds_recorded",
                                  "training_seconds_recorded", "head_seconds",
-                                 "features_seconds", "training_seconds", "text"};
+                                 "features_seconds", "training_seconds", "rank_busy_seconds",
+                                 "text"};
     for (cJSON *it = o ? o->child : NULL; it; it = it->next) drop_timings(it);
     if (cJSON_IsObject(o))
         for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
