@@ -1,5 +1,5 @@
 /* cmd_features.c - `augprobe features`: one layer's features of a split, as
- * NumPy files (features.h, npy.h). */
+ * NumPy files (feature_export.h, npy.h). */
 #include <cjson/cJSON.h>
 #include <libgen.h>
 #include <stdio.h>
@@ -11,7 +11,7 @@
 #include "cifar10.h"
 #include "cli.h"
 #include "common.h"
-#include "features.h"
+#include "feature_export.h"
 #include "net.h"
 #include "npy.h"
 #include "probe.h"

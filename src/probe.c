@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "features.h"
+#include "feature_export.h"
 #include "layers.h"
 #include "optim.h"
 #include "rng.h"

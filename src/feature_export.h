@@ -1,8 +1,9 @@
-/* features.h - features out to NumPy (npy.h): one layer's features of a
+/* feature_export.h - features out to NumPy (npy.h): one layer's features of a
  * split, as `augprobe features` writes them, and the probe's feature caches
  * kept by `augprobe probe --keep-features DIR`. */
-#ifndef AUGPROBE_FEATURES_H
-#define AUGPROBE_FEATURES_H
+/* (Not features.h: glibc has one, and nvcc's -Isrc would find ours first.) */
+#ifndef AUGPROBE_FEATURE_EXPORT_H
+#define AUGPROBE_FEATURE_EXPORT_H
 
 #include <stdint.h>
 

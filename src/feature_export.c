@@ -1,5 +1,5 @@
-/* features.c - features out to NumPy (see features.h). */
-#include "features.h"
+/* feature_export.c - features out to NumPy (see feature_export.h). */
+#include "feature_export.h"
 
 #include <stdlib.h>
 #include <string.h>
