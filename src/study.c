@@ -70,8 +70,8 @@ static void config_common(StudyConfig *c) {
 
 /* Sized by measurement on this project's 2-core machine (the notebook's
  * recipe, batch 32, Adam 1e-3, on all 40,000 training images): the aug
- * network reaches QUICK_TEST_ACC test accuracy after QUICK_EPOCHS epochs,
- * and noaug more; a linear head costs well under a second per cell, so the
+ * network reached 0.660 test accuracy after 8 epochs (0.594 after 6) and
+ * noaug 0.763 (1,000 test images, seed 1); a linear head costs well under a second per cell, so the
  * probe's share is the feature passes (7 levels x 2,000 images per network
  * and family). See the README for the measured total. */
 enum { QUICK_EPOCHS = 8, QUICK_TRAIN_LIMIT = 0 };
