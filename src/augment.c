@@ -45,35 +45,45 @@ void aug_valid_range(AugKind kind, float *lo, float *hi) {
     }
 }
 
+/* A family's levels: n of them, ascending (augment.h lists them and why). */
+typedef struct Levels {
+    int n;
+    float v[7];
+} Levels;
+
+/* `augprobe probe`'s defaults (zoom: the notebook's), indexed by AugKind. */
+static const Levels DEFAULT_LEVELS[AUG_KINDS] = {
+    [AUG_HFLIP] = {2, {0.0f, 1.0f}},
+    [AUG_VFLIP] = {2, {0.0f, 1.0f}},
+    [AUG_ZOOM] = {5, {0.5f, 0.6f, 0.7f, 0.8f, 0.9f}},
+    [AUG_ASPECT] = {5, {0.6f, 0.7f, 0.8f, 0.9f, 1.0f}},
+    [AUG_BRIGHTNESS] = {5, {0.0f, 0.1f, 0.2f, 0.3f, 0.4f}},
+    [AUG_CONTRAST] = {5, {0.2f, 0.4f, 0.6f, 0.8f, 1.0f}},
+    [AUG_SATURATION] = {5, {0.0f, 0.25f, 0.5f, 0.75f, 1.0f}},
+    [AUG_HUE] = {5, {0.0f, 0.1f, 0.2f, 0.3f, 0.4f}},
+    [AUG_ROTATION] = {5, {0.0f, 10.0f, 20.0f, 30.0f, 40.0f}},
+    [AUG_TRANSLATION] = {5, {0.0f, 0.05f, 0.1f, 0.15f, 0.2f}},
+    [AUG_BLUR] = {5, {0.0f, 0.5f, 1.0f, 1.5f, 2.0f}},
+};
+
+/* The study's finer ladders; n 0: the family's defaults. */
+static const Levels LADDER_LEVELS[AUG_KINDS] = {
+    [AUG_ZOOM] = {7, {0.5f, 0.6f, 0.7f, 0.8f, 0.9f, 0.95f, 1.0f}},
+    [AUG_ASPECT] = {7, {0.6f, 0.7f, 0.8f, 0.85f, 0.9f, 0.95f, 1.0f}},
+    [AUG_BRIGHTNESS] = {7, {0.0f, 0.01f, 0.02f, 0.05f, 0.1f, 0.2f, 0.4f}},
+    [AUG_CONTRAST] = {7, {0.2f, 0.4f, 0.6f, 0.8f, 0.9f, 0.95f, 1.0f}},
+    [AUG_SATURATION] = {7, {0.0f, 0.25f, 0.5f, 0.75f, 0.9f, 0.95f, 1.0f}},
+    [AUG_HUE] = {7, {0.0f, 0.01f, 0.02f, 0.05f, 0.1f, 0.2f, 0.4f}},
+    [AUG_BLUR] = {7, {0.0f, 0.25f, 0.5f, 0.75f, 1.0f, 1.5f, 2.0f}},
+};
+
+static int copy_levels(const Levels *l, float *levels) {
+    memcpy(levels, l->v, (size_t)l->n * sizeof *levels);
+    return l->n;
+}
+
 int aug_default_levels(AugKind kind, float *levels) {
-    static const float zoom[] = {0.5f, 0.6f, 0.7f, 0.8f, 0.9f};
-    static const float aspect[] = {0.6f, 0.7f, 0.8f, 0.9f, 1.0f};
-    static const float brightness[] = {0.0f, 0.1f, 0.2f, 0.3f, 0.4f};
-    static const float contrast[] = {0.2f, 0.4f, 0.6f, 0.8f, 1.0f};
-    static const float saturation[] = {0.0f, 0.25f, 0.5f, 0.75f, 1.0f};
-    static const float hue[] = {0.0f, 0.1f, 0.2f, 0.3f, 0.4f};
-    static const float rotation[] = {0.0f, 10.0f, 20.0f, 30.0f, 40.0f};
-    static const float translation[] = {0.0f, 0.05f, 0.1f, 0.15f, 0.2f};
-    static const float flip[] = {0.0f, 1.0f};
-    static const float blur[] = {0.0f, 0.5f, 1.0f, 1.5f, 2.0f};
-    const float *src;
-    int n = 5;
-    switch (kind) {
-    case AUG_HFLIP:
-    case AUG_VFLIP: src = flip, n = 2; break;
-    case AUG_ZOOM: src = zoom; break;
-    case AUG_ASPECT: src = aspect; break;
-    case AUG_BRIGHTNESS: src = brightness; break;
-    case AUG_CONTRAST: src = contrast; break;
-    case AUG_SATURATION: src = saturation; break;
-    case AUG_HUE: src = hue; break;
-    case AUG_ROTATION: src = rotation; break;
-    case AUG_TRANSLATION: src = translation; break;
-    case AUG_BLUR: src = blur; break;
-    default: return 0;
-    }
-    memcpy(levels, src, (size_t)n * sizeof *levels);
-    return n;
+    return (unsigned)kind < AUG_KINDS ? copy_levels(&DEFAULT_LEVELS[kind], levels) : 0;
 }
 
 float aug_identity_level(AugKind kind) {
@@ -84,27 +94,9 @@ float aug_identity_level(AugKind kind) {
 }
 
 int aug_ladder_levels(AugKind kind, float *levels) {
-    /* ascending; augment.h says why these */
-    static const float zoom[] = {0.5f, 0.6f, 0.7f, 0.8f, 0.9f, 0.95f, 1.0f};
-    static const float aspect[] = {0.6f, 0.7f, 0.8f, 0.85f, 0.9f, 0.95f, 1.0f};
-    static const float brightness[] = {0.0f, 0.01f, 0.02f, 0.05f, 0.1f, 0.2f, 0.4f};
-    static const float contrast[] = {0.2f, 0.4f, 0.6f, 0.8f, 0.9f, 0.95f, 1.0f};
-    static const float saturation[] = {0.0f, 0.25f, 0.5f, 0.75f, 0.9f, 0.95f, 1.0f};
-    static const float hue[] = {0.0f, 0.01f, 0.02f, 0.05f, 0.1f, 0.2f, 0.4f};
-    static const float blur[] = {0.0f, 0.25f, 0.5f, 0.75f, 1.0f, 1.5f, 2.0f};
-    const float *src;
-    switch (kind) {
-    case AUG_ZOOM: src = zoom; break;
-    case AUG_ASPECT: src = aspect; break;
-    case AUG_BRIGHTNESS: src = brightness; break;
-    case AUG_CONTRAST: src = contrast; break;
-    case AUG_SATURATION: src = saturation; break;
-    case AUG_HUE: src = hue; break;
-    case AUG_BLUR: src = blur; break;
-    default: return aug_default_levels(kind, levels);
-    }
-    memcpy(levels, src, 7 * sizeof *levels);
-    return 7;
+    if ((unsigned)kind < AUG_KINDS && LADDER_LEVELS[kind].n)
+        return copy_levels(&LADDER_LEVELS[kind], levels);
+    return aug_default_levels(kind, levels);
 }
 
 /* ---- spec grammar ---- */
