@@ -198,6 +198,12 @@ static int same_study(const char *a, const char *b, int drop_stats) {
     char *x = json_sans_timings(a, "results.json"), *y = json_sans_timings(b, "results.json");
     if (!x || !y || strcmp(x, y)) {
         fprintf(stderr, "  differs: results.json\n");
+        if (x && y) { /* where, for diagnosis: 100 characters from the first difference */
+            size_t i = 0;
+            while (x[i] && x[i] == y[i]) i++;
+            size_t from = i > 50 ? i - 50 : 0;
+            fprintf(stderr, "    %.100s\n    %.100s\n", x + from, y + from);
+        }
         bad = 1;
     }
     free(x);
