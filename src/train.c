@@ -878,7 +878,8 @@ int train_run(const TrainConfig *cfg, const Cifar10 *data, TrainResult *res, Err
     for (int epoch = r.start_epoch; rc == 0 && epoch < r.cfg.epochs; epoch++) {
         rc = train_epoch(&r, epoch, &r.hist[epoch], e);
         if (rc == 0) rc = end_of_epoch(&r, epoch, &r.hist[epoch], e);
-        if (rc == 0 && train_stop_requested()) rc = TRAIN_STOPPED;
+        /* a stop asked for during the last epoch finds the run complete */
+        if (rc == 0 && train_stop_requested() && epoch + 1 < r.cfg.epochs) rc = TRAIN_STOPPED;
     }
     progress_break(&r.progress);
     if (rc >= 0) {
