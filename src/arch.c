@@ -9,27 +9,27 @@
 
 /* The seed notebook's CNN: 3 blocks of Conv-ReLU, BN, Conv-ReLU, BN,
  * MaxPool; Flatten; Dropout 0.2; Dense 1024 ReLU; Dropout 0.2; Dense 10
- * ("logits"; softmax is in the loss). */
+ * ("logits"; softmax is in the loss). Its taps are the study's five. */
 static const char SEED_CNN[] =
     "# seed_cnn: the seed notebook's CNN (Keras layer names)\n"
     "block1_conv1  conv       filters=32 kernel=3 relu\n"
     "block1_bn1    batchnorm\n"
     "block1_conv2  conv       filters=32 kernel=3 relu\n"
     "block1_bn2    batchnorm\n"
-    "block1_pool   maxpool\n"
+    "block1_pool   maxpool    tap=block1_pool\n"
     "block2_conv1  conv       filters=64 kernel=3 relu\n"
     "block2_bn1    batchnorm\n"
     "block2_conv2  conv       filters=64 kernel=3 relu\n"
     "block2_bn2    batchnorm\n"
-    "block2_pool   maxpool\n"
+    "block2_pool   maxpool    tap=block2_pool\n"
     "block3_conv1  conv       filters=128 kernel=3 relu\n"
     "block3_bn1    batchnorm\n"
     "block3_conv2  conv       filters=128 kernel=3 relu\n"
     "block3_bn2    batchnorm\n"
-    "block3_pool   maxpool\n"
-    "flatten       flatten\n"
+    "block3_pool   maxpool    tap=block3_pool\n"
+    "flatten       flatten    tap=flatten\n"
     "dropout1      dropout    rate=0.2\n"
-    "dense1        dense      units=1024 relu\n"
+    "dense1        dense      units=1024 relu tap=dense1\n"
     "dropout2      dropout    rate=0.2\n"
     "logits        dense      units=10\n";
 
@@ -101,6 +101,21 @@ static int find(const NodeSpec *nodes, int n, const char *name) {
     return -1;
 }
 
+/* Index of the node among nodes[0..n) whose tap label is label, or -1. */
+static int arch_find_tap_in(const NodeSpec *nodes, int n, const char *label) {
+    for (int i = 0; i < n; i++)
+        if (nodes[i].tap[0] && !strcmp(nodes[i].tap, label)) return i;
+    return -1;
+}
+
+int arch_find_tap(const Arch *a, const char *label) { return arch_find_tap_in(a->nodes, a->n, label); }
+
+int arch_n_taps(const Arch *a) {
+    int n = 0;
+    for (int i = 0; i < a->n; i++) n += a->nodes[i].tap[0] != 0;
+    return n;
+}
+
 /* Does a later line define name? (an input naming it would be a cycle or a
  * forward reference) */
 static int defined_later(const char *rest, const char *name) {
@@ -140,6 +155,17 @@ static int parse_option(NodeSpec *s, const KindDef *kd, char *tok, unsigned *see
     } else if (!strcmp(tok, "rate")) {
         opt = OPT_RATE;
         bad = !val || parse_rate(val, &s->rate);
+    } else if (!strcmp(tok, "tap")) {
+        if (!val || !*val || strlen(val) >= NODE_NAME_MAX || !name_ok(val))
+            return err_set(e, "tap=%s: a tap label is a name (letters, digits, _ - .; at most "
+                              "%d characters)",
+                           val ? val : "", NODE_NAME_MAX - 1);
+        if (!strcmp(val, "pixels") || !strcmp(val, "stats"))
+            return err_set(e, "tap=%s: '%s' names a floor of the study; choose another label",
+                           val, val);
+        if (s->tap[0]) return err_set(e, "option tap given twice");
+        copy_name(s->tap, val);
+        return 0;
     } else if (!strcmp(tok, "in")) {
         if (!val || !*val) return err_set(e, "in= needs one or two node names");
         if (in_text[0]) return err_set(e, "in= given twice");
@@ -147,7 +173,7 @@ static int parse_option(NodeSpec *s, const KindDef *kd, char *tok, unsigned *see
         return 0;
     } else {
         return err_set(e, "unknown option '%s%s%s' (options: filters, units, kernel, stride, "
-                          "rate, relu, in)",
+                          "rate, relu, in, tap)",
                        tok, val ? "=" : "", val ? val : "");
     }
     static const char *what[] = {"a whole number from 1", "an odd number from 1 to 63",
@@ -264,6 +290,12 @@ int arch_parse(Arch *a, const char *name, const char *source, const char *text, 
         }
         if (parse_line(&nodes[n], nodes, n, line, rest, &why)) {
             rc = err_set(e, "%s:%d: %s", source, lineno, why.msg);
+            break;
+        }
+        int twin = nodes[n].tap[0] ? arch_find_tap_in(nodes, n, nodes[n].tap) : -1;
+        if (twin >= 0) {
+            rc = err_set(e, "%s:%d: tap=%s: node '%s' (line %d) has that tap label already",
+                         source, lineno, nodes[n].tap, nodes[twin].name, nodes[twin].line);
             break;
         }
         nodes[n++].line = lineno;

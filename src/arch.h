@@ -12,6 +12,10 @@
  *   rate=R (dropout, in [0, 1))         relu (conv, dense, add)
  *   in=A or in=A,B                      inputs by name; default: the node on
  *                                       the line before (the first: input)
+ *   tap=LABEL (any kind)                the study probes this node's output
+ *                                       under LABEL (a spatial one averaged
+ *                                       over space); labels are unique, not
+ *                                       "pixels" or "stats" (the floors)
  * A node may only name nodes defined above it, so a network is acyclic by
  * construction. `add` takes two inputs of the same shape. The README has
  * the full description and an example ResNet block.
@@ -46,6 +50,10 @@ void arch_free(Arch *a);
 const char *arch_builtin(const char *name);
 /* "seed_cnn, ranknet_head" */
 const char *arch_builtin_names(void);
+
+/* The node whose tap label is label, or -1; the number of taps. */
+int arch_find_tap(const Arch *a, const char *label);
+int arch_n_taps(const Arch *a);
 
 enum { ARCH_NOT_FOUND = -2 };
 /* --arch NAME|FILE: a built-in name, else a file. Returns 0, -1 (a file

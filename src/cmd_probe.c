@@ -41,8 +41,18 @@ static const char USAGE[] =
     "                   cross (a and b from different images)\n"
     "  --head KIND      mlp (default, the notebook's RankNet head) or linear\n"
     "                   (standardised features, L2-regularised, same loss)\n"
+    "  --arch NAME|FILE the network: the one to load --model into (default: the\n"
+    "                   one the file records; another is an error), or to\n"
+    "                   initialise for --model random (default seed_cnn)\n"
     "  --layer NAME     layer whose output is probed (default flatten, as the\n"
-    "                   notebook); any layer name of `augprobe summary`\n"
+    "                   notebook): a layer name of `augprobe summary`, or a tap\n"
+    "                   label of the network (tap=LABEL; a spatial tap is then\n"
+    "                   averaged over space unless --pool says otherwise)\n"
+    "  --input-size N   the network's input side: the 32x32 images are resized\n"
+    "                   (bilinear, as PyTorch's F.interpolate) to NxN (default 32;\n"
+    "                   224 for resnet18-imagenet's pre-trained weights)\n"
+    "  --normalize MODE none (default: pixels in [0, 1]) or imagenet (ImageNet's\n"
+    "                   per-channel mean and sd, as torchvision's weights expect)\n"
     "  --pool MODE      how a spatial layer becomes a vector: flatten (default: all\n"
     "                   h*w*c values) or avg (mean over space: c values)\n"
     "  --passes N       passes over each split when drawing pairs (default 4)\n"
@@ -77,6 +87,9 @@ enum {
     OPT_PAIRS,
     OPT_HEAD,
     OPT_KEEP,
+    OPT_ARCH,
+    OPT_INPUT_SIZE,
+    OPT_NORMALIZE,
 };
 
 /* The usage text with every family's default levels filled in. */
@@ -110,6 +123,52 @@ static int usage_error(void) {
     return EXIT_USAGE;
 }
 
+/* The frozen trunk, its parameters still zero: --arch's network, else the
+ * one the model file records (a file whose header cannot be read, or no
+ * file: seed_cnn, so that loading it names the problem), for inputs of
+ * size x size (a batch of 128 at 32x32, fewer for larger inputs). Any
+ * number of outputs: the probe reads layers, not classes. */
+static Net *probe_trunk(const char *model, const char *arch, int size, int threads, Err *e) {
+    Arch a;
+    Err ignored;
+    int rc = arch ? arch_load(&a, arch, e)
+             : model && checkpoint_read_arch(model, &a, &ignored) == 0 ? 0
+                                                                       : arch_load(&a, "seed_cnn", e);
+    if (rc) return NULL;
+    long batch = 128L * CIFAR_H * CIFAR_W / ((long)size * size);
+    Net *net = net_create(&a, size, size, CIFAR_C, batch < 1 ? 1 : batch > 128 ? 128 : (int)batch,
+                          threads > 0 ? threads : 1, e);
+    arch_free(&a);
+    return net;
+}
+
+/* --arch NAME|FILE, checked now: 0, or the exit code (EXIT_USAGE: neither
+ * a built-in name nor a file; EXIT_FAIL: a file that cannot be read or has
+ * an error), the line printed. */
+static int arch_flag(const char *spec) {
+    Arch a;
+    Err e;
+    int rc = arch_load(&a, spec, &e);
+    if (rc != ARCH_NOT_FOUND) arch_free(&a);
+    if (rc == 0) return 0;
+    fprintf(stderr, "augprobe probe: %s%s\n", rc == -1 ? "--arch: " : "", e.msg);
+    return rc == ARCH_NOT_FOUND ? EXIT_USAGE : EXIT_FAIL;
+}
+
+/* --layer LABEL naming a tap (tap=LABEL) rather than a layer: the tap's
+ * node into c->layer, and (unless --pool was given) avg for a spatial one.
+ * A layer name is left as it is. */
+static void layer_from_tap(const Net *trunk, ProbeConfig *c, int pool_given) {
+    if (net_find_layer(trunk, c->layer) >= 0) return;
+    for (int i = 0; i < trunk->n_layers; i++) {
+        const Layer *l = &trunk->layers[i];
+        if (!l->spec.tap[0] || strcmp(l->spec.tap, c->layer)) continue;
+        snprintf(c->layer, sizeof c->layer, "%s", l->spec.name);
+        if (!pool_given) c->pool = l->h * l->w > 1 ? PROBE_POOL_AVG : PROBE_POOL_FLATTEN;
+        return;
+    }
+}
+
 int cmd_probe(int argc, char **argv, GlobalOpts *g) {
     static const struct option opts[] = {CLI_GLOBAL_OPTIONS,
                                          {"model", required_argument, 0, OPT_MODEL},
@@ -126,12 +185,15 @@ int cmd_probe(int argc, char **argv, GlobalOpts *g) {
                                          {"pairs", required_argument, 0, OPT_PAIRS},
                                          {"head", required_argument, 0, OPT_HEAD},
                                          {"keep-features", required_argument, 0, OPT_KEEP},
+                                         {"arch", required_argument, 0, OPT_ARCH},
+                                         {"input-size", required_argument, 0, OPT_INPUT_SIZE},
+                                         {"normalize", required_argument, 0, OPT_NORMALIZE},
                                          {0, 0, 0, 0}};
     ProbeConfig c;
     probe_config_defaults(&c);
     const char *model = "runs/train/model.safetensors", *out_dir = "runs/probe";
-    const char *levels_text = NULL;
-    int max_mb = 1536;
+    const char *levels_text = NULL, *arch = NULL;
+    int max_mb = 1536, pool_given = 0, input_size = CIFAR_H;
     Err e = {{0}};
     cli_begin();
     int code;
@@ -165,6 +227,7 @@ int cmd_probe(int argc, char **argv, GlobalOpts *g) {
             snprintf(c.layer, sizeof c.layer, "%s", optarg);
             break;
         case OPT_POOL:
+            pool_given = 1;
             if (!strcmp(optarg, "flatten")) c.pool = PROBE_POOL_FLATTEN;
             else if (!strcmp(optarg, "avg")) c.pool = PROBE_POOL_AVG;
             else {
@@ -215,6 +278,25 @@ int cmd_probe(int argc, char **argv, GlobalOpts *g) {
             }
             out_dir = optarg;
             break;
+        case OPT_ARCH: {
+            int r = arch_flag(optarg);
+            if (r) return r == EXIT_USAGE ? usage_error() : r;
+            arch = optarg;
+            break;
+        }
+        case OPT_INPUT_SIZE:
+            if (cli_parse_int("probe", "--input-size", optarg, 8, PROBE_MAX_INPUT, &input_size))
+                return usage_error();
+            break;
+        case OPT_NORMALIZE:
+            if (!strcmp(optarg, "none")) c.normalize = PROBE_NORM_NONE;
+            else if (!strcmp(optarg, "imagenet")) c.normalize = PROBE_NORM_IMAGENET;
+            else {
+                fprintf(stderr, "augprobe probe: --normalize: '%s' is not none or imagenet\n",
+                        optarg);
+                return usage_error();
+            }
+            break;
         case OPT_KEEP:
             if (!*optarg) {
                 fprintf(stderr, "augprobe probe: --keep-features: empty path\n");
@@ -246,12 +328,13 @@ int cmd_probe(int argc, char **argv, GlobalOpts *g) {
     snprintf(c.device, sizeof c.device, "%s", g->device);
     c.quiet = g->quiet;
     c.max_feature_bytes = (size_t)max_mb << 20;
+    c.input_size = input_size;
     cli_apply_threads(g);
 
     int rc = EXIT_FAIL;
     int floor_input = !strcmp(model, "pixels") || !strcmp(model, "stats");
-    Net *trunk = train_model_net(strcmp(model, "random") && !floor_input ? model : NULL, 128,
-                                 g->threads, "", &e);
+    Net *trunk = probe_trunk(strcmp(model, "random") && !floor_input ? model : NULL,
+                             floor_input ? NULL : arch, input_size, g->threads, &e);
     Cifar10 data;
     memset(&data, 0, sizeof data);
     ProbeResult r;
@@ -265,6 +348,7 @@ int cmd_probe(int argc, char **argv, GlobalOpts *g) {
         net_free(trunk);
         trunk = NULL;
     }
+    if (!floor_input) layer_from_tap(trunk, &c, pool_given);
     int tap = floor_input ? 0 : probe_find_tap(trunk, c.layer, &e);
     if (tap < 0) {
         /* A usage error, caught before the data is loaded. */

@@ -30,6 +30,7 @@ enum {
     OPT_BOOT,
     OPT_PLAN,
     OPT_RANKS,
+    OPT_ARCH,
 };
 
 static const char USAGE[] =
@@ -40,13 +41,15 @@ static const char USAGE[] =
     "no network) x augmentations (zoom aspect brightness contrast saturation hue\n"
     "blur, each at its ladder of levels) x pair modes (cross: a and b are\n"
     "different images, the primary answer; same: two copies of one image, the\n"
-    "notebook's) x taps (block1_pool block2_pool block3_pool averaged over space,\n"
-    "flatten, dense1) x seeds 1..N, a linear RankNet probe per cell (and the\n"
-    "notebook's MLP head on the notebook's cell; on every cell with --full), with\n"
-    "95% bootstrap intervals, 75% thresholds and paired differences. Writes\n"
-    "DIR/report.md, report.html, results.json, results.csv, preview.png, depth.png\n"
-    "(each figure with its SVG twin), the training runs DIR/seed<s>/<net>/ and one\n"
-    "JSON per finished cell in DIR/cells/.\n"
+    "notebook's) x taps (the layers the network marks with tap=LABEL; seed_cnn's:\n"
+    "block1_pool block2_pool block3_pool averaged over space, flatten, dense1) x\n"
+    "seeds 1..N, a linear RankNet probe per cell (and the notebook's MLP head on\n"
+    "the notebook's cell; on every cell with --full), with 95% bootstrap\n"
+    "intervals, 75% thresholds and paired differences; and each tap's importance:\n"
+    "the accuracy a linear probe on all taps together loses without it, as shares.\n"
+    "Writes DIR/report.md, report.html, results.json, results.csv, preview.png,\n"
+    "depth.png, importance.png (each figure with its SVG twin), the training runs\n"
+    "DIR/seed<s>/<net>/ and one JSON per finished cell in DIR/cells/.\n"
     "Rerunning continues: finished cells and networks are reused, an interrupted\n"
     "training resumes from its checkpoint.\n"
     "\n"
@@ -58,6 +61,10 @@ static const char USAGE[] =
     "  --full             the paper's: 50 epochs on all 40,000 images, 4 passes,\n"
     "                     50 probe epochs, the MLP head on every cell too, every\n"
     "                     val/test image, 3 seeds (about a day on 2 cores)\n"
+    "  --arch NAME|FILE   the network trained and probed: seed_cnn (default),\n"
+    "                     another built-in or a network file with tap=LABEL nodes\n"
+    "                     (README); its training epochs and batch come from the\n"
+    "                     study's table of networks (seed_cnn: 8 quick, 50 full, 32)\n"
     "Knobs (override the profile):\n"
     "  --epochs N         training epochs of aug and noaug\n"
     "  --train-limit N    train on the first N training images (0 = all)\n"
@@ -68,7 +75,7 @@ static const char USAGE[] =
     "  --seeds N          seeds 1..N (1..16)\n"
     "  --networks LIST    restrict the grid, e.g. aug,random,pixels (default all)\n"
     "  --families LIST    e.g. zoom,blur (default all)\n"
-    "  --taps LIST        e.g. flatten,dense1 (default all)\n"
+    "  --taps LIST        tap labels, e.g. flatten,dense1 (default all)\n"
     "  --pairs LIST       cross, same or both (default cross,same)\n"
     "  --bootstrap N      bootstrap replicates of the intervals (default 1000)\n"
     "  --out DIR          output directory (default runs/study)\n"
@@ -113,6 +120,7 @@ int cmd_study(int argc, char **argv, GlobalOpts *g) {
                                          {"bootstrap", required_argument, 0, OPT_BOOT},
                                          {"plan", no_argument, 0, OPT_PLAN},
                                          {"ranks", required_argument, 0, OPT_RANKS},
+                                         {"arch", required_argument, 0, OPT_ARCH},
                                          {0, 0, 0, 0}};
     const char *out = "runs/study";
     int quick = 0, full = 0, plan = 0;
@@ -120,6 +128,7 @@ int cmd_study(int argc, char **argv, GlobalOpts *g) {
     Knob epochs = {0, 0}, train_limit = {0, 0}, eval_limit = {0, 0}, passes = {0, 0},
          probe_epochs = {0, 0}, probe_limit = {0, 0}, seeds = {0, 0}, boot = {0, 0};
     const char *nets_text = NULL, *fams_text = NULL, *taps_text = NULL, *modes_text = NULL;
+    const char *arch = NULL;
     unsigned net_mask = 0, fam_mask = 0, tap_mask = 0, mode_mask = 0;
     cli_begin();
     int c;
@@ -163,9 +172,16 @@ int cmd_study(int argc, char **argv, GlobalOpts *g) {
             bad = parse_mask("--families", optarg, study_family_names(), STUDY_FAMILIES,
                              &fam_mask);
             break;
-        case OPT_TAPS:
+        case OPT_TAPS: /* checked against the network's taps below */
             taps_text = optarg;
-            bad = parse_mask("--taps", optarg, STUDY_TAP_NAMES, STUDY_TAPS, &tap_mask);
+            break;
+        case OPT_ARCH:
+            if (!*optarg || strlen(optarg) >= sizeof(((StudyConfig *)0)->arch)) {
+                fprintf(stderr, "augprobe study: --arch: '%s' is not a network name or file\n",
+                        optarg);
+                bad = 1;
+            }
+            arch = optarg;
             break;
         default: {
             int rc = cli_global_result(cli_global_opt(c, "study", argv, g), USAGE);
@@ -194,6 +210,24 @@ int cmd_study(int argc, char **argv, GlobalOpts *g) {
     else
         study_config_quick(&cfg);
     cfg.out_dir = out;
+    if (arch) {
+        Err ae;
+        int arc = study_config_arch(&cfg, arch, &ae);
+        if (arc == ARCH_NOT_FOUND) {
+            fprintf(stderr, "augprobe study: %s\n", ae.msg);
+            return cli_usage_error(USAGE);
+        }
+        if (arc) {
+            fprintf(stderr, "augprobe study: --arch: %s\n", ae.msg);
+            return EXIT_FAIL;
+        }
+    }
+    if (taps_text) {
+        const char *labels[STUDY_TAPS];
+        study_tap_labels(&cfg, labels);
+        if (parse_mask("--taps", taps_text, labels, cfg.n_taps, &tap_mask))
+            return cli_usage_error(USAGE);
+    }
     /* Overrides, applied and recorded in a fixed order for the report. */
     struct {
         const char *flag;

@@ -44,6 +44,8 @@ typedef struct NodeSpec {
     int stride; /* conv stride (1 when not given) */
     int relu;   /* activation='relu' fused into the layer */
     float rate; /* dropout rate */
+    char tap[NODE_NAME_MAX]; /* tap=LABEL: the study probes this node's output under
+                                LABEL ("" = not a tap; arch.h) */
     int line;   /* its line in the text, for errors */
 } NodeSpec;
 

@@ -11,6 +11,7 @@
 #include "feature_export.h"
 #include "layers.h"
 #include "optim.h"
+#include "resize.h"
 #include "rng.h"
 
 /* Sub-streams of RNG_TAG_PROBE besides the pairs' (which use the split id). */
@@ -162,9 +163,17 @@ static void layer_names(const Net *net, char *buf, size_t len) {
 int probe_find_tap(const Net *trunk, const char *layer, Err *e) {
     int i = net_find_layer(trunk, layer);
     if (i < 0) {
-        char names[1024];
+        char names[1024], taps[512] = "";
         layer_names(trunk, names, sizeof names);
-        err_set(e, "--layer: no layer named '%s' (layers: %s)", layer, names);
+        for (int k = 0, used = 0; k < trunk->n_layers && used + 1 < (int)sizeof taps; k++)
+            if (trunk->layers[k].spec.tap[0]) {
+                int w = snprintf(taps + used, sizeof taps - (size_t)used, "%s%s",
+                                 used ? ", " : "", trunk->layers[k].spec.tap);
+                if (w < 0) break;
+                used += w;
+            }
+        err_set(e, "--layer: no layer named '%s' (%s%s%slayers: %s)", layer,
+                taps[0] ? "taps: " : "", taps, taps[0] ? "; " : "", names);
     }
     return i;
 }
@@ -173,10 +182,40 @@ int probe_features_compute(Net *trunk, const ImageSet *set, int n, AugKind famil
                            const float *levels, int n_levels, const ProbeTap *taps,
                            int n_taps, size_t max_bytes, ProbeFeatures *out,
                            long *forward_images, Err *e) {
+    return probe_features_compute_norm(trunk, set, n, family, levels, n_levels, taps, n_taps,
+                                       max_bytes, PROBE_NORM_NONE, out, forward_images, e);
+}
+
+/* Augmented images of a batch as the trunk takes them: 32x32 as they are,
+ * else resized bilinearly to its input; normalised when norm says so.
+ * x32[nb][32*32*3] in, the result in big (nb of the trunk's input) when
+ * resized, else in x32. */
+static float *prepare_batch(const Net *trunk, float *x32, float *big, int nb, ProbeNorm norm) {
+    const int S = trunk->in_h;
+    float *x = x32;
+    if (S != CIFAR_H) {
+#pragma omp parallel for schedule(static)
+        for (int j = 0; j < nb; j++)
+            resize_bilinear(x32 + (size_t)j * CIFAR_PIXELS, CIFAR_H, CIFAR_W, CIFAR_C,
+                            big + (size_t)j * S * S * CIFAR_C, S, S);
+        x = big;
+    }
+    if (norm == PROBE_NORM_IMAGENET)
+        resize_normalize(x, (long)nb * S * S, RESIZE_IMAGENET_MEAN, RESIZE_IMAGENET_STD);
+    return x;
+}
+
+int probe_features_compute_norm(Net *trunk, const ImageSet *set, int n, AugKind family,
+                                const float *levels, int n_levels, const ProbeTap *taps,
+                                int n_taps, size_t max_bytes, ProbeNorm norm, ProbeFeatures *out,
+                                long *forward_images, Err *e) {
     if (n <= 0 || n > set->n)
         return err_set(e, "probe: %d images asked of a split of %d", n, set->n);
-    if (trunk->in_h != CIFAR_H || trunk->in_w != CIFAR_W || trunk->in_c != CIFAR_C)
-        return err_set(e, "probe: the trunk does not take 32x32x3 images");
+    if (trunk->in_h != trunk->in_w || trunk->in_c != CIFAR_C || trunk->in_h < 8 ||
+        trunk->in_h > PROBE_MAX_INPUT)
+        return err_set(e, "probe: the trunk takes %dx%dx%d images; it must take square RGB "
+                          "images of 8 to %d pixels",
+                       trunk->in_h, trunk->in_w, trunk->in_c, PROBE_MAX_INPUT);
     int idx[PROBE_MAX_TAPS], deepest = -1;
     size_t dims[PROBE_MAX_TAPS];
     double bytes = 0;
@@ -211,8 +250,13 @@ int probe_features_compute(Net *trunk, const ImageSet *set, int n, AugKind famil
     AugParams *params = xmalloc(sizeof(AugParams) * (size_t)B);
     int *img = xmalloc(sizeof(int) * (size_t)B);
     /* Blur has no device op: it is augmented here and the floats go in
-     * (on the CPU that is what net_forward_images does anyway). */
-    float *host_x = family == AUG_BLUR ? xalloc_floats((size_t)B * CIFAR_PIXELS) : NULL;
+     * (on the CPU that is what net_forward_images does anyway); so are
+     * images resized or normalised for the trunk. */
+    int prep = trunk->in_h != CIFAR_H || norm != PROBE_NORM_NONE;
+    float *host_x = family == AUG_BLUR || prep ? xalloc_floats((size_t)B * CIFAR_PIXELS) : NULL;
+    float *big = trunk->in_h != CIFAR_H
+                     ? xalloc_floats((size_t)B * trunk->in_h * trunk->in_w * CIFAR_C)
+                     : NULL;
     long ran = 0;
     int rc = net_attach_images(trunk, set->images, set->n, e);
     for (int l = 0; l < n_levels && rc == 0; l++) {
@@ -220,9 +264,13 @@ int probe_features_compute(Net *trunk, const ImageSet *set, int n, AugKind famil
         for (int start = 0; start < n && rc == 0; start += B) {
             int nb = n - start < B ? n - start : B;
             for (int j = 0; j < nb; j++) img[j] = start + j;
-            if (host_x) aug_apply_batch(params, set, img, nb, host_x);
-            if (!(host_x ? net_forward(trunk, host_x, nb, 0, NULL, deepest)
-                         : net_forward_images(trunk, set->images, img, params, nb, 0, NULL, deepest))) {
+            const float *x = NULL;
+            if (host_x) {
+                aug_apply_batch(params, set, img, nb, host_x);
+                x = prepare_batch(trunk, host_x, big, nb, norm);
+            }
+            if (!(x ? net_forward(trunk, x, nb, 0, NULL, deepest)
+                    : net_forward_images(trunk, set->images, img, params, nb, 0, NULL, deepest))) {
                 rc = err_set(e, "probe: %s", net_error(trunk));
                 break;
             }
@@ -242,6 +290,7 @@ int probe_features_compute(Net *trunk, const ImageSet *set, int n, AugKind famil
     free(params);
     free(img);
     free(host_x);
+    free(big);
     if (rc) {
         for (int t = 0; t < n_taps; t++) probe_features_free(&out[t]);
         return -1;
@@ -511,6 +560,7 @@ static float *train_linear(const ProbeConfig *c, const ProbeFeatures *train,
         }
         double sd = sqrt(q / rows);
         inv_sd[j] = sd > 1e-12 * (1 + fabs(mean)) ? (float)(1.0 / sd) : 0.0f;
+        if (c->drop && c->drop[j]) inv_sd[j] = 0.0f; /* z_j = 0: v_j gets no gradient */
     }
     float *v = xcalloc((size_t)D, sizeof(float)), *grad = xmalloc(sizeof(float) * (size_t)D);
     float *dz = xalloc_floats((size_t)B * D); /* standardised differences of a batch */
@@ -768,8 +818,8 @@ static int split_features(const ProbeConfig *c, Net *trunk, const ImageSet *set,
                                     c->max_feature_bytes, f, e);
     }
     ProbeTap tap = {c->layer, c->pool};
-    return probe_features_compute(trunk, set, n, c->family, c->levels, c->n_levels, &tap, 1,
-                                  c->max_feature_bytes, f, ran, e);
+    return probe_features_compute_norm(trunk, set, n, c->family, c->levels, c->n_levels, &tap, 1,
+                                       c->max_feature_bytes, c->normalize, f, ran, e);
 }
 
 int probe_run(const ProbeConfig *c, Net *trunk, const Cifar10 *data, ProbeResult *r, Err *e) {
@@ -910,6 +960,8 @@ int probe_write_json(const char *path, const ProbeConfig *c, const ProbeResult *
     cJSON_AddStringToObject(o, "augmentation", aug_kind_name(c->family));
     cJSON_AddStringToObject(o, "layer", c->layer);
     cJSON_AddStringToObject(o, "pool", pool_name(c->pool));
+    if (c->input_size && c->input_size != CIFAR_H) cJSON_AddNumberToObject(o, "input_size", c->input_size);
+    if (c->normalize == PROBE_NORM_IMAGENET) cJSON_AddStringToObject(o, "normalize", "imagenet");
     cJSON *lv = cJSON_AddArrayToObject(o, "levels");
     for (int i = 0; i < c->n_levels; i++)
         cJSON_AddItemToArray(lv, cJSON_CreateNumber(tidy(c->levels[i])));

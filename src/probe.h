@@ -60,6 +60,12 @@
 #define PROBE_LAYER_NAME 64
 #define PROBE_MAX_TAPS 64 /* taps served by one probe_features_compute */
 
+/* Pixels as the trunk takes them: [0, 1] (the seed's), or normalised with
+ * ImageNet's mean and sd (torchvision's pre-trained weights; resize.h). */
+typedef enum ProbeNorm { PROBE_NORM_NONE = 0, PROBE_NORM_IMAGENET = 1 } ProbeNorm;
+/* The largest trunk input side (--input-size). */
+enum { PROBE_MAX_INPUT = 512 };
+
 /* How a spatial tap (h*w > 1) becomes a vector. */
 typedef enum ProbePool {
     PROBE_POOL_FLATTEN, /* all h*w*c values, Keras Flatten order (default) */
@@ -104,6 +110,13 @@ typedef struct ProbeConfig {
     int quiet;                     /* no per-epoch progress on stderr */
     const char *keep_features;     /* NULL, or a directory: probe_run keeps each split's
                                       feature cache there as .npy (features_keep) */
+    ProbeNorm normalize;           /* PROBE_NORM_NONE */
+    int input_size;                /* the trunk's input side, recorded in probe.json (0 or
+                                      32: the data's; the images are resized to the trunk's
+                                      own input: probe_features_compute_norm) */
+    const uint8_t *drop;           /* NULL, or [dim]: the linear head leaves out feature j
+                                      when drop[j] (its weight stays 0: the same head as
+                                      on the other features alone); the mlp ignores it */
 } ProbeConfig;
 
 typedef struct ProbeCount {
@@ -203,6 +216,14 @@ int probe_features_compute(Net *trunk, const ImageSet *set, int n, AugKind famil
                            const float *levels, int n_levels, const ProbeTap *taps,
                            int n_taps, size_t max_bytes, ProbeFeatures *out,
                            long *forward_images, Err *e);
+/* The same for a trunk of any square RGB input (8 to PROBE_MAX_INPUT): the
+ * augmented 32x32 images are resized bilinearly to it (resize.h), and
+ * normalised as norm says. probe_features_compute is this with
+ * PROBE_NORM_NONE. */
+int probe_features_compute_norm(Net *trunk, const ImageSet *set, int n, AugKind family,
+                                const float *levels, int n_levels, const ProbeTap *taps,
+                                int n_taps, size_t max_bytes, ProbeNorm norm, ProbeFeatures *out,
+                                long *forward_images, Err *e);
 void probe_features_free(ProbeFeatures *f);
 /* A batch of layer ly's output act (nb examples of h*w*c, HWC) as the tap's
  * vectors in dst: flatten copies them ([nb][h*w*c]), avg averages over

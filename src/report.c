@@ -205,7 +205,8 @@ static void diffs_make(const Grid *g, const Boot *bt, Diffs *D) {
 /* ---- the three predictions from the literature ---- */
 
 typedef struct Prediction {
-    const char *claim, *source, *statistic;
+    const char *claim, *source;
+    char statistic[320];
     int checked;      /* 0: the grid lacks what it needs */
     double value, lo, hi;
     const char *verdict; /* "supported", "not supported", "inconclusive", "not checked" */
@@ -303,14 +304,17 @@ static double stat_invariance(const double *acc, const void *ctx) {
     return (tr - an) / cells;
 }
 
-/* P3: per trained network (pairs of 4 taps block1, block2, block3, dense1),
- * max(middle) - max(ends), averaged. */
+/* P3: per trained network (k taps each: the first, the middle ones, the
+ * last; seed_cnn: block1, block2, block3, dense1), max(middle) - max(ends),
+ * averaged. ctx: {nets, k}. */
 static double stat_middle(const double *acc, const void *ctx) {
-    int nets = *(const int *)ctx;
+    const int nets = ((const int *)ctx)[0], k = ((const int *)ctx)[1];
     double sum = 0;
     for (int i = 0; i < nets; i++) {
-        const double *a = acc + 4 * i;
-        sum += fmax(a[1], a[2]) - fmax(a[0], a[3]);
+        const double *a = acc + k * i;
+        double mid = a[1];
+        for (int j = 2; j < k - 1; j++) mid = fmax(mid, a[j]);
+        sum += mid - fmax(a[0], a[k - 1]);
     }
     return sum / nets;
 }
@@ -326,19 +330,34 @@ static void verdict(Prediction *p) {
         p->verdict = "inconclusive";
 }
 
+/* The taps the predictions compare: the network's first and last taps
+ * (the shallowest and deepest) and its spatial taps in between (middle
+ * depth; seed_cnn: block2_pool, block3_pool, not flatten, which is
+ * block3_pool unpooled). */
+static int middle_taps(const StudyConfig *c, int *mid) {
+    int n = 0;
+    for (int t = 1; t < c->n_taps - 1; t++)
+        if (c->taps[t].pool == PROBE_POOL_AVG) mid[n++] = t;
+    return n;
+}
+
 static void predictions_make(const Grid *g, const Boot *bt, Prediction P[3]) {
     const StudyConfig *c = g->c;
-    const int M = STUDY_MODE_CROSS, B1 = 0, B2 = 1, B3 = 2, D1 = 4;
+    const int M = STUDY_MODE_CROSS, B1 = 0, D1 = c->n_taps - 1;
+    const char *first = c->taps[B1].label, *last = c->taps[D1].label;
     int have_cross = selected(c->mode_mask, M);
     int have_trained = selected(c->net_mask, STUDY_NET_AUG) && selected(c->net_mask, STUDY_NET_NOAUG);
+    int have_ends = D1 > B1 && selected(c->tap_mask, B1) && selected(c->tap_mask, D1);
     memset(P, 0, 3 * sizeof *P);
     /* P1 */
     P[0].claim = "colour augmentations (brightness, saturation) are decoded best in early layers";
     P[0].source = "Yan & Huang, Fig. 1b";
-    P[0].statistic = "accuracy at block1_pool minus at dense1, mean over brightness and "
-                     "saturation and the two trained networks (cross pairs, linear probe)";
-    if (have_cross && have_trained && selected(c->tap_mask, B1) && selected(c->tap_mask, D1) &&
-        selected(c->family_mask, 2) && selected(c->family_mask, 4)) {
+    snprintf(P[0].statistic, sizeof P[0].statistic,
+             "accuracy at %s minus at %s, mean over brightness and saturation and the two "
+             "trained networks (cross pairs, linear probe)",
+             first, last);
+    if (have_cross && have_trained && have_ends && selected(c->family_mask, 2) &&
+        selected(c->family_mask, 4)) {
         Term t[8];
         int n = 0, fams[2] = {2, 4}, nets[2] = {STUDY_NET_AUG, STUDY_NET_NOAUG};
         for (int i = 0; i < 2; i++)
@@ -353,8 +372,9 @@ static void predictions_make(const Grid *g, const Boot *bt, Prediction P[3]) {
     P[1].claim = "training data more than augmentation makes features invariant: |aug - noaug| is "
                  "smaller than |trained - random|";
     P[1].source = "Bouchacourt, Ibrahim & Morcos, NeurIPS 2021";
-    P[1].statistic = "mean |(aug + noaug)/2 - random| minus mean |aug - noaug| over every family "
-                     "and tap (cross pairs, linear probe)";
+    snprintf(P[1].statistic, sizeof P[1].statistic, "%s",
+             "mean |(aug + noaug)/2 - random| minus mean |aug - noaug| over every family "
+             "and tap (cross pairs, linear probe)");
     if (have_cross && have_trained && selected(c->net_mask, STUDY_NET_RANDOM)) {
         Ref refs[3 * STUDY_FAMILIES * STUDY_TAPS];
         int cells = 0;
@@ -371,21 +391,29 @@ static void predictions_make(const Grid *g, const Boot *bt, Prediction P[3]) {
     }
     verdict(&P[1]);
     /* P3 */
+    int mid[STUDY_TAPS], n_mid = middle_taps(c, mid), all_mid = n_mid > 0;
+    char mids[256] = "";
+    for (int i = 0; i < n_mid; i++) {
+        size_t used = strlen(mids);
+        snprintf(mids + used, sizeof mids - used, "%s%s", i ? ", " : "", c->taps[mid[i]].label);
+        all_mid &= selected(c->tap_mask, mid[i]);
+    }
     P[2].claim = "scale (zoom) is decoded best at middle depth";
     P[2].source = "Graziani et al. 2021";
-    P[2].statistic = "best of block2_pool, block3_pool minus best of block1_pool, dense1, for "
-                     "zoom, mean over the two trained networks (cross pairs, linear probe)";
-    if (have_cross && have_trained && selected(c->family_mask, 0) && selected(c->tap_mask, B1) &&
-        selected(c->tap_mask, B2) && selected(c->tap_mask, B3) && selected(c->tap_mask, D1)) {
-        Ref refs[8];
-        int nets = 2, k = 0, which[2] = {STUDY_NET_AUG, STUDY_NET_NOAUG};
+    snprintf(P[2].statistic, sizeof P[2].statistic,
+             "best of %s minus best of %s, %s, for zoom, mean over the two trained networks "
+             "(cross pairs, linear probe)",
+             n_mid ? mids : "(no spatial tap between the first and the last)", first, last);
+    if (have_cross && have_trained && selected(c->family_mask, 0) && have_ends && all_mid) {
+        Ref refs[2 * STUDY_TAPS];
+        int k = 0, which[2] = {STUDY_NET_AUG, STUDY_NET_NOAUG};
         for (int i = 0; i < 2; i++) {
             refs[k++] = ref(which[i], 0, M, B1);
-            refs[k++] = ref(which[i], 0, M, B2);
-            refs[k++] = ref(which[i], 0, M, B3);
+            for (int j = 0; j < n_mid; j++) refs[k++] = ref(which[i], 0, M, mid[j]);
             refs[k++] = ref(which[i], 0, M, D1);
         }
-        P[2].checked = nonlinear(g, bt, refs, k, stat_middle, &nets, &P[2].value, &P[2].lo,
+        int ctx[2] = {2, n_mid + 2};
+        P[2].checked = nonlinear(g, bt, refs, k, stat_middle, ctx, &P[2].value, &P[2].lo,
                                  &P[2].hi) == 0;
     }
     verdict(&P[2]);
@@ -515,9 +543,21 @@ typedef struct Setup {
 
 /* ---- the whole analysis ---- */
 
+/* The taps' importance for one (network, family, mode), over the seeds
+ * (importance.h): point values from the seeds' mean accuracies, intervals
+ * from the seeds' mean replicates. Taps in grid order. */
+typedef struct Imp {
+    int seeds;    /* seeds with the cell (0: absent) */
+    double acc_all, acc_lo, acc_hi;
+    double loss[STUDY_TAPS], loss_lo[STUDY_TAPS], loss_hi[STUDY_TAPS];
+    double share[STUDY_TAPS], share_lo[STUDY_TAPS], share_hi[STUDY_TAPS];
+    int negative; /* losses below 0 (clipped to 0 in the shares) */
+} Imp;
+
 typedef struct Analysis {
     Boot boot;
     Est acc[STUDY_NETS][STUDY_FAMILIES][STUDY_MODES][STUDY_TAPS]; /* floors at tap 0 */
+    Imp imp[STUDY_NETS][STUDY_FAMILIES][STUDY_MODES];
     Diffs diffs;
     Prediction pred[3];
     int nb_have;       /* the notebook's cells (mlp, linear) are both there */
@@ -559,6 +599,54 @@ static void notebook_diff(const Grid *g, Analysis *A) {
 
 static void analyse_findings(const Grid *g, Analysis *A);
 
+static void importance_make(const Grid *g, Analysis *A) {
+    const StudyConfig *c = g->c;
+    const int B = c->boot, T = g->n_imp;
+    if (!study_has_importance(g)) return;
+    double *rep_all = xmalloc(sizeof(double) * (size_t)B);
+    double *rep_wo = xmalloc(sizeof(double) * (size_t)B * T);
+    double *sum_all = xmalloc(sizeof(double) * (size_t)B);
+    double *sum_wo = xmalloc(sizeof(double) * (size_t)B * T);
+    for (int ni = 0; ni < g->n_nets; ni++)
+        for (int fi = 0; fi < g->n_fams; fi++)
+            for (int mi = 0; mi < g->n_modes; mi++) {
+                int n = g->nets[ni], f = g->fams[fi], m = g->modes[mi];
+                if (study_is_floor(n)) continue;
+                Imp *x = &A->imp[n][f][m];
+                float levels[PROBE_MAX_LEVELS];
+                int n_levels = study_levels(f, levels);
+                ProbePairMode pm = m == STUDY_MODE_CROSS ? PROBE_PAIRS_CROSS : PROBE_PAIRS_SAME;
+                double all = 0, without[STUDY_TAPS] = {0};
+                memset(sum_all, 0, sizeof(double) * (size_t)B);
+                memset(sum_wo, 0, sizeof(double) * (size_t)B * T);
+                for (int s = 1; s <= c->seeds; s++) {
+                    const ImpCell *ic = grid_imp(g, s, n, f, m);
+                    if (!ic->have || ic->f.n_taps != T) continue;
+                    x->seeds++;
+                    importance_boot(&ic->f, g->n_test, c->passes, levels, n_levels, (uint64_t)s,
+                                    STUDY_FAMILY_KINDS[f], pm, B, rep_all, rep_wo);
+                    all += ic->f.acc_all;
+                    for (int t = 0; t < T; t++) without[t] += ic->f.acc_without[t];
+                    for (int r = 0; r < B; r++) sum_all[r] += rep_all[r];
+                    for (size_t k = 0; k < (size_t)B * T; k++) sum_wo[k] += rep_wo[k];
+                }
+                if (!x->seeds) continue;
+                all /= x->seeds;
+                for (int t = 0; t < T; t++) without[t] /= x->seeds;
+                for (int r = 0; r < B; r++) sum_all[r] /= x->seeds;
+                for (size_t k = 0; k < (size_t)B * T; k++) sum_wo[k] /= x->seeds;
+                x->acc_all = all;
+                stats_interval95(sum_all, B, &x->acc_lo, &x->acc_hi);
+                x->negative = importance_shares(T, all, without, x->loss, x->share);
+                importance_intervals(T, B, sum_all, sum_wo, x->loss_lo, x->loss_hi, x->share_lo,
+                                     x->share_hi);
+            }
+    free(rep_all);
+    free(rep_wo);
+    free(sum_all);
+    free(sum_wo);
+}
+
 static void analyse(const Grid *g, Analysis *A) {
     memset(A, 0, sizeof *A);
     boot_make(g, &A->boot);
@@ -574,6 +662,7 @@ static void analyse(const Grid *g, Analysis *A) {
             }
     diffs_make(g, &A->boot, &A->diffs);
     predictions_make(g, &A->boot, A->pred);
+    importance_make(g, A);
     notebook_diff(g, A);
     analyse_findings(g, A);
 }
@@ -630,7 +719,7 @@ static void analyse_findings(const Grid *g, Analysis *A) {
                 const Est *dr = &A->diffs.d[M][f][t][CMP_AUG_RANDOM];
                 if (!(real_diff(dp) && dp->value > 0 && real_diff(dr) && dr->value > 0)) continue;
                 str_printf(&taps, "%s%s (%+.3f over pixels, %+.3f over random)", k++ ? ", " : "",
-                           STUDY_TAP_NAMES[t], dp->value, dr->value);
+                           c->taps[t].label, dp->value, dr->value);
             }
             if (k) {
                 str_printf(out, "%s%s at %s", any_family ? "; " : "", FAM(f), taps.s);
@@ -678,6 +767,26 @@ static void analyse_findings(const Grid *g, Analysis *A) {
         if (p->checked) str_printf(out, " (%+.3f [%+.3f, %+.3f])", p->value, p->lo, p->hi);
         str_printf(out, "%s", i < 2 ? "; " : ". ");
     }
+    if (study_has_importance(g) && selected(c->net_mask, STUDY_NET_AUG)) {
+        str_printf(out, "**Most important tap** (`aug`: the largest share of the accuracy a "
+                        "linear probe on all taps loses when one is left out): ");
+        int k = 0;
+        for (int fi = 0; fi < g->n_fams; fi++) {
+            const Imp *x = &A->imp[STUDY_NET_AUG][g->fams[fi]][M];
+            if (!x->seeds) continue;
+            int best = -1;
+            for (int ti = 0; ti < g->n_imp; ti++)
+                if (isfinite(x->share[ti]) && (best < 0 || x->share[ti] > x->share[best])) best = ti;
+            if (best < 0)
+                str_printf(out, "%s%s none (no tap loses accuracy)", k++ ? "; " : "",
+                           FAM(g->fams[fi]));
+            else
+                str_printf(out, "%s%s %s %.3f [%.3f, %.3f]", k++ ? "; " : "", FAM(g->fams[fi]),
+                           c->taps[g->imp_taps[best]].label, x->share[best], x->share_lo[best],
+                           x->share_hi[best]);
+        }
+        str_printf(out, ". ");
+    }
     if (A->nb_have)
         str_printf(out, "**MLP - linear** on the notebook's cell (same pairs, zoom 0.5..0.9, "
                         "flatten): %+.3f [%+.3f, %+.3f]%s. ",
@@ -715,7 +824,7 @@ static int draw_depth(const Grid *g, const Analysis *A, const char *path, Err *e
     double ymin = 0.4;
     for (int ti = 0; ti < g->n_taps; ti++) {
         xs[ti] = ti;
-        ticks[ti] = STUDY_TAP_NAMES[g->taps[ti]];
+        ticks[ti] = c->taps[g->taps[ti]].label;
     }
     for (int fi = 0; fi < g->n_fams; fi++) {
         int f = g->fams[fi], ns = 0, nb = 0;
@@ -747,12 +856,54 @@ static int draw_depth(const Grid *g, const Analysis *A, const char *path, Err *e
     return plot_grid_png(path, panels, g->n_fams, g->n_fams < 4 ? g->n_fams : 4, e);
 }
 
+/* ---- importance.png ---- */
+
+/* One panel per network (aug, noaug, random): each tap's share, one series
+ * per family, with interval bars (primary pair mode). */
+static int draw_importance(const Grid *g, const Analysis *A, const char *path, Err *e) {
+    const StudyConfig *c = g->c;
+    const int M = selected(c->mode_mask, STUDY_MODE_CROSS) ? STUDY_MODE_CROSS : STUDY_MODE_SAME;
+    enum { NS = 3 };
+    static const int NETS[NS] = {STUDY_NET_AUG, STUDY_NET_NOAUG, STUDY_NET_RANDOM};
+    PlotPanel panels[NS];
+    PlotSeries series[NS][STUDY_FAMILIES];
+    double xs[STUDY_TAPS], y[NS][STUDY_FAMILIES][STUDY_TAPS], lo[NS][STUDY_FAMILIES][STUDY_TAPS],
+        hi[NS][STUDY_FAMILIES][STUDY_TAPS];
+    const char *ticks[STUDY_TAPS];
+    char titles[NS][96];
+    int np = 0;
+    for (int ti = 0; ti < g->n_imp; ti++) {
+        xs[ti] = ti;
+        ticks[ti] = c->taps[g->imp_taps[ti]].label;
+    }
+    for (int k = 0; k < NS; k++) {
+        if (!selected(c->net_mask, NETS[k])) continue;
+        for (int fi = 0; fi < g->n_fams; fi++) {
+            const Imp *x = &A->imp[NETS[k]][g->fams[fi]][M];
+            for (int ti = 0; ti < g->n_imp; ti++) {
+                y[np][fi][ti] = x->seeds ? x->share[ti] : NAN;
+                lo[np][fi][ti] = x->seeds ? x->share_lo[ti] : NAN;
+                hi[np][fi][ti] = x->seeds ? x->share_hi[ti] : NAN;
+            }
+            series[np][fi] = (PlotSeries){FAM(g->fams[fi]), xs, y[np][fi], g->n_imp, lo[np][fi],
+                                          hi[np][fi]};
+        }
+        snprintf(titles[np], sizeof titles[np], "%s (%s pairs)", STUDY_NET_NAMES[NETS[k]],
+                 STUDY_MODE_NAMES[M]);
+        panels[np] = (PlotPanel){titles[np], "tap (shallow to deep)",
+                                 "share of the accuracy lost without it", series[np], g->n_fams,
+                                 ticks, g->n_imp, NULL, 0, 0, 1};
+        np++;
+    }
+    if (!np) return 0;
+    return plot_grid_png(path, panels, np, np, e);
+}
+
 /* ---- report.md ---- */
 
-static const char *tap_label(int t, char *buf, size_t len) {
-    static const int DIMS[STUDY_TAPS] = {32, 64, 128, 2048, 1024};
-    snprintf(buf, len, "%s (%s%d)", STUDY_TAP_NAMES[t],
-             STUDY_TAP_POOLS[t] == PROBE_POOL_AVG ? "avg, " : "", DIMS[t]);
+static const char *tap_label(const StudyConfig *c, int t, char *buf, size_t len) {
+    snprintf(buf, len, "%s (%s%d)", c->taps[t].label,
+             c->taps[t].pool == PROBE_POOL_AVG ? "avg, " : "", c->taps[t].dim);
     return buf;
 }
 
@@ -777,8 +928,8 @@ static void family_tables(FILE *f, const Grid *g, const Analysis *A, int fam) {
         fprintf(f, "\n");
         for (int ti = 0; ti < g->n_taps; ti++) {
             int t = g->taps[ti];
-            char lab[64];
-            fprintf(f, "| %s |", tap_label(t, lab, sizeof lab));
+            char lab[96];
+            fprintf(f, "| %s |", tap_label(c, t, lab, sizeof lab));
             for (int ni = 0; ni < g->n_nets; ni++) {
                 int net = g->nets[ni];
                 char a[96], th[320];
@@ -800,7 +951,7 @@ static void family_tables(FILE *f, const Grid *g, const Analysis *A, int fam) {
         fprintf(f, "\n");
         for (int ti = 0; ti < g->n_taps; ti++) {
             int t = g->taps[ti];
-            fprintf(f, "| %s |", STUDY_TAP_NAMES[t]);
+            fprintf(f, "| %s |", c->taps[t].label);
             for (int k = 0; k < CMP_KINDS; k++) {
                 char d[96];
                 fmt_diff(&A->diffs.d[m][fam][t][k], d, sizeof d);
@@ -834,10 +985,81 @@ static void zoom_blur_table(FILE *f, const Grid *g, const Analysis *A) {
             fmt_thresholds(g, net, Z, M, t, tz, sizeof tz);
             fmt_thresholds(g, net, BL, M, t, tb, sizeof tb);
             fprintf(f, "| %s | %s | %s; θ %s | %s; θ %s |\n", STUDY_NET_NAMES[net],
-                    study_cell_layer(net, t), az, tz, ab, tb);
+                    study_cell_layer(c, net, t), az, tz, ab, tb);
         }
     }
     fprintf(f, "\n");
+}
+
+/* The taps' importance (importance.h), per network, in the primary pair
+ * mode; results.json has both modes. */
+static void importance_tables(FILE *f, const Grid *g, const Analysis *A) {
+    const StudyConfig *c = g->c;
+    const int M = selected(c->mode_mask, STUDY_MODE_CROSS) ? STUDY_MODE_CROSS : STUDY_MODE_SAME;
+    fprintf(f, "## Relative importance of the taps\n\n");
+    if (!study_has_importance(g)) {
+        fprintf(f, "Not in this grid (it needs 2 or more taps).\n\n");
+        return;
+    }
+    fprintf(f, "As in Yan & Huang's Fig. 1b: one linear probe on all %d taps' features together "
+               "(each feature standardised, so each tap separately), and one without each tap. "
+               "A tap's importance is the accuracy lost without it (Δ); its share is Δ over the "
+               "sum of the taps' Δ, with negative Δ (the tap only added noise) counted as 0 in "
+               "the shares. Two taps that carry the same information both lose about 0: a "
+               "share says what a tap adds beyond the others, not what it holds. Each cell: "
+               "share [95%% interval]; Δ [interval], paired (every probe sees the same test "
+               "pairs and the bootstrap resamples the same images); %s pairs.\n\n",
+            g->n_imp, STUDY_MODE_NAMES[M]);
+    for (int ti = 0; ti < g->n_taps; ti++) {
+        int t = g->taps[ti], same = c->taps[t].same_as;
+        if (same >= 0 && selected(c->tap_mask, same))
+            fprintf(f, "`%s` is `%s` averaged over space, the same values: left out of these "
+                       "probes (with both in, each would lose nothing without the other).\n\n",
+                    c->taps[t].label, c->taps[same].label);
+    }
+    for (int ni = 0; ni < g->n_nets; ni++) {
+        int net = g->nets[ni], negative = 0, any = 0;
+        if (study_is_floor(net)) continue;
+        for (int fi = 0; fi < g->n_fams; fi++) any |= A->imp[net][g->fams[fi]][M].seeds > 0;
+        if (!any) continue;
+        fprintf(f, "**%s**\n\n| tap |", STUDY_NET_NAMES[net]);
+        for (int fi = 0; fi < g->n_fams; fi++) fprintf(f, " %s |", FAM(g->fams[fi]));
+        fprintf(f, "\n|---|");
+        for (int fi = 0; fi < g->n_fams; fi++) fprintf(f, "---|");
+        fprintf(f, "\n");
+        for (int ti = 0; ti < g->n_imp; ti++) {
+            fprintf(f, "| %s |", c->taps[g->imp_taps[ti]].label);
+            for (int fi = 0; fi < g->n_fams; fi++) {
+                const Imp *x = &A->imp[net][g->fams[fi]][M];
+                if (!x->seeds) {
+                    fprintf(f, " - |");
+                    continue;
+                }
+                if (isfinite(x->share[ti]))
+                    fprintf(f, " %.3f [%.3f, %.3f]", x->share[ti], x->share_lo[ti],
+                            x->share_hi[ti]);
+                else
+                    fprintf(f, " undefined");
+                fprintf(f, "<br>Δ %+.3f [%+.3f, %+.3f] |", x->loss[ti], x->loss_lo[ti],
+                        x->loss_hi[ti]);
+            }
+            fprintf(f, "\n");
+        }
+        fprintf(f, "| all taps (accuracy) |");
+        for (int fi = 0; fi < g->n_fams; fi++) {
+            const Imp *x = &A->imp[net][g->fams[fi]][M];
+            negative += x->negative;
+            if (x->seeds)
+                fprintf(f, " %.3f [%.3f, %.3f] |", x->acc_all, x->acc_lo, x->acc_hi);
+            else
+                fprintf(f, " - |");
+        }
+        fprintf(f, "\n\n");
+        if (negative)
+            fprintf(f, "%d negative Δ clipped to 0 in the shares of `%s`.\n\n", negative,
+                    STUDY_NET_NAMES[net]);
+    }
+    fprintf(f, "![relative importance of the taps](importance.png)\n\n");
 }
 
 static int write_report(const Grid *g, const Analysis *A, const Setup *su, const Cifar10 *data,
@@ -852,7 +1074,7 @@ static int write_report(const Grid *g, const Analysis *A, const Setup *su, const
     free(path);
     FILE *f = af.f;
     int full_grid = g->n_nets == STUDY_NETS && g->n_fams == STUDY_FAMILIES &&
-                    g->n_taps == STUDY_TAPS && g->n_modes == STUDY_MODES;
+                    g->n_taps == c->n_taps && g->n_modes == STUDY_MODES;
     fprintf(f, "# Do CNNs encode data augmentations? (augprobe study)\n\n");
     fprintf(f, "For each augmentation and layer: can a linear read-out of the frozen layer tell "
                "which of two images was augmented more, beyond what the raw pixels and an "
@@ -872,14 +1094,19 @@ static int write_report(const Grid *g, const Analysis *A, const Setup *su, const
             c->overrides[0] ? ")" : "", g->n_nets, g->n_fams, g->n_modes, g->n_taps, c->seeds,
             c->seeds == 1 ? "" : "s", st->cells_total,
             full_grid ? "" : " (a PARTIAL grid: restricted by --networks/--families/--taps/--pairs)");
+    if (strcmp(c->arch_name, "seed_cnn"))
+        fprintf(f, "- Network: %s (`--arch %s`), trained with its recipe (`augprobe train "
+                   "--arch %s`) at batch %d\n",
+                c->arch_name, c->arch, c->arch, c->train_batch);
     fprintf(f, "- Networks: `aug` trained with %s, `noaug` trained without augmentation "
-               "(training: %d epoch%s on %d images, batch 32, Adam lr 0.001, per-epoch "
+               "(training: %d epoch%s on %d images, batch %d, Adam lr 0.001, per-epoch "
                "evaluation on %s); `random` untrained (net_init(seed)); floors without a "
                "network: `pixels` (the augmented 32x32x3 image, 3,072 values) and `stats` (8 "
                "values: per-channel mean and standard deviation of R, G, B, mean HSV "
                "saturation, and high-frequency energy = mean squared difference of adjacent "
                "pixels). The floors are the same in every row of a table.\n",
-            TRAIN_DEFAULT_AUG, c->epochs, c->epochs == 1 ? "" : "s", su->n_train, su->eval_what);
+            TRAIN_DEFAULT_AUG, c->epochs, c->epochs == 1 ? "" : "s", su->n_train, c->train_batch,
+            su->eval_what);
     fprintf(f, "- Probe: linear RankNet probe on every cell (score w . z, z standardised with "
                "the training split's mean and sd, loss log(1 + exp(-y (s_a - s_b))) + %g/2 |w|^2, "
                "Adam lr %g, batch 32, %d epoch%s)%s; %d pass%s over the first %d validation "
@@ -904,9 +1131,18 @@ static int write_report(const Grid *g, const Analysis *A, const Setup *su, const
                "old range, so that the floors stay below the ceiling at the smallest gap and "
                "θ lands inside the ladder; blur is the control for zoom (bilinear zoom-in "
                "blurs)\n");
-    fprintf(f, "- Taps: block1_pool, block2_pool, block3_pool averaged over space (32, 64, "
-               "128 values: the unpooled block3_pool output is exactly `flatten`); `flatten` "
-               "(2048, the notebook's tap); `dense1` (1024)\n");
+    if (!strcmp(c->arch_name, "seed_cnn")) {
+        fprintf(f, "- Taps: block1_pool, block2_pool, block3_pool averaged over space (32, 64, "
+                   "128 values: the unpooled block3_pool output is exactly `flatten`); `flatten` "
+                   "(2048, the notebook's tap); `dense1` (1024)\n");
+    } else {
+        fprintf(f, "- Taps (the nodes %s marks with tap=LABEL):", c->arch);
+        for (int t = 0; t < c->n_taps; t++)
+            fprintf(f, "%s `%s` (node %s, %s%d values)", t ? "," : "", c->taps[t].label,
+                    c->taps[t].node, c->taps[t].pool == PROBE_POOL_AVG ? "averaged over space, " : "",
+                    c->taps[t].dim);
+        fprintf(f, "\n");
+    }
     fprintf(f, "- Seeds: 1..%d (training, random initialisation, pairs and probe)\n", c->seeds);
     fprintf(f, "- Program: augprobe %s, kernels %s (compiled: %s), %d threads, --device %s\n",
             AUGPROBE_VERSION, su->kernels, su->compiled, su->threads, su->device);
@@ -956,6 +1192,7 @@ static int write_report(const Grid *g, const Analysis *A, const Setup *su, const
     fprintf(f, "## Per augmentation\n\n");
     for (int fi = 0; fi < g->n_fams; fi++) family_tables(f, g, A, g->fams[fi]);
     zoom_blur_table(f, g, A);
+    importance_tables(f, g, A);
 
     fprintf(f, "## Predictions from the literature\n\n| # | prediction | source | statistic | "
                "value [95%% interval] | verdict |\n|---|---|---|---|---|---|\n");
@@ -1044,6 +1281,7 @@ static int write_results(const Grid *g, const Analysis *A, const Setup *su, cons
     cJSON_AddStringToObject(o, "profile", c->profile);
     cJSON_AddStringToObject(o, "overrides", c->overrides);
     cJSON *cf = cJSON_AddObjectToObject(o, "config");
+    cJSON_AddStringToObject(cf, "arch", c->arch_name);
     cJSON_AddNumberToObject(cf, "epochs", c->epochs);
     cJSON_AddNumberToObject(cf, "train_limit", c->train_limit);
     cJSON_AddNumberToObject(cf, "eval_limit", c->eval_limit);
@@ -1054,7 +1292,7 @@ static int write_results(const Grid *g, const Analysis *A, const Setup *su, cons
     cJSON_AddBoolToObject(cf, "mlp_all", c->mlp_all);
     cJSON_AddNumberToObject(cf, "split_seed", (double)c->split_seed);
     cJSON_AddStringToObject(cf, "train_aug", TRAIN_DEFAULT_AUG);
-    cJSON_AddNumberToObject(cf, "train_batch", 32);
+    cJSON_AddNumberToObject(cf, "train_batch", c->train_batch);
     cJSON_AddNumberToObject(cf, "train_lr", 0.001);
     cJSON_AddNumberToObject(cf, "probe_batch", 32);
     cJSON_AddNumberToObject(cf, "linear_lr", (double)PROBE_LINEAR_LR);
@@ -1080,7 +1318,8 @@ static int write_results(const Grid *g, const Analysis *A, const Setup *su, cons
     for (int i = 0; i < g->n_modes; i++)
         cJSON_AddItemToArray(a, cJSON_CreateString(STUDY_MODE_NAMES[g->modes[i]]));
     a = cJSON_AddArrayToObject(cf, "taps");
-    for (int i = 0; i < g->n_taps; i++) cJSON_AddItemToArray(a, cJSON_CreateString(STUDY_TAP_NAMES[g->taps[i]]));
+    for (int i = 0; i < g->n_taps; i++)
+        cJSON_AddItemToArray(a, cJSON_CreateString(c->taps[g->taps[i]].label));
     cJSON_AddStringToObject(cf, "stats_floor", "mean R, G, B; sd R, G, B; mean HSV saturation; "
                                                "mean squared difference of adjacent pixels");
 
@@ -1159,7 +1398,7 @@ static int write_results(const Grid *g, const Analysis *A, const Setup *su, cons
                     cJSON_AddStringToObject(r, "network", STUDY_NET_NAMES[n]);
                     cJSON_AddStringToObject(r, "augmentation", FAM(fm));
                     cJSON_AddStringToObject(r, "pairs", STUDY_MODE_NAMES[m]);
-                    cJSON_AddStringToObject(r, "layer", study_cell_layer(n, t));
+                    cJSON_AddStringToObject(r, "layer", study_cell_layer(c, n, t));
                     cJSON_AddStringToObject(r, "head", "linear");
                     cJSON_AddItemToObject(r, "accuracy", est_json(acc_of(A, n, fm, m, t)));
                     char th[320];
@@ -1171,7 +1410,7 @@ static int write_results(const Grid *g, const Analysis *A, const Setup *su, cons
                             const Cell *x = grid_cell(g, s, n, fm, m, t, h);
                             if (x->have)
                                 cJSON_AddItemToArray(cells,
-                                                     study_cell_json(x, s, n, fm, m, t, h, 0));
+                                                     study_cell_json(c, x, s, n, fm, m, t, h, 0));
                         }
                 }
             }
@@ -1187,7 +1426,7 @@ static int write_results(const Grid *g, const Analysis *A, const Setup *su, cons
                     cJSON_AddStringToObject(r, "difference", what);
                     cJSON_AddStringToObject(r, "augmentation", FAM(fm));
                     cJSON_AddStringToObject(r, "pairs", STUDY_MODE_NAMES[m]);
-                    cJSON_AddStringToObject(r, "layer", STUDY_TAP_NAMES[t]);
+                    cJSON_AddStringToObject(r, "layer", c->taps[t].label);
                     cJSON_AddItemToObject(r, "accuracy", est_json(d));
                     cJSON_AddBoolToObject(r, "real", real_diff(d));
                     cJSON_AddItemToArray(diffs, r);
@@ -1195,8 +1434,9 @@ static int write_results(const Grid *g, const Analysis *A, const Setup *su, cons
         }
     for (int h = 0; h < STUDY_HEADS; h++)
         if (g->notebook[h].have)
-            cJSON_AddItemToArray(cells, study_cell_json(&g->notebook[h], 1, STUDY_NET_AUG, 0,
-                                                        STUDY_MODE_SAME, 3, h, 1));
+            cJSON_AddItemToArray(cells, study_cell_json(c, &g->notebook[h], 1, STUDY_NET_AUG, 0,
+                                                        STUDY_MODE_SAME, study_notebook_tap(c), h,
+                                                        1));
     cJSON *cmp = cJSON_AddObjectToObject(o, "comparisons");
     cJSON_AddNumberToObject(cmp, "made", A->diffs.made);
     cJSON_AddNumberToObject(cmp, "real", A->diffs.real);
@@ -1239,12 +1479,49 @@ static int write_results(const Grid *g, const Analysis *A, const Setup *su, cons
             cJSON_AddItemToArray(ci, num_or_null(A->nb_hi));
         }
     }
+    cJSON *ij = cJSON_AddArrayToObject(o, "importance");
+    for (int mi = 0; mi < g->n_modes; mi++)
+        for (int fi = 0; fi < g->n_fams; fi++)
+            for (int ni = 0; ni < g->n_nets; ni++) {
+                int n = g->nets[ni], fm = g->fams[fi], m = g->modes[mi];
+                const Imp *x = &A->imp[n][fm][m];
+                if (study_is_floor(n) || !x->seeds) continue;
+                cJSON *r = cJSON_CreateObject();
+                cJSON_AddStringToObject(r, "network", STUDY_NET_NAMES[n]);
+                cJSON_AddStringToObject(r, "augmentation", FAM(fm));
+                cJSON_AddStringToObject(r, "pairs", STUDY_MODE_NAMES[m]);
+                cJSON_AddNumberToObject(r, "seeds", x->seeds);
+                cJSON *aa = cJSON_AddObjectToObject(r, "accuracy_all");
+                cJSON_AddItemToObject(aa, "value", num_or_null(x->acc_all));
+                cJSON *ci = cJSON_AddArrayToObject(aa, "ci95");
+                cJSON_AddItemToArray(ci, num_or_null(x->acc_lo));
+                cJSON_AddItemToArray(ci, num_or_null(x->acc_hi));
+                cJSON_AddNumberToObject(r, "negative_losses_clipped", x->negative);
+                cJSON *tj = cJSON_AddArrayToObject(r, "taps");
+                for (int ti = 0; ti < g->n_imp; ti++) {
+                    cJSON *t = cJSON_CreateObject();
+                    cJSON_AddStringToObject(t, "layer", c->taps[g->imp_taps[ti]].label);
+                    cJSON *l = cJSON_AddObjectToObject(t, "loss");
+                    cJSON_AddItemToObject(l, "value", num_or_null(x->loss[ti]));
+                    ci = cJSON_AddArrayToObject(l, "ci95");
+                    cJSON_AddItemToArray(ci, num_or_null(x->loss_lo[ti]));
+                    cJSON_AddItemToArray(ci, num_or_null(x->loss_hi[ti]));
+                    cJSON *sh = cJSON_AddObjectToObject(t, "share");
+                    cJSON_AddItemToObject(sh, "value", num_or_null(x->share[ti]));
+                    ci = cJSON_AddArrayToObject(sh, "ci95");
+                    cJSON_AddItemToArray(ci, num_or_null(x->share_lo[ti]));
+                    cJSON_AddItemToArray(ci, num_or_null(x->share_hi[ti]));
+                    cJSON_AddItemToArray(tj, t);
+                }
+                cJSON_AddItemToArray(ij, r);
+            }
     cJSON *fj = cJSON_AddObjectToObject(o, "findings");
     cJSON_AddStringToObject(fj, "text", A->findings.s ? A->findings.s : "");
     cJSON_AddNumberToObject(fj, "chance", 0.5);
     cJSON *fig = cJSON_AddObjectToObject(o, "figures");
     cJSON_AddStringToObject(fig, "preview", "preview.png");
     cJSON_AddStringToObject(fig, "depth", "depth.png");
+    if (study_has_importance(g)) cJSON_AddStringToObject(fig, "importance", "importance.png");
 
     char *path = path_join(c->out_dir, "results.json");
     int rc = study_write_json(path, o, e);
@@ -1274,7 +1551,7 @@ static int write_csv(const Grid *g, Err *e) {
                             str_printf(&s, "%d,%s,%s,%s,%s,%s,%d,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%s,"
                                            "%d,%d,%d,%d,%d\n",
                                        s1, STUDY_NET_NAMES[n], FAM(fm), STUDY_MODE_NAMES[m],
-                                       study_cell_layer(n, t), STUDY_HEAD_NAMES[h], x->dim,
+                                       study_cell_layer(c, n, t), STUDY_HEAD_NAMES[h], x->dim,
                                        x->accuracy, x->acc_lo, x->acc_hi, x->threshold, x->thr_lo,
                                        x->thr_hi,
                                        x->thr_where == PSY_BELOW   ? "below"
@@ -1330,6 +1607,8 @@ int study_report(const Grid *g, const Cifar10 *data, const StudyStats *st, Study
     for (int h = 0; h < STUDY_HEADS; h++)
         if (g->notebook[h].have)
             su.probe_secs += g->notebook[h].head_seconds + g->notebook[h].features_seconds;
+    for (size_t i = 0; i < (size_t)c->seeds * STUDY_NETS * STUDY_FAMILIES * STUDY_MODES; i++)
+        if (g->imp[i].have) su.probe_secs += g->imp[i].seconds;
     for (int s = 1; s <= c->seeds; s++)
         for (int n = STUDY_NET_AUG; n <= STUDY_NET_NOAUG; n++) {
             if (!selected(c->net_mask, n)) continue;
@@ -1340,6 +1619,11 @@ int study_report(const Grid *g, const Cifar10 *data, const StudyStats *st, Study
     char *depth = path_join(c->out_dir, "depth.png");
     int rc = draw_depth(g, A, depth, e);
     free(depth);
+    if (rc == 0 && study_has_importance(g)) {
+        char *imp = path_join(c->out_dir, "importance.png");
+        rc = draw_importance(g, A, imp, e);
+        free(imp);
+    }
     su.wall = now_seconds() - clock.wall0;
     su.cpu_secs = study_cpu_seconds() - clock.cpu0;
     if (rc == 0) rc = write_results(g, A, &su, data, st, e);

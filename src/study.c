@@ -25,16 +25,11 @@ const AugKind STUDY_FAMILY_KINDS[STUDY_FAMILIES] = {
     AUG_ZOOM, AUG_ASPECT, AUG_BRIGHTNESS, AUG_CONTRAST, AUG_SATURATION, AUG_HUE, AUG_BLUR};
 static const char *const FAMILY_NAMES[STUDY_FAMILIES] = {
     "zoom", "aspect", "brightness", "contrast", "saturation", "hue", "blur"};
-const char *const STUDY_TAP_NAMES[STUDY_TAPS] = {"block1_pool", "block2_pool", "block3_pool",
-                                                 "flatten", "dense1"};
 const char *const STUDY_MODE_NAMES[STUDY_MODES] = {"cross", "same"};
 const char *const STUDY_HEAD_NAMES[STUDY_HEADS] = {"linear", "mlp"};
 static const ProbePairMode MODE_KINDS[STUDY_MODES] = {PROBE_PAIRS_CROSS, PROBE_PAIRS_SAME};
 static const ProbeHeadKind HEAD_KINDS[STUDY_HEADS] = {PROBE_HEAD_LINEAR, PROBE_HEAD_MLP};
 
-const ProbePool STUDY_TAP_POOLS[STUDY_TAPS] = {PROBE_POOL_AVG, PROBE_POOL_AVG, PROBE_POOL_AVG,
-                                               PROBE_POOL_FLATTEN, PROBE_POOL_FLATTEN};
-#define TAP_POOLS STUDY_TAP_POOLS
 
 /* The trunk's batch for feature extraction (probe_features_compute uses
  * the net's max_batch). */
@@ -51,8 +46,90 @@ int study_levels(int fam, float *levels) {
     return aug_ladder_levels(STUDY_FAMILY_KINDS[fam], levels);
 }
 
-const char *study_cell_layer(int net, int tap) {
-    return study_is_floor(net) ? STUDY_NET_NAMES[net] : STUDY_TAP_NAMES[tap];
+const char *study_cell_layer(const StudyConfig *c, int net, int tap) {
+    return study_is_floor(net) ? STUDY_NET_NAMES[net] : c->taps[tap].label;
+}
+
+int study_notebook_tap(const StudyConfig *c) {
+    for (int t = 0; t < c->n_taps; t++)
+        if (!strcmp(c->taps[t].label, "flatten")) return t;
+    return -1;
+}
+
+void study_tap_labels(const StudyConfig *c, const char **labels) {
+    for (int t = 0; t < c->n_taps; t++) labels[t] = c->taps[t].label;
+}
+
+/* Training settings per network (study_arch_recipe). resnet18's are
+ * provisional until its own recipe (the ResNet engineer's) is measured. */
+static const struct {
+    const char *arch;
+    int quick, full, batch;
+} RECIPES[] = {
+    {"seed_cnn", 8, 50, 32}, /* QUICK_EPOCHS, study_config_full's 50, the notebook's 32 */
+    {"resnet18", 2, 30, 128},
+};
+
+void study_arch_recipe(const char *arch_name, int *epochs_quick, int *epochs_full, int *batch) {
+    size_t k = 0;
+    for (size_t i = 0; i < sizeof RECIPES / sizeof RECIPES[0]; i++)
+        if (!strcmp(arch_name, RECIPES[i].arch)) k = i;
+    *epochs_quick = RECIPES[k].quick;
+    *epochs_full = RECIPES[k].full;
+    *batch = RECIPES[k].batch;
+}
+
+int study_config_arch(StudyConfig *c, const char *arch, Err *e) {
+    Arch a;
+    int rc = arch_load(&a, arch, e);
+    if (rc) return rc;
+    Net *net = net_create(&a, CIFAR_H, CIFAR_W, CIFAR_C, 1, 1, e);
+    if (!net) {
+        arch_free(&a);
+        return -1;
+    }
+    StudyTap taps[STUDY_TAPS];
+    memset(taps, 0, sizeof taps);
+    int n = 0;
+    for (int i = 0; i < net->n_layers && rc == 0; i++) {
+        const Layer *l = &net->layers[i];
+        if (!l->spec.tap[0]) continue;
+        if (n == STUDY_TAPS) {
+            rc = err_set(e, "%s: declares %d taps; the study takes at most %d (tap=LABEL)",
+                         a.source, arch_n_taps(&a), STUDY_TAPS);
+            break;
+        }
+        StudyTap *t = &taps[n++];
+        snprintf(t->label, sizeof t->label, "%s", l->spec.tap);
+        snprintf(t->node, sizeof t->node, "%s", l->spec.name);
+        t->pool = l->h * l->w > 1 ? PROBE_POOL_AVG : PROBE_POOL_FLATTEN;
+        t->dim = (int)probe_tap_dim(net, i, t->pool);
+        t->same_as = -1;
+        /* a global average pool of a tapped node is that tap, averaged */
+        for (int k = 0; k < n - 1 && l->spec.kind == LAYER_GAP; k++)
+            if (!strcmp(l->spec.in[0], taps[k].node) && taps[k].pool == PROBE_POOL_AVG)
+                t->same_as = k;
+    }
+    if (rc == 0 && n == 0)
+        rc = err_set(e, "%s: declares no taps: mark the layers to probe with tap=LABEL",
+                     a.source);
+    if (rc == 0 && net_output_size(net) != CIFAR_CLASSES)
+        rc = err_set(e, "%s: network '%s' has %zu outputs; the study trains a CIFAR-10 "
+                        "classifier (%d)",
+                     a.source, a.name, net_output_size(net), CIFAR_CLASSES);
+    if (rc == 0) {
+        memcpy(c->taps, taps, sizeof taps);
+        c->n_taps = n;
+        c->tap_mask = (1u << n) - 1;
+        snprintf(c->arch, sizeof c->arch, "%s", arch);
+        snprintf(c->arch_name, sizeof c->arch_name, "%s", a.name);
+        int quick, full;
+        study_arch_recipe(a.name, &quick, &full, &c->train_batch);
+        c->epochs = !strcmp(c->profile, "full") ? full : quick;
+    }
+    net_free(net);
+    arch_free(&a);
+    return rc;
 }
 
 static void config_common(StudyConfig *c) {
@@ -63,9 +140,17 @@ static void config_common(StudyConfig *c) {
     snprintf(c->device, sizeof c->device, "cpu");
     c->net_mask = (1u << STUDY_NETS) - 1;
     c->family_mask = (1u << STUDY_FAMILIES) - 1;
-    c->tap_mask = (1u << STUDY_TAPS) - 1;
-    c->mode_mask = (1u << STUDY_MODES) - 1;
+    c->mode_mask = (1u << STUDY_MODES) - 1; /* taps: study_config_arch */
     c->boot = STATS_BOOT;
+}
+
+/* The profiles' network: seed_cnn, built in (it cannot fail). */
+static void config_seed_cnn(StudyConfig *c) {
+    Err e;
+    if (study_config_arch(c, "seed_cnn", &e)) {
+        fprintf(stderr, "augprobe: %s\n", e.msg);
+        abort();
+    }
 }
 
 /* Sized by measurement on this project's 2-core machine (the notebook's
@@ -86,6 +171,7 @@ void study_config_quick(StudyConfig *c) {
     c->probe_limit = 1000;
     c->seeds = 1;
     c->mlp_all = 0;
+    config_seed_cnn(c);
 }
 
 void study_config_full(StudyConfig *c) {
@@ -99,6 +185,7 @@ void study_config_full(StudyConfig *c) {
     c->probe_limit = 0;
     c->seeds = 3;
     c->mlp_all = 1;
+    config_seed_cnn(c);
 }
 
 int study_parse_mask(const char *flag, const char *text, const char *const *names, int n,
@@ -142,10 +229,29 @@ Cell *grid_cell(const Grid *g, int seed, int net, int fam, int mode, int tap, in
     return &g->cells[i];
 }
 
+ImpCell *grid_imp(const Grid *g, int seed, int net, int fam, int mode) {
+    size_t i = (size_t)(seed - 1);
+    i = i * STUDY_NETS + (size_t)net;
+    i = i * STUDY_FAMILIES + (size_t)fam;
+    return &g->imp[i * STUDY_MODES + (size_t)mode];
+}
+
 int study_has_notebook(const Grid *g) {
     const StudyConfig *c = g->c;
-    return (c->net_mask >> STUDY_NET_AUG & 1) && (c->family_mask & 1) && (c->tap_mask >> 3 & 1) &&
-           (c->mode_mask >> STUDY_MODE_SAME & 1);
+    int t = study_notebook_tap(c);
+    return (c->net_mask >> STUDY_NET_AUG & 1) && (c->family_mask & 1) && t >= 0 &&
+           (c->tap_mask >> t & 1) && (c->mode_mask >> STUDY_MODE_SAME & 1);
+}
+
+int study_has_importance(const Grid *g) { return g->n_imp >= 2; }
+
+int study_importance_taps(const StudyConfig *c, int *taps) {
+    int n = 0;
+    for (int t = 0; t < c->n_taps; t++) {
+        int same = c->taps[t].same_as;
+        if ((c->tap_mask >> t & 1) && !(same >= 0 && (c->tap_mask >> same & 1))) taps[n++] = t;
+    }
+    return n;
 }
 
 static void cell_free(Cell *x) {
@@ -153,12 +259,19 @@ static void cell_free(Cell *x) {
     memset(x, 0, sizeof *x);
 }
 
+static void imp_free(ImpCell *x) {
+    importance_fit_free(&x->f);
+    memset(x, 0, sizeof *x);
+}
+
 /* What one probe task is: where its features come from and how it is
- * probed. The notebook's cell has its own levels and file name. */
+ * probed. The notebook's cell has its own levels and file name; an
+ * importance task (imp) probes every selected tap at once. */
 typedef struct Task {
     int net, fam, mode, tap, head;
     int notebook;
     Cell *cell;
+    ImpCell *imp; /* an importance task's (tap -1, head linear); else NULL */
 } Task;
 
 static int task_levels(const Task *t, float *levels) {
@@ -180,6 +293,14 @@ static void cell_settings(const StudyConfig *c, const Task *t, char *buf, size_t
         used = (size_t)snprintf(buf, len, "epochs=%d train_limit=%d eval_limit=%d aug=%s",
                                 c->epochs, c->train_limit, c->eval_limit,
                                 t->net == STUDY_NET_AUG ? TRAIN_DEFAULT_AUG : "none");
+    /* another network than seed_cnn (whose cells predate --arch) says which */
+    if (!study_is_floor(t->net) && strcmp(c->arch_name, "seed_cnn") && used < len)
+        used += (size_t)snprintf(buf + used, len - used, " arch=%s batch=%d", c->arch_name,
+                                 c->train_batch);
+    int imp_taps[STUDY_TAPS], n_imp = t->imp ? study_importance_taps(c, imp_taps) : 0;
+    for (int i = 0; i < n_imp && used < len; i++)
+        used += (size_t)snprintf(buf + used, len - used, "%s%s", i ? "," : " taps=",
+                                 c->taps[imp_taps[i]].label);
     used += (size_t)snprintf(buf + used, len - used,
                              " split_seed=%llu passes=%d probe_epochs=%d probe_limit=%d "
                              "batch=32 boot=%d head=%s%s levels=",
@@ -191,10 +312,11 @@ static void cell_settings(const StudyConfig *c, const Task *t, char *buf, size_t
 }
 
 static char *cell_path(const StudyConfig *c, int seed, const Task *t) {
-    char name[160];
+    char name[200];
     snprintf(name, sizeof name, "cells/seed%d-%s-%s-%s-%s-%s.json", seed, STUDY_NET_NAMES[t->net],
              t->notebook ? "zoom_notebook" : FAMILY_NAMES[t->fam], STUDY_MODE_NAMES[t->mode],
-             study_cell_layer(t->net, t->tap), STUDY_HEAD_NAMES[t->head]);
+             t->imp ? "importance" : study_cell_layer(c, t->net, t->tap),
+             STUDY_HEAD_NAMES[t->head]);
     return path_join(c->out_dir, name);
 }
 
@@ -238,24 +360,25 @@ static int outcome_unhex(const char *s, int n, uint8_t **out) {
 static cJSON *num_or_null(double v) { return isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull(); }
 
 /* The cell's JSON (without its outcome and settings: results.json shares it). */
-static cJSON *cell_json(const Cell *x, int seed, const Task *t);
+static cJSON *cell_json(const StudyConfig *c, const Cell *x, int seed, const Task *t);
 
-cJSON *study_cell_json(const Cell *x, int seed, int net, int fam, int mode, int tap, int head,
-                       int notebook) {
-    Task t = {net, fam, mode, tap, head, notebook, (Cell *)x};
-    return cell_json(x, seed, &t);
+cJSON *study_cell_json(const StudyConfig *c, const Cell *x, int seed, int net, int fam, int mode,
+                       int tap, int head, int notebook) {
+    Task t = {net, fam, mode, tap, head, notebook, (Cell *)x, NULL};
+    return cell_json(c, x, seed, &t);
 }
 
-static cJSON *cell_json(const Cell *x, int seed, const Task *t) {
+static cJSON *cell_json(const StudyConfig *c, const Cell *x, int seed, const Task *t) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "seed", seed);
     cJSON_AddStringToObject(o, "network", STUDY_NET_NAMES[t->net]);
     cJSON_AddStringToObject(o, "augmentation", t->notebook ? "zoom_notebook" : FAMILY_NAMES[t->fam]);
     cJSON_AddStringToObject(o, "pairs", STUDY_MODE_NAMES[t->mode]);
-    cJSON_AddStringToObject(o, "layer", study_cell_layer(t->net, t->tap));
-    cJSON_AddStringToObject(o, "pool", !study_is_floor(t->net) && TAP_POOLS[t->tap] == PROBE_POOL_AVG
-                                           ? "avg"
-                                           : "flatten");
+    cJSON_AddStringToObject(o, "layer", study_cell_layer(c, t->net, t->tap));
+    cJSON_AddStringToObject(o, "pool",
+                            !study_is_floor(t->net) && c->taps[t->tap].pool == PROBE_POOL_AVG
+                                ? "avg"
+                                : "flatten");
     cJSON_AddStringToObject(o, "head", STUDY_HEAD_NAMES[t->head]);
     cJSON_AddNumberToObject(o, "dim", x->dim);
     cJSON_AddNumberToObject(o, "accuracy", x->accuracy);
@@ -309,12 +432,51 @@ int study_write_json(const char *path, const cJSON *o, Err *e) {
     return rc;
 }
 
+/* An importance cell's JSON (the outcomes of all its heads in one hex). */
+static cJSON *imp_json(const StudyConfig *c, const ImpCell *x, int seed, const Task *t) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "seed", seed);
+    cJSON_AddStringToObject(o, "network", STUDY_NET_NAMES[t->net]);
+    cJSON_AddStringToObject(o, "augmentation", FAMILY_NAMES[t->fam]);
+    cJSON_AddStringToObject(o, "pairs", STUDY_MODE_NAMES[t->mode]);
+    cJSON_AddStringToObject(o, "head", "linear");
+    cJSON *taps = cJSON_AddArrayToObject(o, "taps");
+    int imp_taps[STUDY_TAPS], n_imp = study_importance_taps(c, imp_taps);
+    for (int i = 0; i < n_imp; i++)
+        cJSON_AddItemToArray(taps, cJSON_CreateString(c->taps[imp_taps[i]].label));
+    cJSON_AddNumberToObject(o, "dim", x->f.dim);
+    cJSON_AddNumberToObject(o, "pairs_test", x->f.pairs_test);
+    cJSON_AddNumberToObject(o, "accuracy_all", x->f.acc_all);
+    cJSON *w = cJSON_AddArrayToObject(o, "accuracy_without");
+    for (int i = 0; i < x->f.n_taps; i++)
+        cJSON_AddItemToArray(w, cJSON_CreateNumber(x->f.acc_without[i]));
+    cJSON_AddNumberToObject(o, "seconds", x->seconds);
+    return o;
+}
+
+static int write_imp(const StudyConfig *c, int seed, const Task *t, Err *e) {
+    const ImpCell *x = t->imp;
+    cJSON *o = imp_json(c, x, seed, t);
+    char *hex = outcome_hex(x->f.outcome, (1 + x->f.n_taps) * x->f.pairs_test);
+    cJSON_AddStringToObject(o, "outcome", hex);
+    free(hex);
+    char settings[1024];
+    cell_settings(c, t, settings, sizeof settings);
+    cJSON_AddStringToObject(o, "settings", settings);
+    char *path = cell_path(c, seed, t);
+    int rc = study_write_json(path, o, e);
+    free(path);
+    cJSON_Delete(o);
+    return rc;
+}
+
 static int write_cell(const StudyConfig *c, int seed, const Task *t, Err *e) {
-    cJSON *o = cell_json(t->cell, seed, t);
+    if (t->imp) return write_imp(c, seed, t, e);
+    cJSON *o = cell_json(c, t->cell, seed, t);
     char *hex = outcome_hex(t->cell->outcome, t->cell->pairs_test);
     cJSON_AddStringToObject(o, "outcome", hex);
     free(hex);
-    char settings[512];
+    char settings[1024];
     cell_settings(c, t, settings, sizeof settings);
     cJSON_AddStringToObject(o, "settings", settings);
     char *path = cell_path(c, seed, t);
@@ -361,9 +523,54 @@ static int get_count(const cJSON *o, const char *key, ProbeCount *k) {
     return 0;
 }
 
+/* Reads a finished importance cell: as read_cell. */
+static int read_imp(const StudyConfig *c, int seed, const Task *t) {
+    ImpCell *x = t->imp;
+    char *path = cell_path(c, seed, t);
+    uint8_t *text = NULL;
+    size_t len;
+    int found = path_exists(path);
+    int ok = found && file_read_all(path, &text, &len, NULL) == 0;
+    free(path);
+    if (!found) return 0;
+    if (!ok) return 2;
+    cJSON *o = cJSON_Parse((const char *)text);
+    free(text);
+    char settings[1024];
+    cell_settings(c, t, settings, sizeof settings);
+    const cJSON *s = cJSON_GetObjectItemCaseSensitive(o, "settings");
+    const cJSON *w = cJSON_GetObjectItemCaseSensitive(o, "accuracy_without");
+    const cJSON *hex = cJSON_GetObjectItemCaseSensitive(o, "outcome");
+    imp_free(x);
+    int n = cJSON_GetArraySize(w);
+    int bad = !o || !cJSON_IsString(s) || strcmp(s->valuestring, settings) != 0 ||
+              !cJSON_IsArray(w) || n < 2 || n > STUDY_TAPS || get_int(o, "dim", &x->f.dim) ||
+              get_int(o, "pairs_test", &x->f.pairs_test) || x->f.pairs_test < 0 ||
+              x->f.pairs_test > (1 << 24) ||
+              get_num(o, "accuracy_all", &x->f.acc_all) || get_num(o, "seconds", &x->seconds) ||
+              !cJSON_IsString(hex) ||
+              outcome_unhex(hex->valuestring, (1 + n) * x->f.pairs_test, &x->f.outcome);
+    if (!bad) {
+        x->f.n_taps = n;
+        for (int i = 0; i < n && !bad; i++) {
+            const cJSON *v = cJSON_GetArrayItem(w, i);
+            bad = !cJSON_IsNumber(v);
+            if (!bad) x->f.acc_without[i] = v->valuedouble;
+        }
+    }
+    cJSON_Delete(o);
+    if (bad) {
+        imp_free(x);
+        return 2;
+    }
+    x->have = 1;
+    return 1;
+}
+
 /* Reads a finished cell. Returns 1 when it is there with the current
  * settings, 0 when absent, 2 when stale (other settings or unreadable). */
 static int read_cell(const StudyConfig *c, int seed, const Task *t) {
+    if (t->imp) return read_imp(c, seed, t);
     Cell *x = t->cell;
     char *path = cell_path(c, seed, t);
     uint8_t *text = NULL;
@@ -375,7 +582,7 @@ static int read_cell(const StudyConfig *c, int seed, const Task *t) {
     if (!ok) return 2;
     cJSON *o = cJSON_Parse((const char *)text);
     free(text);
-    char settings[512];
+    char settings[1024];
     cell_settings(c, t, settings, sizeof settings);
     const cJSON *s = cJSON_GetObjectItemCaseSensitive(o, "settings");
     const cJSON *th = cJSON_GetObjectItemCaseSensitive(o, "threshold75");
@@ -439,6 +646,9 @@ static void train_config(const StudyConfig *c, int seed, int net, const char *di
                          TrainConfig *tc) {
     train_config_default(tc);
     tc->epochs = c->epochs;
+    tc->batch = c->train_batch;
+    /* seed_cnn stays "" (the default), as the study's runs always recorded it */
+    if (strcmp(c->arch_name, "seed_cnn")) snprintf(tc->arch, sizeof tc->arch, "%s", c->arch);
     snprintf(tc->aug, sizeof tc->aug, "%s", net == STUDY_NET_AUG ? TRAIN_DEFAULT_AUG : "");
     tc->limit = c->train_limit;
     tc->eval_limit = c->eval_limit;
@@ -482,6 +692,8 @@ static int ensure_trained(const StudyConfig *c, const Cifar10 *data, int seed, i
                            : stored.seed != tc.seed               ? "seed"
                            : stored.split_seed != tc.split_seed   ? "split seed (--seed)"
                            : stored.batch != tc.batch             ? "batch"
+                           : strcmp(stored.arch[0] ? stored.arch : "seed_cnn",
+                                    tc.arch[0] ? tc.arch : "seed_cnn") ? "network (--arch)"
                            : done > tc.epochs                     ? "--epochs"
                                                                   : NULL;
         if (what) {
@@ -516,12 +728,12 @@ out:
 static Net *load_trunk(const StudyConfig *c, int seed, int net, Err *e) {
     Net *n;
     if (net == STUDY_NET_RANDOM) {
-        n = train_net_create(TRUNK_BATCH, c->threads, "", e);
+        n = train_net_create_arch(c->arch, TRUNK_BATCH, c->threads, "", e);
         if (n) net_init(n, (uint64_t)seed);
     } else {
         char *dir = net_dir(c, seed, net);
         char *model = path_join(dir, "model.safetensors");
-        n = train_load_model(model, TRUNK_BATCH, c->threads, "", NULL, e);
+        n = train_load_model_arch(model, c->arch, TRUNK_BATCH, c->threads, "", NULL, e);
         free(model);
         free(dir);
     }
@@ -550,16 +762,20 @@ static void probe_config(const StudyConfig *c, int seed, const Task *t, ProbeCon
     pc->pairs = MODE_KINDS[t->mode];
     pc->head = HEAD_KINDS[t->head];
     pc->boot = c->boot;
-    snprintf(pc->layer, sizeof pc->layer, "%s", study_cell_layer(t->net, t->tap));
-    pc->pool = study_is_floor(t->net) ? PROBE_POOL_FLATTEN : TAP_POOLS[t->tap];
+    int floor = study_is_floor(t->net) || t->imp;
+    snprintf(pc->layer, sizeof pc->layer, "%s",
+             t->imp ? "importance" : floor ? STUDY_NET_NAMES[t->net] : c->taps[t->tap].node);
+    pc->pool = floor ? PROBE_POOL_FLATTEN : c->taps[t->tap].pool;
 }
 
 /* Features of one split for the distinct taps of tasks[0..n) (all of one
- * network and family): one pass through the trunk, or the floor's input.
- * feats[k] belongs to tap slot tap_of[k]; *n_feats of them. */
-static int group_features(const StudyConfig *c, Net *trunk, const ImageSet *set, int n_images,
+ * network and family; every selected tap when one is an importance task):
+ * one pass through the trunk, or the floor's input. feats[k] belongs to tap
+ * slot tap_of[k]; *n_feats of them. */
+static int group_features(const Grid *g, Net *trunk, const ImageSet *set, int n_images,
                           const Task *tasks, int n, ProbeFeatures *feats, int *tap_of,
                           int *n_feats, Err *e) {
+    const StudyConfig *c = g->c;
     float levels[PROBE_MAX_LEVELS];
     int n_levels = task_levels(&tasks[0], levels);
     AugKind kind = tasks[0].notebook ? AUG_ZOOM : STUDY_FAMILY_KINDS[tasks[0].fam];
@@ -571,16 +787,20 @@ static int group_features(const StudyConfig *c, Net *trunk, const ImageSet *set,
         return probe_features_input(in, set, n_images, kind, levels, n_levels, MAX_FEATURE_BYTES,
                                     feats, e);
     }
-    ProbeTap taps[STUDY_TAPS];
+    int want[STUDY_TAPS] = {0};
     for (int i = 0; i < n; i++) {
-        int seen = 0;
-        for (int k = 0; k < *n_feats; k++) seen |= tap_of[k] == tasks[i].tap;
-        if (seen) continue;
-        tap_of[*n_feats] = tasks[i].tap;
-        taps[*n_feats] = (ProbeTap){STUDY_TAP_NAMES[tasks[i].tap], TAP_POOLS[tasks[i].tap]};
+        if (tasks[i].imp)
+            for (int ti = 0; ti < g->n_imp; ti++) want[g->imp_taps[ti]] = 1;
+        else
+            want[tasks[i].tap] = 1;
+    }
+    ProbeTap taps[STUDY_TAPS];
+    for (int t = 0; t < c->n_taps; t++) {
+        if (!want[t]) continue;
+        tap_of[*n_feats] = t;
+        taps[*n_feats] = (ProbeTap){c->taps[t].node, c->taps[t].pool};
         (*n_feats)++;
     }
-    (void)c;
     return probe_features_compute(trunk, set, n_images, kind, levels, n_levels, taps, *n_feats,
                                   MAX_FEATURE_BYTES, feats, NULL, e);
 }
@@ -592,85 +812,125 @@ static const ProbeFeatures *feature_of(const ProbeFeatures *feats, const int *ta
     return &feats[0]; /* floors: one input */
 }
 
+/* The importance taps' caches in grid order, for an importance task. */
+static void grid_order(const Grid *g, const ProbeFeatures *feats, const int *tap_of, int n_feats,
+                       ProbeFeatures *out) {
+    for (int ti = 0; ti < g->n_imp; ti++)
+        out[ti] = *feature_of(feats, tap_of, n_feats, g->imp_taps[ti]);
+}
+
+/* The cell of a finished per-tap probe. */
+static void cell_from_result(Cell *x, ProbeResult *r, double head_secs, double feat_secs) {
+    cell_free(x);
+    x->have = 1;
+    x->dim = r->feature_dim;
+    x->accuracy = r->accuracy;
+    x->acc_lo = r->acc_lo;
+    x->acc_hi = r->acc_hi;
+    x->threshold = r->threshold;
+    x->thr_lo = r->thr_lo;
+    x->thr_hi = r->thr_hi;
+    x->thr_beta = r->thr_beta;
+    x->thr_where = r->thr_where;
+    x->train_loss = r->train_loss;
+    x->train_accuracy = r->train_accuracy;
+    x->a_more = r->a_more;
+    x->b_more = r->b_more;
+    x->pairs_train = r->pairs_train;
+    x->ties_train = r->ties_train;
+    x->pairs_test = r->pairs_test;
+    x->ties_test = r->ties_test;
+    x->n_gaps = r->n_gaps;
+    for (int k = 0; k < r->n_gaps; k++) {
+        x->gap[k] = r->gap[k];
+        x->by_gap[k] = r->by_gap[k];
+    }
+    x->head_seconds = head_secs;
+    x->features_seconds = feat_secs;
+    x->outcome = r->outcome;
+    r->outcome = NULL;
+}
+
 /* Probes tasks[0..n) (one network and family, trunk NULL for a floor): one
  * feature pass per split for all of them, a head per task trained on the
  * validation features (freed before the test features are made, to bound
- * memory), evaluated on the test features; writes each cell. */
+ * memory), evaluated on the test features; writes each cell. An importance
+ * task trains its 1 + taps linear heads on the taps' caches side by side
+ * (a copy: while it trains, the group's features take twice their size). */
 static int probe_group(const StudyConfig *c, const Cifar10 *data, Net *trunk, int seed,
                        Task *tasks, int n, const Grid *g, Err *e) {
-    enum { MAX_TASKS = STUDY_MODES * STUDY_TAPS * STUDY_HEADS };
-    ProbeFeatures feats[STUDY_TAPS];
+    enum { MAX_TASKS = STUDY_MODES * STUDY_TAPS * STUDY_HEADS + STUDY_MODES };
+    ProbeFeatures feats[STUDY_TAPS], ordered[STUDY_TAPS];
     int tap_of[STUDY_TAPS], n_feats = 0;
     ProbeHead heads[MAX_TASKS];
+    ImportanceHeads *iheads = xcalloc(MAX_TASKS, sizeof *iheads);
     ProbeResult res[MAX_TASKS];
+    ImportanceFit fits[MAX_TASKS];
     double secs[MAX_TASKS];
     memset(heads, 0, sizeof heads);
     memset(res, 0, sizeof res);
+    memset(fits, 0, sizeof fits);
     double t0 = now_seconds();
-    if (group_features(c, trunk, &data->val, g->n_val, tasks, n, feats, tap_of, &n_feats, e))
+    if (group_features(g, trunk, &data->val, g->n_val, tasks, n, feats, tap_of, &n_feats, e)) {
+        free(iheads);
         return -1;
+    }
     double feat_secs = now_seconds() - t0;
     int rc = 0;
     for (int i = 0; i < n && rc == 0; i++) {
         ProbeConfig pc;
         probe_config(c, seed, &tasks[i], &pc);
         double h0 = now_seconds();
-        rc = probe_head_train(&pc, feature_of(feats, tap_of, n_feats, tasks[i].tap), &heads[i],
-                              &res[i], e);
+        if (tasks[i].imp) {
+            grid_order(g, feats, tap_of, n_feats, ordered);
+            rc = importance_train(&pc, ordered, g->n_imp, &iheads[i], e);
+        } else {
+            rc = probe_head_train(&pc, feature_of(feats, tap_of, n_feats, tasks[i].tap),
+                                  &heads[i], &res[i], e);
+        }
         secs[i] = now_seconds() - h0;
     }
     for (int k = 0; k < n_feats; k++) probe_features_free(&feats[k]);
     if (rc == 0) {
         t0 = now_seconds();
-        rc = group_features(c, trunk, &data->test, g->n_test, tasks, n, feats, tap_of, &n_feats, e);
+        rc = group_features(g, trunk, &data->test, g->n_test, tasks, n, feats, tap_of, &n_feats, e);
         feat_secs += now_seconds() - t0;
     }
     for (int i = 0; i < n && rc == 0; i++) {
         ProbeConfig pc;
         probe_config(c, seed, &tasks[i], &pc);
         double h0 = now_seconds();
-        rc = probe_head_eval(&pc, &heads[i], feature_of(feats, tap_of, n_feats, tasks[i].tap),
-                             &res[i], e);
+        if (tasks[i].imp) {
+            grid_order(g, feats, tap_of, n_feats, ordered);
+            rc = importance_eval(&pc, &iheads[i], ordered, g->n_imp, &fits[i], e);
+        } else {
+            rc = probe_head_eval(&pc, &heads[i], feature_of(feats, tap_of, n_feats, tasks[i].tap),
+                                 &res[i], e);
+        }
         secs[i] += now_seconds() - h0;
     }
     for (int k = 0; k < n_feats; k++) probe_features_free(&feats[k]); /* zeroed: a no-op */
     for (int i = 0; i < n && rc == 0; i++) {
-        const ProbeResult *r = &res[i];
-        Cell *x = tasks[i].cell;
-        cell_free(x);
-        x->have = 1;
-        x->dim = r->feature_dim;
-        x->accuracy = r->accuracy;
-        x->acc_lo = r->acc_lo;
-        x->acc_hi = r->acc_hi;
-        x->threshold = r->threshold;
-        x->thr_lo = r->thr_lo;
-        x->thr_hi = r->thr_hi;
-        x->thr_beta = r->thr_beta;
-        x->thr_where = r->thr_where;
-        x->train_loss = r->train_loss;
-        x->train_accuracy = r->train_accuracy;
-        x->a_more = r->a_more;
-        x->b_more = r->b_more;
-        x->pairs_train = r->pairs_train;
-        x->ties_train = r->ties_train;
-        x->pairs_test = r->pairs_test;
-        x->ties_test = r->ties_test;
-        x->n_gaps = r->n_gaps;
-        for (int k = 0; k < r->n_gaps; k++) {
-            x->gap[k] = r->gap[k];
-            x->by_gap[k] = r->by_gap[k];
+        if (tasks[i].imp) {
+            ImpCell *x = tasks[i].imp;
+            imp_free(x);
+            x->have = 1;
+            x->f = fits[i];
+            memset(&fits[i], 0, sizeof fits[i]);
+            x->seconds = secs[i] + feat_secs / n;
+        } else {
+            /* the shared passes split evenly */
+            cell_from_result(tasks[i].cell, &res[i], secs[i], feat_secs / n);
         }
-        x->head_seconds = secs[i];
-        x->features_seconds = feat_secs / n; /* the shared passes, split evenly */
-        x->outcome = r->outcome;
-        res[i].outcome = NULL;
         rc = write_cell(c, seed, &tasks[i], e);
     }
     for (int i = 0; i < n; i++) {
         probe_head_free(&heads[i]);
         probe_result_free(&res[i]);
+        importance_heads_free(&iheads[i]);
+        importance_fit_free(&fits[i]);
     }
+    free(iheads);
     return rc;
 }
 
@@ -696,11 +956,14 @@ static int check_config(const StudyConfig *c, const Cifar10 *data, Err *e) {
     if (c->boot < 50) return err_set(e, "--bootstrap: %d replicates (at least 50)", c->boot);
     if (!c->net_mask || !c->family_mask || !c->tap_mask || !c->mode_mask)
         return err_set(e, "the grid is empty (--networks, --families, --taps, --pairs)");
+    if (c->n_taps < 1 || c->n_taps > STUDY_TAPS || c->tap_mask >> c->n_taps)
+        return err_set(e, "the network's taps are not set (study_config_arch)");
     return 0;
 }
 
 /* The tasks of (seed, net, family): every selected mode x tap x head, the
- * floors at their one input. */
+ * floors at their one input; then, for a network with 2 or more taps
+ * selected, one importance task per mode. */
 static int group_tasks(const Grid *g, int seed, int net, int fam, Task *out) {
     int n = 0, heads = g->c->mlp_all ? STUDY_HEADS : 1;
     int n_taps = study_is_floor(net) ? 1 : g->n_taps;
@@ -709,15 +972,20 @@ static int group_tasks(const Grid *g, int seed, int net, int fam, Task *out) {
             for (int h = 0; h < heads; h++) {
                 int tap = study_is_floor(net) ? 0 : g->taps[ti];
                 out[n] = (Task){net, fam, g->modes[mi], tap, h, 0,
-                                grid_cell(g, seed, net, fam, g->modes[mi], tap, h)};
+                                grid_cell(g, seed, net, fam, g->modes[mi], tap, h), NULL};
                 n++;
             }
+    if (!study_is_floor(net) && study_has_importance(g))
+        for (int mi = 0; mi < g->n_modes; mi++)
+            out[n++] = (Task){net, fam, g->modes[mi], -1, STUDY_HEAD_LINEAR, 0, NULL,
+                              grid_imp(g, seed, net, fam, g->modes[mi])};
     return n;
 }
 
 static int notebook_tasks(Grid *g, Task *out) {
+    int tap = study_notebook_tap(g->c);
     for (int h = 0; h < STUDY_HEADS; h++)
-        out[h] = (Task){STUDY_NET_AUG, 0, STUDY_MODE_SAME, 3, h, 1, &g->notebook[h]};
+        out[h] = (Task){STUDY_NET_AUG, 0, STUDY_MODE_SAME, tap, h, 1, &g->notebook[h], NULL};
     return STUDY_HEADS;
 }
 
@@ -745,8 +1013,12 @@ static void progress(const StudyConfig *c, int seed, const Task *t, int n, doubl
     printf("study: seed %d %s %s:", seed, STUDY_NET_NAMES[t[0].net],
            t[0].notebook ? "zoom (notebook levels)" : FAMILY_NAMES[t[0].fam]);
     for (int i = 0; i < n; i++)
-        printf(" %s/%s/%s %.3f", STUDY_MODE_NAMES[t[i].mode], study_cell_layer(t[i].net, t[i].tap),
-               STUDY_HEAD_NAMES[t[i].head], t[i].cell->accuracy);
+        if (t[i].imp)
+            printf(" %s/all taps/linear %.3f", STUDY_MODE_NAMES[t[i].mode], t[i].imp->f.acc_all);
+        else
+            printf(" %s/%s/%s %.3f", STUDY_MODE_NAMES[t[i].mode],
+                   study_cell_layer(c, t[i].net, t[i].tap), STUDY_HEAD_NAMES[t[i].head],
+                   t[i].cell->accuracy);
     printf("  (%.1f s)\n", secs);
     fflush(stdout);
 }
@@ -797,7 +1069,8 @@ static int write_timings(const StudyConfig *c, const SchedRun *r, StudyClock clo
     return rc;
 }
 
-enum { MAX_GROUP = STUDY_MODES * STUDY_TAPS * STUDY_HEADS };
+enum { MAX_GROUP = STUDY_MODES * STUDY_TAPS * STUDY_HEADS + STUDY_MODES };
+_Static_assert(MAX_GROUP <= 32, "a probe group's cells must fit SchedTask.mask");
 /* Counters summed over ranks (SchedRun.counters). */
 enum { CNT_COMPUTED, CNT_TRAINED, CNT_RESUMED, CNT_REUSED, N_CNT };
 
@@ -888,6 +1161,7 @@ static void grid_init(Grid *g, const StudyConfig *c, int n_val, int n_test) {
     size_t n_cells = (size_t)c->seeds * STUDY_NETS * STUDY_FAMILIES * STUDY_MODES * STUDY_TAPS *
                      STUDY_HEADS;
     g->cells = xcalloc(n_cells, sizeof(Cell));
+    g->imp = xcalloc((size_t)c->seeds * STUDY_NETS * STUDY_FAMILIES * STUDY_MODES, sizeof(ImpCell));
     for (int i = 0; i < STUDY_NETS; i++)
         if (c->net_mask >> i & 1) g->nets[g->n_nets++] = i;
     for (int i = 0; i < STUDY_FAMILIES; i++)
@@ -896,6 +1170,7 @@ static void grid_init(Grid *g, const StudyConfig *c, int n_val, int n_test) {
         if (c->tap_mask >> i & 1) g->taps[g->n_taps++] = i;
     for (int i = 0; i < STUDY_MODES; i++)
         if (c->mode_mask >> i & 1) g->modes[g->n_modes++] = i;
+    g->n_imp = study_importance_taps(c, g->imp_taps);
     g->n_val = c->probe_limit > 0 && c->probe_limit < n_val ? c->probe_limit : n_val;
     g->n_test = c->probe_limit > 0 && c->probe_limit < n_test ? c->probe_limit : n_test;
 }
@@ -904,8 +1179,11 @@ static void grid_free(Grid *g) {
     size_t n_cells = (size_t)g->c->seeds * STUDY_NETS * STUDY_FAMILIES * STUDY_MODES *
                      STUDY_TAPS * STUDY_HEADS;
     for (size_t i = 0; i < n_cells; i++) cell_free(&g->cells[i]);
+    for (size_t i = 0; i < (size_t)g->c->seeds * STUDY_NETS * STUDY_FAMILIES * STUDY_MODES; i++)
+        imp_free(&g->imp[i]);
     for (int h = 0; h < STUDY_HEADS; h++) cell_free(&g->notebook[h]);
     free(g->cells);
+    free(g->imp);
 }
 
 /* Reads every cell of the grid back from cells/ (other ranks wrote some of

@@ -9,14 +9,19 @@
  *              its ladder of levels (augment.h); blur is zoom's control
  * x pair modes cross (a and b from different images: the primary answer)
  *              and same (the notebook's two copies of one image)
- * x taps       block1_pool block2_pool block3_pool (averaged over space),
- *              flatten, dense1; the floors have one input each
+ * x taps       the nodes the network declares with tap=LABEL (arch.h), at
+ *              most STUDY_TAPS, a spatial one averaged over space; seed_cnn's:
+ *              block1_pool block2_pool block3_pool (averaged), flatten,
+ *              dense1; the floors have one input each
  * x heads      linear (every cell: the primary probe) and mlp (the
  *              notebook's; every cell with --full)
  * x seeds      1..N
  *
  * plus the notebook's own cell (seed 1, aug, zoom at its levels 0.5..0.9,
- * same pairs, flatten, mlp and linear). Every probe of one (seed, family,
+ * same pairs, the tap labelled flatten, mlp and linear), and per (seed,
+ * trained or untrained network, family, mode) the taps' importance: a
+ * linear probe on all selected taps' features together and one without
+ * each tap (importance.h). Every probe of one (seed, family,
  * mode) uses the same test pairs, so comparisons are paired; report.c turns
  * the cells into intervals, paired differences, findings and the report.
  *
@@ -28,16 +33,19 @@
  *                                  one finished probe each (atomic), with
  *                                  the outcome of every test pair; a rerun
  *                                  skips every cell whose settings match
- *   report.md, results.json, results.csv, preview.png, depth.png
+ *   cells/seed<s>-<net>-<family>-<mode>-importance-linear.json
+ *                                  the importance probes of one mode
+ *   report.md, results.json, results.csv, preview.png, depth.png,
+ *   importance.png
  *   timings.json                   each task's seconds and rank (study --plan)
  *
  * The work is a task list (study_sched.h): the trainings, then one probe
  * group per (seed, network, family), run in one process or shared by MPI
  * ranks (study_mpi.c); the report is made from the cell files either way.
  *
- * Taps: the unpooled block3_pool output is exactly `flatten`, and the
- * unpooled early blocks (8192 and 4096 values per image) would need 1.6 GB
- * of features per split at full size, hence the averages. */
+ * Taps (seed_cnn): the unpooled block3_pool output is exactly `flatten`,
+ * and the unpooled early blocks (8192 and 4096 values per image) would need
+ * 1.6 GB of features per split at full size, hence the averages. */
 #ifndef AUGPROBE_STUDY_H
 #define AUGPROBE_STUDY_H
 
@@ -46,11 +54,13 @@
 #include "augment.h"
 #include "cifar10.h"
 #include "common.h"
+#include "kinds.h"
+#include "probe.h"
 
 enum {
     STUDY_NETS = 5,
     STUDY_FAMILIES = 7,
-    STUDY_TAPS = 5,
+    STUDY_TAPS = 7, /* at most this many taps (a probe group's cells fit a 32-bit mask) */
     STUDY_MODES = 2,
     STUDY_HEADS = 2,
     STUDY_MAX_SEEDS = 16,
@@ -60,14 +70,22 @@ enum { STUDY_MODE_CROSS, STUDY_MODE_SAME }; /* cross first: the primary answer *
 enum { STUDY_HEAD_LINEAR, STUDY_HEAD_MLP };
 
 /* Names in grid order: networks "aug" "noaug" "random" "pixels" "stats";
- * families zoom aspect brightness contrast saturation hue blur; taps
- * block1_pool block2_pool block3_pool flatten dense1; modes cross same;
- * heads linear mlp. */
+ * families zoom aspect brightness contrast saturation hue blur; modes
+ * cross same; heads linear mlp. Taps come from the network (StudyTap). */
 extern const char *const STUDY_NET_NAMES[STUDY_NETS];
 extern const AugKind STUDY_FAMILY_KINDS[STUDY_FAMILIES];
-extern const char *const STUDY_TAP_NAMES[STUDY_TAPS];
 extern const char *const STUDY_MODE_NAMES[STUDY_MODES];
 extern const char *const STUDY_HEAD_NAMES[STUDY_HEADS];
+
+/* One tap of the study's network: a node declared with tap=LABEL. */
+typedef struct StudyTap {
+    char label[NODE_NAME_MAX]; /* names it everywhere: cells, tables, figures */
+    char node[NODE_NAME_MAX];  /* the node whose output it reads */
+    ProbePool pool;            /* avg for a spatial node (h*w > 1), else flatten */
+    int dim;                   /* values per image */
+    int same_as;               /* the tap whose values these are (a gap node on another
+                                  tap's node: its average over space), else -1 */
+} StudyTap;
 
 typedef struct StudyConfig {
     const char *out_dir;  /* default "runs/study" */
@@ -85,8 +103,14 @@ typedef struct StudyConfig {
     uint64_t split_seed;  /* the seed the data was split with (recorded) */
     int threads;          /* OpenMP threads (> 0) */
     char device[16];      /* net_place(): "cpu" (default), "cuda", "auto", "emulated" */
-    /* The grid: bit i selects STUDY_NET_NAMES[i] etc. (all by default; fewer
-     * for tests and quick looks; the report says the grid is partial). */
+    char arch[256];       /* the network trained and probed: a built-in name or a file */
+    char arch_name[64];   /* its name ("seed_cnn", or the file's base name) */
+    int train_batch;      /* its training batch (study_arch_recipe) */
+    StudyTap taps[STUDY_TAPS]; /* its taps, in node order (study_config_arch) */
+    int n_taps;
+    /* The grid: bit i selects STUDY_NET_NAMES[i] etc., taps[i] for tap_mask
+     * (all by default; fewer for tests and quick looks; the report says the
+     * grid is partial). */
     unsigned net_mask, family_mask, tap_mask, mode_mask;
     int quiet;            /* no progress lines */
     double data_seconds;  /* the caller's time loading the data (recorded in timings.json) */
@@ -99,6 +123,19 @@ typedef struct StudyConfig {
  * on every cell, 3 seeds, every image). Both select the whole grid. */
 void study_config_quick(StudyConfig *c);
 void study_config_full(StudyConfig *c);
+
+/* --arch NAME|FILE for the study (after the profile): loads the network,
+ * takes its taps (all selected) and its recipe (study_arch_recipe). 0; -1
+ * with one line in e for a file with an error, a network with no taps or
+ * more than STUDY_TAPS (exit 1); ARCH_NOT_FOUND for a name that is neither
+ * built in nor a file (exit 2). The profiles start with seed_cnn. */
+int study_config_arch(StudyConfig *c, const char *arch, Err *e);
+/* The per-network training settings the study uses: epochs of the quick
+ * and full profiles and the batch. seed_cnn: 8, 50, 32 (the notebook's);
+ * another network: its row of study.c's table, else the same as seed_cnn. */
+void study_arch_recipe(const char *arch_name, int *epochs_quick, int *epochs_full, int *batch);
+/* The tap labels of c, for study_parse_mask (--taps). */
+void study_tap_labels(const StudyConfig *c, const char **labels);
 
 /* Parses a comma-separated list of names (from `names`, n of them) into a
  * bit mask; "all" selects every one. One clear error naming the flag. */

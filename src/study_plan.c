@@ -51,8 +51,6 @@ static const Units MEASURED = {
 /* Loading and splitting CIFAR-10 (measured here: about 1.5 s). */
 #define DATA_LOAD_SECONDS 1.5
 
-static const int TAP_DIM[STUDY_TAPS] = {32, 64, 128, 2048, 1024};
-
 static int n_of(int limit, int all) { return limit > 0 && limit < all ? limit : all; }
 
 /* The parts of a task's cost: training, trunk passes, heads, cells. */
@@ -82,12 +80,16 @@ static Work task_work(const StudyConfig *c, const SchedTask *t, const int *fams,
         w.floor = imgs;
     else
         w.fwd = imgs;
-    /* the group's cells in group order: mode x tap x head (study.c) */
+    /* the group's cells in group order: mode x tap x head, then the importance
+     * probes per mode (study.c) */
     int heads = t->slot == STUDY_FAMILIES ? STUDY_HEADS : c->mlp_all ? STUDY_HEADS : 1;
     int taps[STUDY_TAPS], n_taps = 0;
     for (int i = 0; i < STUDY_TAPS; i++)
         if (c->tap_mask >> i & 1) taps[n_taps++] = i;
-    if (t->slot == STUDY_FAMILIES) taps[0] = 3, n_taps = 1;
+    int sum_dim = 0;
+    for (int ti = 0; ti < n_taps; ti++) sum_dim += c->taps[taps[ti]].dim;
+    int importance = n_taps >= 2 && !study_is_floor(t->net) && t->slot != STUDY_FAMILIES;
+    if (t->slot == STUDY_FAMILIES) taps[0] = study_notebook_tap(c), n_taps = 1;
     if (study_is_floor(t->net)) n_taps = 1;
     int bit = 0;
     int n_modes = t->slot == STUDY_FAMILIES ? 1 : __builtin_popcount(c->mode_mask);
@@ -97,7 +99,7 @@ static Work task_work(const StudyConfig *c, const SchedTask *t, const int *fams,
                 if (!(t->mask >> bit & 1)) continue;
                 int dim = t->net == STUDY_NET_PIXELS ? 3072
                           : t->net == STUDY_NET_STATS ? 8
-                                                      : TAP_DIM[taps[ti]];
+                                                      : c->taps[taps[ti]].dim;
                 double pe = (double)c->passes * nv * c->probe_epochs + (double)c->passes * nt;
                 if (h == STUDY_HEAD_MLP)
                     w.mlp += pe * (dim + 1024.0);
@@ -105,6 +107,13 @@ static Work task_work(const StudyConfig *c, const SchedTask *t, const int *fams,
                     w.pairs += pe * dim / 64.0;
                 w.cells += 1;
             }
+    for (int m = 0; importance && m < n_modes; m++, bit++) {
+        if (!(t->mask >> bit & 1)) continue;
+        /* 1 + taps linear heads on all the taps' features */
+        double pe = (double)c->passes * nv * c->probe_epochs + (double)c->passes * nt;
+        w.pairs += (1.0 + n_taps) * pe * sum_dim / 64.0;
+        w.cells += 1;
+    }
     return w;
 }
 

@@ -331,7 +331,7 @@ TEST(mpi_plan_for_one_rank_within_25_percent_of_a_measured_study) {
     REQUIRE(rc == 0);
     /* the plan of the same grid, from that run's task times (timings.json) */
     REQUIRE(run("%s study --plan --ranks 1 --out %s %s", test_bin(), dir, knobs) == 0);
-    CHECK_STR_CONTAINS(out, "task graph: 7 tasks: 1 training, then 6 probe groups (20 cells)");
+    CHECK_STR_CONTAINS(out, "task graph: 7 tasks: 1 training, then 6 probe groups (28 cells)");
     CHECK_STR_CONTAINS(out, "scaled to the task times of the earlier run");
     double planned = read_makespan(out, 1);
     fprintf(stderr, "  measured %.1f s, planned %.1f s for 1 rank\n", measured, planned);

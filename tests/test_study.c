@@ -125,9 +125,13 @@ TEST(study_help_and_usage_errors) {
 TEST(study_parse_mask_lists) {
     unsigned m = 0;
     Err e;
-    CHECK_INT_EQ(study_parse_mask("--taps", "dense1,block1_pool", STUDY_TAP_NAMES, STUDY_TAPS, &m, &e), 0);
+    StudyConfig sc;
+    study_config_quick(&sc);
+    const char *taps[STUDY_TAPS];
+    study_tap_labels(&sc, taps);
+    CHECK_INT_EQ(study_parse_mask("--taps", "dense1,block1_pool", taps, sc.n_taps, &m, &e), 0);
     CHECK_INT_EQ(m, (1u << 4) | 1u);
-    CHECK_INT_EQ(study_parse_mask("--taps", "all", STUDY_TAP_NAMES, STUDY_TAPS, &m, &e), 0);
+    CHECK_INT_EQ(study_parse_mask("--taps", "all", taps, sc.n_taps, &m, &e), 0);
     CHECK_INT_EQ(m, 31);
     CHECK_INT_EQ(study_parse_mask("--families", "zoom,", study_family_names(), STUDY_FAMILIES, &m, &e), -1);
     CHECK_INT_EQ(study_parse_mask("--families", "blur", study_family_names(), STUDY_FAMILIES, &m, &e), 0);
@@ -170,8 +174,11 @@ TEST(study_whole_grid_tiny_report_results_figures) {
     char dir[1024];
     snprintf(dir, sizeof dir, "%s/grid", test_tmpdir());
     REQUIRE(run_study(dir, "") == 0);
-    /* 3 networks x 7 x 2 modes x 5 taps + 2 floors x 7 x 2 + the notebook's 2 */
-    CHECK_STR_CONTAINS(out, "240 cells");
+    /* 3 networks x 7 x 2 modes x 5 taps + 2 floors x 7 x 2 + the notebook's 2, and the
+     * importance probes of 3 networks x 7 x 2 modes */
+    CHECK_STR_CONTAINS(out, "282 cells");
+    StudyConfig sc;
+    study_config_quick(&sc);
     char *md = slurp(dir, "report.md");
     char *csv = slurp(dir, "results.csv");
     cJSON *res = read_json(dir, "results.json");
@@ -186,7 +193,8 @@ TEST(study_whole_grid_tiny_report_results_figures) {
         "**cross pairs**", "**same pairs**", "| tap | aug | noaug | random | pixels | stats |",
         "| tap | aug − pixels | noaug − pixels | random − pixels | aug − random | noaug − random "
         "| aug − noaug |",
-        "### zoom beside its blur control", "## Predictions from the literature",
+        "### zoom beside its blur control", "## Relative importance of the taps",
+        "| all taps (accuracy) |", "](importance.png)", "## Predictions from the literature",
         "| 1 | colour augmentations", "| 2 | training data", "| 3 | scale (zoom)",
         "## Figures", "](preview.png)", "](depth.png)", "](seed1/aug/curves.png)",
         "](seed1/noaug/curves.png)", "## Networks"};
@@ -208,16 +216,16 @@ TEST(study_whole_grid_tiny_report_results_figures) {
             snprintf(head, sizeof head, "**%s pairs**", STUDY_MODE_NAMES[m]);
             p = strstr(p, head);
             REQUIRE(p);
-            for (int t = 0; t < STUDY_TAPS; t++) {
+            for (int t = 0; t < sc.n_taps; t++) {
                 char row[64];
-                snprintf(row, sizeof row, "\n| %s (", STUDY_TAP_NAMES[t]);
+                snprintf(row, sizeof row, "\n| %s (", sc.taps[t].label);
                 p = strstr(p, row);
                 REQUIRE(p);
                 p = strchr(p + 1, '|') + 1;
                 cell_number(&p); /* the tap label's cell was skipped above */
                 for (int n = 0; n < STUDY_NETS; n++) {
                     double v = cell_number(&p);
-                    const char *layer = n >= STUDY_NET_PIXELS ? STUDY_NET_NAMES[n] : STUDY_TAP_NAMES[t];
+                    const char *layer = n >= STUDY_NET_PIXELS ? STUDY_NET_NAMES[n] : sc.taps[t].label;
                     const cJSON *r, *hit = NULL;
                     cJSON_ArrayForEach(r, table) {
                         if (!strcmp(cJSON_GetObjectItem(r, "network")->valuestring, STUDY_NET_NAMES[n]) &&
@@ -333,7 +341,24 @@ TEST(study_whole_grid_tiny_report_results_figures) {
     CHECK_INT_EQ(png_size(dir, "seed1/noaug/curves.png", &w, &h), 0);
 
     const cJSON *st = cJSON_GetObjectItem(res, "stats");
-    CHECK_INT_EQ(num(st, "cells_computed"), 240);
+    CHECK_INT_EQ(num(st, "cells_computed"), 282);
+    /* importance: every (network, family, mode), shares summing to 1 */
+    const cJSON *imp = cJSON_GetObjectItem(res, "importance"), *ir;
+    CHECK_INT_EQ(cJSON_GetArraySize(imp), 3 * 7 * 2);
+    cJSON_ArrayForEach(ir, imp) {
+        const cJSON *tj = cJSON_GetObjectItem(ir, "taps"), *t;
+        CHECK_INT_EQ(cJSON_GetArraySize(tj), 5);
+        double sum = 0;
+        int defined = 0;
+        cJSON_ArrayForEach(t, tj) {
+            const cJSON *v = cJSON_GetObjectItem(cJSON_GetObjectItem(t, "share"), "value");
+            if (cJSON_IsNumber(v)) sum += v->valuedouble, defined++;
+        }
+        CHECK(defined == 0 || (defined == 5 && fabs(sum - 1) < 1e-9));
+    }
+    CHECK_INT_EQ(png_size(dir, "importance.png", &w, &h), 0);
+    CHECK_INT_EQ(w, 3 * PLOT_PANEL_W);
+    CHECK_INT_EQ(h, PLOT_PANEL_H + PLOT_LEGEND_H);
     CHECK_INT_EQ(num(st, "nets_trained"), 2);
     free(md);
     free(csv);
@@ -396,7 +421,7 @@ TEST(study_rerun_recomputes_only_deleted_cells_with_same_numbers) {
     const char *grid = "--networks aug,random --families zoom,hue --taps block1_pool,flatten "
                        "--pairs cross";
     REQUIRE(run_study(dir, grid) == 0);
-    CHECK_STR_CONTAINS(out, "8 cells");
+    CHECK_STR_CONTAINS(out, "12 cells"); /* 8, and 4 importance cells (2 taps) */
     const char *names[] = {
         "aug-zoom-cross-block1_pool-linear",    "aug-zoom-cross-flatten-linear",
         "aug-hue-cross-block1_pool-linear",     "aug-hue-cross-flatten-linear",
@@ -417,7 +442,7 @@ TEST(study_rerun_recomputes_only_deleted_cells_with_same_numbers) {
     REQUIRE(run_study(dir, grid) == 0);
     cJSON *res = read_json(dir, "results.json");
     CHECK_INT_EQ(num(cJSON_GetObjectItem(res, "stats"), "cells_computed"), 0);
-    CHECK_INT_EQ(num(cJSON_GetObjectItem(res, "stats"), "cells_reused"), 8);
+    CHECK_INT_EQ(num(cJSON_GetObjectItem(res, "stats"), "cells_reused"), 12);
     cJSON_Delete(res);
 
     /* Delete one cell of the trained network and one of the control. */
@@ -427,7 +452,7 @@ TEST(study_rerun_recomputes_only_deleted_cells_with_same_numbers) {
     res = read_json(dir, "results.json");
     const cJSON *st = cJSON_GetObjectItem(res, "stats");
     CHECK_INT_EQ(num(st, "cells_computed"), 2);
-    CHECK_INT_EQ(num(st, "cells_reused"), 6);
+    CHECK_INT_EQ(num(st, "cells_reused"), 10);
     CHECK_INT_EQ(num(st, "nets_trained"), 0);
     CHECK_INT_EQ(num(st, "nets_reused"), 1); /* aug, loaded from its model file */
     for (int i = 0; i < 8; i++) {
