@@ -1608,7 +1608,7 @@ int study_report(const Grid *g, const Cifar10 *data, const StudyStats *st, Study
         if (g->notebook[h].have)
             su.probe_secs += g->notebook[h].head_seconds + g->notebook[h].features_seconds;
     for (size_t i = 0; i < (size_t)c->seeds * STUDY_NETS * STUDY_FAMILIES * STUDY_MODES; i++)
-        if (g->imp[i].have) su.probe_secs += g->imp[i].seconds;
+        if (g->imp[i].have) su.probe_secs += g->imp[i].head_seconds + g->imp[i].features_seconds;
     for (int s = 1; s <= c->seeds; s++)
         for (int n = STUDY_NET_AUG; n <= STUDY_NET_NOAUG; n++) {
             if (!selected(c->net_mask, n)) continue;

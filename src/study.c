@@ -450,7 +450,8 @@ static cJSON *imp_json(const StudyConfig *c, const ImpCell *x, int seed, const T
     cJSON *w = cJSON_AddArrayToObject(o, "accuracy_without");
     for (int i = 0; i < x->f.n_taps; i++)
         cJSON_AddItemToArray(w, cJSON_CreateNumber(x->f.acc_without[i]));
-    cJSON_AddNumberToObject(o, "seconds", x->seconds);
+    cJSON_AddNumberToObject(o, "head_seconds", x->head_seconds);
+    cJSON_AddNumberToObject(o, "features_seconds", x->features_seconds);
     return o;
 }
 
@@ -547,7 +548,9 @@ static int read_imp(const StudyConfig *c, int seed, const Task *t) {
               !cJSON_IsArray(w) || n < 2 || n > STUDY_TAPS || get_int(o, "dim", &x->f.dim) ||
               get_int(o, "pairs_test", &x->f.pairs_test) || x->f.pairs_test < 0 ||
               x->f.pairs_test > (1 << 24) ||
-              get_num(o, "accuracy_all", &x->f.acc_all) || get_num(o, "seconds", &x->seconds) ||
+              get_num(o, "accuracy_all", &x->f.acc_all) ||
+              get_num(o, "head_seconds", &x->head_seconds) ||
+              get_num(o, "features_seconds", &x->features_seconds) ||
               !cJSON_IsString(hex) ||
               outcome_unhex(hex->valuestring, (1 + n) * x->f.pairs_test, &x->f.outcome);
     if (!bad) {
@@ -917,7 +920,8 @@ static int probe_group(const StudyConfig *c, const Cifar10 *data, Net *trunk, in
             x->have = 1;
             x->f = fits[i];
             memset(&fits[i], 0, sizeof fits[i]);
-            x->seconds = secs[i] + feat_secs / n;
+            x->head_seconds = secs[i];
+            x->features_seconds = feat_secs / n;
         } else {
             /* the shared passes split evenly */
             cell_from_result(tasks[i].cell, &res[i], secs[i], feat_secs / n);

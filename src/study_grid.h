@@ -33,7 +33,7 @@ typedef struct Cell {
 typedef struct ImpCell {
     int have;
     ImportanceFit f;
-    double seconds;
+    double head_seconds, features_seconds; /* its heads; its share of the group's passes */
 } ImpCell;
 
 typedef struct Grid {
