@@ -206,7 +206,7 @@ static void diffs_make(const Grid *g, const Boot *bt, Diffs *D) {
 
 typedef struct Prediction {
     const char *claim, *source;
-    char statistic[320];
+    char statistic[768];
     int checked;      /* 0: the grid lacks what it needs */
     double value, lo, hi;
     const char *verdict; /* "supported", "not supported", "inconclusive", "not checked" */
@@ -392,10 +392,9 @@ static void predictions_make(const Grid *g, const Boot *bt, Prediction P[3]) {
     verdict(&P[1]);
     /* P3 */
     int mid[STUDY_TAPS], n_mid = middle_taps(c, mid), all_mid = n_mid > 0;
-    char mids[256] = "";
+    Str mids = {0};
     for (int i = 0; i < n_mid; i++) {
-        size_t used = strlen(mids);
-        snprintf(mids + used, sizeof mids - used, "%s%s", i ? ", " : "", c->taps[mid[i]].label);
+        str_printf(&mids, "%s%s", i ? ", " : "", c->taps[mid[i]].label);
         all_mid &= selected(c->tap_mask, mid[i]);
     }
     P[2].claim = "scale (zoom) is decoded best at middle depth";
@@ -403,7 +402,8 @@ static void predictions_make(const Grid *g, const Boot *bt, Prediction P[3]) {
     snprintf(P[2].statistic, sizeof P[2].statistic,
              "best of %s minus best of %s, %s, for zoom, mean over the two trained networks "
              "(cross pairs, linear probe)",
-             n_mid ? mids : "(no spatial tap between the first and the last)", first, last);
+             n_mid ? mids.s : "(no spatial tap between the first and the last)", first, last);
+    free(mids.s);
     if (have_cross && have_trained && selected(c->family_mask, 0) && have_ends && all_mid) {
         Ref refs[2 * STUDY_TAPS];
         int k = 0, which[2] = {STUDY_NET_AUG, STUDY_NET_NOAUG};

@@ -34,6 +34,8 @@ static const ProbeHeadKind HEAD_KINDS[STUDY_HEADS] = {PROBE_HEAD_LINEAR, PROBE_H
 /* The trunk's batch for feature extraction (probe_features_compute uses
  * the net's max_batch). */
 enum { TRUNK_BATCH = 128 };
+/* The notebook's training batch (train_config_default's). */
+enum { TRAIN_BATCH = 32 };
 /* Feature caches of one split, all taps together: 10,000 images x 7 levels
  * x 3,296 floats = 923 MB at full size (pixels: 3,072 floats, 860 MB). */
 static const size_t MAX_FEATURE_BYTES = (size_t)2 << 30;
@@ -60,23 +62,24 @@ void study_tap_labels(const StudyConfig *c, const char **labels) {
     for (int t = 0; t < c->n_taps; t++) labels[t] = c->taps[t].label;
 }
 
-/* Training settings per network (study_arch_recipe). resnet18's are
- * provisional until its own recipe (the ResNet engineer's) is measured. */
+/* Training settings of the networks other than seed_cnn (whose are the
+ * profiles'). resnet18's are provisional until its own recipe is measured. */
 static const struct {
     const char *arch;
     int quick, full, batch;
 } RECIPES[] = {
-    {"seed_cnn", 8, 50, 32}, /* QUICK_EPOCHS, study_config_full's 50, the notebook's 32 */
     {"resnet18", 2, 30, 128},
 };
 
-void study_arch_recipe(const char *arch_name, int *epochs_quick, int *epochs_full, int *batch) {
-    size_t k = 0;
+int study_arch_recipe(const char *arch_name, int *epochs_quick, int *epochs_full, int *batch) {
     for (size_t i = 0; i < sizeof RECIPES / sizeof RECIPES[0]; i++)
-        if (!strcmp(arch_name, RECIPES[i].arch)) k = i;
-    *epochs_quick = RECIPES[k].quick;
-    *epochs_full = RECIPES[k].full;
-    *batch = RECIPES[k].batch;
+        if (!strcmp(arch_name, RECIPES[i].arch)) {
+            *epochs_quick = RECIPES[i].quick;
+            *epochs_full = RECIPES[i].full;
+            *batch = RECIPES[i].batch;
+            return 1;
+        }
+    return 0;
 }
 
 int study_config_arch(StudyConfig *c, const char *arch, Err *e) {
@@ -123,9 +126,12 @@ int study_config_arch(StudyConfig *c, const char *arch, Err *e) {
         c->tap_mask = (1u << n) - 1;
         snprintf(c->arch, sizeof c->arch, "%s", arch);
         snprintf(c->arch_name, sizeof c->arch_name, "%s", a.name);
-        int quick, full;
-        study_arch_recipe(a.name, &quick, &full, &c->train_batch);
-        c->epochs = !strcmp(c->profile, "full") ? full : quick;
+        int quick, full, batch;
+        c->train_batch = TRAIN_BATCH; /* and the profile's epochs, unless the table says */
+        if (study_arch_recipe(a.name, &quick, &full, &batch)) {
+            c->train_batch = batch;
+            c->epochs = !strcmp(c->profile, "full") ? full : quick;
+        }
     }
     net_free(net);
     arch_free(&a);

@@ -130,10 +130,10 @@ void study_config_full(StudyConfig *c);
  * more than STUDY_TAPS (exit 1); ARCH_NOT_FOUND for a name that is neither
  * built in nor a file (exit 2). The profiles start with seed_cnn. */
 int study_config_arch(StudyConfig *c, const char *arch, Err *e);
-/* The per-network training settings the study uses: epochs of the quick
- * and full profiles and the batch. seed_cnn: 8, 50, 32 (the notebook's);
- * another network: its row of study.c's table, else the same as seed_cnn. */
-void study_arch_recipe(const char *arch_name, int *epochs_quick, int *epochs_full, int *batch);
+/* The training settings of a network in study.c's table: epochs of the
+ * quick and full profiles and the batch; 1, or 0 when it has no row (then
+ * the profile's epochs and the notebook's batch 32, as for seed_cnn). */
+int study_arch_recipe(const char *arch_name, int *epochs_quick, int *epochs_full, int *batch);
 /* The tap labels of c, for study_parse_mask (--taps). */
 void study_tap_labels(const StudyConfig *c, const char **labels);
 
