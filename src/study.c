@@ -165,11 +165,12 @@ static void config_seed_cnn(StudyConfig *c) {
  * noaug 0.763 (1,000 test images, seed 1); a linear head costs well under a second per cell, so the
  * probe's share is the feature passes (7 levels x 2,000 images per network
  * and family). See the README for the measured total. */
-enum { QUICK_EPOCHS = 8, QUICK_TRAIN_LIMIT = 0 };
+enum { QUICK_EPOCHS = 5, QUICK_TRAIN_LIMIT = 0 };
 void study_config_quick(StudyConfig *c) {
     config_common(c);
     snprintf(c->profile, sizeof c->profile, "quick");
     c->epochs = QUICK_EPOCHS;
+    c->lr_cosine = 1;
     c->train_limit = QUICK_TRAIN_LIMIT;
     c->eval_limit = 1000;
     c->passes = 2;
@@ -296,8 +297,9 @@ static void cell_settings(const StudyConfig *c, const Task *t, char *buf, size_t
     else if (t->net == STUDY_NET_RANDOM)
         used = (size_t)snprintf(buf, len, "untrained");
     else
-        used = (size_t)snprintf(buf, len, "epochs=%d train_limit=%d eval_limit=%d aug=%s",
-                                c->epochs, c->train_limit, c->eval_limit,
+        used = (size_t)snprintf(buf, len, "epochs=%d%s train_limit=%d eval_limit=%d aug=%s",
+                                c->epochs, c->lr_cosine ? " lr_schedule=cosine" : "",
+                                c->train_limit, c->eval_limit,
                                 t->net == STUDY_NET_AUG ? TRAIN_DEFAULT_AUG : "none");
     /* another network than seed_cnn (whose cells predate --arch) says which */
     if (!study_is_floor(t->net) && strcmp(c->arch_name, "seed_cnn") && used < len)
@@ -658,6 +660,7 @@ static void train_config(const StudyConfig *c, int seed, int net, const char *di
     tc->batch = c->train_batch;
     /* seed_cnn stays "" (the default), as the study's runs always recorded it */
     if (strcmp(c->arch_name, "seed_cnn")) snprintf(tc->arch, sizeof tc->arch, "%s", c->arch);
+    tc->lr_cosine = c->lr_cosine;
     snprintf(tc->aug, sizeof tc->aug, "%s", net == STUDY_NET_AUG ? TRAIN_DEFAULT_AUG : "");
     tc->limit = c->train_limit;
     tc->eval_limit = c->eval_limit;
@@ -703,7 +706,9 @@ static int ensure_trained(const StudyConfig *c, const Cifar10 *data, int seed, i
                            : stored.batch != tc.batch             ? "batch"
                            : strcmp(stored.arch[0] ? stored.arch : "seed_cnn",
                                     tc.arch[0] ? tc.arch : "seed_cnn") ? "network (--arch)"
+                           : stored.lr_cosine != tc.lr_cosine     ? "learning-rate schedule"
                            : done > tc.epochs                     ? "--epochs"
+                           : tc.lr_cosine && stored.epochs != tc.epochs ? "--epochs (cosine schedule)"
                                                                   : NULL;
         if (what) {
             rc = err_set(e, "%s: a network trained with another %s is there; use another --out "

@@ -75,8 +75,15 @@ TEST(taps_parse_and_seed_cnn_declares_the_studys_five) {
         CHECK_INT_EQ(c.taps[t].dim, dims[t]);
         CHECK_INT_EQ(c.taps[t].pool, t < 3 ? PROBE_POOL_AVG : PROBE_POOL_FLATTEN);
     }
-    CHECK_INT_EQ(c.epochs, 8);
     CHECK_INT_EQ(c.train_batch, 32);
+    /* seed_cnn keeps the profile's epochs; resnet18 has its row */
+    int e0 = c.epochs, q, f, b;
+    Err err;
+    CHECK_INT_EQ(study_config_arch(&c, "seed_cnn", &err), 0);
+    CHECK_INT_EQ(c.epochs, e0);
+    CHECK_INT_EQ(study_arch_recipe("seed_cnn", &q, &f, &b), 0);
+    CHECK_INT_EQ(study_arch_recipe("resnet18", &q, &f, &b), 1);
+    CHECK(q == 2 && f == 30 && b == 128);
 }
 
 TEST(taps_errors_name_the_line) {
