@@ -29,6 +29,8 @@ static const char TRAIN_USAGE[] =
     "  --no-aug        no augmentation\n"
     "  --batch N       batch size (default 32)\n"
     "  --lr X          Adam learning rate (default 0.001)\n"
+    "  --lr-schedule S constant (default, the notebook) or cosine (annealed to 0 over\n"
+    "                  the run's steps; --resume cannot then change --epochs)\n"
     "  --limit N       train on the first N images of the train split (default: all)\n"
     "  --eval-limit N  evaluate on the first N images of val and test (default: all)\n"
     "  --kernels NAME  compute kernels: auto, reference, avx512, avx2, portable\n"
@@ -62,11 +64,12 @@ enum {
     OPT_MODEL,
     OPT_SPLIT,
     OPT_ARCH,
+    OPT_LR_SCHEDULE,
 };
 
 /* Flags given explicitly, so --resume can tell them from defaults. */
 typedef struct TrainFlagsSet {
-    int epochs, aug, batch, lr, limit, eval_limit, seed, threads, kernels, arch;
+    int epochs, aug, batch, lr, lr_schedule, limit, eval_limit, seed, threads, kernels, arch;
 } TrainFlagsSet;
 
 /* --arch NAME|FILE, checked now and copied into out: 0, or the exit code
@@ -110,7 +113,9 @@ static int merge_resume(TrainConfig *cfg, const TrainFlagsSet *set, const char *
     snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", out);
     *exit_code = EXIT_USAGE;
     unsigned given = (set->aug ? TRAIN_CFG_AUG : 0) | (set->batch ? TRAIN_CFG_BATCH : 0) |
-                     (set->lr ? TRAIN_CFG_LR : 0) | (set->limit ? TRAIN_CFG_LIMIT : 0) |
+                     (set->lr ? TRAIN_CFG_LR : 0) |
+                     (set->lr_schedule ? TRAIN_CFG_LR_SCHEDULE : 0) |
+                     (set->limit ? TRAIN_CFG_LIMIT : 0) |
                      (set->eval_limit ? TRAIN_CFG_EVAL_LIMIT : 0) |
                      (set->seed ? TRAIN_CFG_SEED : 0) | (set->arch ? TRAIN_CFG_ARCH : 0);
     if (train_config_check(cfg, &st, given, ckpt, &e)) {
@@ -120,6 +125,12 @@ static int merge_resume(TrainConfig *cfg, const TrainFlagsSet *set, const char *
     if (set->epochs && cfg->epochs < done) {
         fprintf(stderr, "augprobe train: --epochs %d is less than the %d epochs already done (%s)\n",
                 cfg->epochs, done, ckpt);
+        return -1;
+    }
+    if (set->epochs && st.lr_cosine && cfg->epochs != st.epochs) {
+        fprintf(stderr, "augprobe train: --epochs %d conflicts with the checkpoint's %d: its "
+                        "cosine learning-rate schedule spans %d epochs (%s)\n",
+                cfg->epochs, st.epochs, st.epochs, ckpt);
         return -1;
     }
     int epochs = set->epochs ? cfg->epochs : st.epochs;
@@ -181,6 +192,7 @@ int cmd_train(int argc, char **argv, GlobalOpts *g) {
         {"no-aug", no_argument, 0, OPT_NO_AUG},
         {"batch", required_argument, 0, OPT_BATCH},
         {"lr", required_argument, 0, OPT_LR},
+        {"lr-schedule", required_argument, 0, OPT_LR_SCHEDULE},
         {"limit", required_argument, 0, OPT_LIMIT},
         {"eval-limit", required_argument, 0, OPT_EVAL_LIMIT},
         {"kernels", required_argument, 0, OPT_KERNELS},
@@ -228,6 +240,16 @@ int cmd_train(int argc, char **argv, GlobalOpts *g) {
         case OPT_LR:
             r = cli_parse_float("train", "--lr", optarg, 1e-12, 1e38, &cfg.lr);
             set.lr = 1;
+            break;
+        case OPT_LR_SCHEDULE:
+            if (!strcmp(optarg, "cosine") || !strcmp(optarg, "constant")) {
+                cfg.lr_cosine = !strcmp(optarg, "cosine");
+            } else {
+                fprintf(stderr, "augprobe train: --lr-schedule: '%s' is not constant or cosine\n",
+                        optarg);
+                r = -1;
+            }
+            set.lr_schedule = 1;
             break;
         case OPT_LIMIT:
             r = cli_parse_int("train", "--limit", optarg, 1, CIFAR_TRAIN_ALL - CIFAR_VAL,

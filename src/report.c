@@ -868,13 +868,15 @@ static int write_report(const Grid *g, const Analysis *A, const Setup *su, const
             c->seeds == 1 ? "" : "s", st->cells_total,
             full_grid ? "" : " (a PARTIAL grid: restricted by --networks/--families/--taps/--pairs)");
     fprintf(f, "- Networks: `aug` trained with %s, `noaug` trained without augmentation "
-               "(training: %d epoch%s on %d images, batch 32, Adam lr 0.001, per-epoch "
+               "(training: %d epoch%s on %d images, batch 32, Adam lr 0.001%s, per-epoch "
                "evaluation on %s); `random` untrained (net_init(seed)); floors without a "
                "network: `pixels` (the augmented 32x32x3 image, 3,072 values) and `stats` (8 "
                "values: per-channel mean and standard deviation of R, G, B, mean HSV "
                "saturation, and high-frequency energy = mean squared difference of adjacent "
                "pixels). The floors are the same in every row of a table.\n",
-            TRAIN_DEFAULT_AUG, c->epochs, c->epochs == 1 ? "" : "s", su->n_train, su->eval_what);
+            TRAIN_DEFAULT_AUG, c->epochs, c->epochs == 1 ? "" : "s", su->n_train,
+            c->lr_cosine ? " annealed to 0 over the run by a cosine schedule" : " throughout",
+            su->eval_what);
     fprintf(f, "- Probe: linear RankNet probe on every cell (score w . z, z standardised with "
                "the training split's mean and sd, loss log(1 + exp(-y (s_a - s_b))) + %g/2 |w|^2, "
                "Adam lr %g, batch 32, %d epoch%s)%s; %d pass%s over the first %d validation "
@@ -1040,6 +1042,7 @@ static int write_results(const Grid *g, const Analysis *A, const Setup *su, cons
     cJSON_AddStringToObject(o, "overrides", c->overrides);
     cJSON *cf = cJSON_AddObjectToObject(o, "config");
     cJSON_AddNumberToObject(cf, "epochs", c->epochs);
+    cJSON_AddStringToObject(cf, "lr_schedule", train_lr_schedule_name(c->lr_cosine));
     cJSON_AddNumberToObject(cf, "train_limit", c->train_limit);
     cJSON_AddNumberToObject(cf, "eval_limit", c->eval_limit);
     cJSON_AddNumberToObject(cf, "passes", c->passes);

@@ -75,11 +75,12 @@ static void config_common(StudyConfig *c) {
  * noaug 0.763 (1,000 test images, seed 1); a linear head costs well under a second per cell, so the
  * probe's share is the feature passes (7 levels x 2,000 images per network
  * and family). See the README for the measured total. */
-enum { QUICK_EPOCHS = 8, QUICK_TRAIN_LIMIT = 0 };
+enum { QUICK_EPOCHS = 5, QUICK_TRAIN_LIMIT = 0 };
 void study_config_quick(StudyConfig *c) {
     config_common(c);
     snprintf(c->profile, sizeof c->profile, "quick");
     c->epochs = QUICK_EPOCHS;
+    c->lr_cosine = 1;
     c->train_limit = QUICK_TRAIN_LIMIT;
     c->eval_limit = 1000;
     c->passes = 2;
@@ -178,8 +179,9 @@ static void cell_settings(const StudyConfig *c, const Task *t, char *buf, size_t
     else if (t->net == STUDY_NET_RANDOM)
         used = (size_t)snprintf(buf, len, "untrained");
     else
-        used = (size_t)snprintf(buf, len, "epochs=%d train_limit=%d eval_limit=%d aug=%s",
-                                c->epochs, c->train_limit, c->eval_limit,
+        used = (size_t)snprintf(buf, len, "epochs=%d%s train_limit=%d eval_limit=%d aug=%s",
+                                c->epochs, c->lr_cosine ? " lr_schedule=cosine" : "",
+                                c->train_limit, c->eval_limit,
                                 t->net == STUDY_NET_AUG ? TRAIN_DEFAULT_AUG : "none");
     used += (size_t)snprintf(buf + used, len - used,
                              " split_seed=%llu passes=%d probe_epochs=%d probe_limit=%d "
@@ -410,6 +412,7 @@ static void train_config(const StudyConfig *c, int seed, int net, const char *di
                          TrainConfig *tc) {
     train_config_default(tc);
     tc->epochs = c->epochs;
+    tc->lr_cosine = c->lr_cosine;
     snprintf(tc->aug, sizeof tc->aug, "%s", net == STUDY_NET_AUG ? TRAIN_DEFAULT_AUG : "");
     tc->limit = c->train_limit;
     tc->eval_limit = c->eval_limit;
@@ -453,7 +456,9 @@ static int ensure_trained(const StudyConfig *c, const Cifar10 *data, int seed, i
                            : stored.seed != tc.seed               ? "seed"
                            : stored.split_seed != tc.split_seed   ? "split seed (--seed)"
                            : stored.batch != tc.batch             ? "batch"
+                           : stored.lr_cosine != tc.lr_cosine     ? "learning-rate schedule"
                            : done > tc.epochs                     ? "--epochs"
+                           : tc.lr_cosine && stored.epochs != tc.epochs ? "--epochs (cosine schedule)"
                                                                   : NULL;
         if (what) {
             rc = err_set(e, "%s: a network trained with another %s is there; use another --out "

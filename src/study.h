@@ -74,6 +74,7 @@ typedef struct StudyConfig {
     char profile[16];     /* "quick" or "full" */
     char overrides[256];  /* the knobs given on top of the profile, for the report */
     int epochs;           /* training epochs of aug and noaug */
+    int lr_cosine;        /* their learning rate annealed (train_lr_at); quick: 1, full: 0 */
     int train_limit;      /* first N of the train split; 0 = all 40,000 */
     int eval_limit;       /* per-epoch val/test evaluation on the first N; 0 = all */
     int passes;           /* probe passes over each split */

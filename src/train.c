@@ -200,6 +200,8 @@ static cJSON *config_to_cjson(const TrainConfig *cfg, const char *kernels_used) 
     cJSON_AddNumberToObject(o, "eval_limit", cfg->eval_limit);
     /* the float's shortest round-tripping decimal: 0.001, not 0.0010000000474974513 */
     cJSON_AddNumberToObject(o, "lr", float_tidy(cfg->lr));
+    /* only when annealed: constant-rate runs keep the files they always had */
+    if (cfg->lr_cosine) cJSON_AddStringToObject(o, "lr_schedule", "cosine");
     /* as strings: JSON numbers lose integers above 2^53 */
     cJSON_AddStringToObject(o, "seed", seed);
     cJSON_AddStringToObject(o, "split_seed", split_seed);
@@ -226,6 +228,14 @@ static int config_from_json(const char *text, const char *path, TrainConfig *cfg
               json_get_int(o, "threads", &cfg->threads) ||
               json_get_string(o, "kernels", cfg->kernels, sizeof cfg->kernels);
     if (!bad) cfg->lr = (float)lr->valuedouble;
+    /* absent: the constant rate (also every checkpoint made before schedules) */
+    const cJSON *sched = cJSON_GetObjectItemCaseSensitive(o, "lr_schedule");
+    cfg->lr_cosine = 0;
+    if (sched && !(cJSON_IsString(sched) && (!strcmp(sched->valuestring, "cosine") ||
+                                             !strcmp(sched->valuestring, "constant"))))
+        bad = 1;
+    else if (sched)
+        cfg->lr_cosine = !strcmp(sched->valuestring, "cosine");
     /* absent in checkpoints made before --device existed: those ran on the CPU */
     if (json_get_string(o, "device", cfg->device, sizeof cfg->device))
         snprintf(cfg->device, sizeof cfg->device, "cpu");
@@ -292,6 +302,10 @@ int train_config_check(const TrainConfig *want, const TrainConfig *got, unsigned
     if (DIFFERS(TRAIN_CFG_LR, lr))
         return err_set(e, "--lr %g conflicts with the checkpoint's %g (%s)", (double)want->lr,
                        (double)got->lr, path);
+    if (DIFFERS(TRAIN_CFG_LR_SCHEDULE, lr_cosine))
+        return err_set(e, "--lr-schedule %s conflicts with the checkpoint's %s (%s)",
+                       train_lr_schedule_name(want->lr_cosine),
+                       train_lr_schedule_name(got->lr_cosine), path);
     if (DIFFERS(TRAIN_CFG_SEED, seed))
         return err_set(e, "--seed %llu conflicts with the checkpoint's %llu (%s)",
                        (unsigned long long)want->seed, (unsigned long long)got->seed, path);
@@ -325,7 +339,21 @@ static int check_resume_config(const TrainConfig *want, const TrainConfig *got,
     if (want->epochs < epochs_done)
         return err_set(e, "--epochs %d is less than the %d epochs already done (%s)",
                        want->epochs, epochs_done, path);
+    /* the annealed rate depends on the run's length: extending changes it */
+    if (want->lr_cosine && want->epochs != got->epochs)
+        return err_set(e, "--epochs %d conflicts with the checkpoint's %d: its cosine "
+                          "learning-rate schedule spans %d epochs (%s)",
+                       want->epochs, got->epochs, got->epochs, path);
     return 0;
+}
+
+const char *train_lr_schedule_name(int lr_cosine) { return lr_cosine ? "cosine" : "constant"; }
+
+float train_lr_at(const TrainConfig *cfg, int64_t step, int64_t steps) {
+    if (!cfg->lr_cosine || steps < 1) return cfg->lr;
+    double frac = (double)step / (double)steps;
+    if (frac > 1) frac = 1;
+    return (float)(cfg->lr * 0.5 * (1.0 + cos(M_PI * frac)));
 }
 
 /* ---- history.csv, curves.png, run.json ---- */
@@ -762,6 +790,7 @@ static int train_step(Run *r, int epoch, int s, TrainEpoch *t, long *seen, Err *
         return err_set(e, "epoch 1 step %d: the loss is %s, training diverged before the "
                           "first checkpoint", s + 1, isnan(loss) ? "NaN" : "infinite");
     }
+    r->opt.lr = train_lr_at(cfg, r->opt.t, (int64_t)cfg->epochs * r->steps);
     if (net_update(r->net, &r->opt, r->dlogits, B))
         return err_set(e, "epoch %d step %d: %s", epoch + 1, s + 1, net_error(r->net));
     t->train_loss += (double)loss * B; /* sums here; train_epoch makes them means */

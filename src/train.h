@@ -37,6 +37,8 @@ typedef struct TrainConfig {
     int limit;           /* train on the first `limit` of data->train; 0 = all */
     int eval_limit;      /* evaluate on the first `eval_limit` of val/test; 0 = all */
     float lr;            /* Adam learning rate; default 1e-3 (Keras) */
+    int lr_cosine;       /* 0: lr throughout (the notebook); 1: lr annealed to 0 over
+                            the run's steps (train_lr_at) */
     uint64_t seed;       /* init, order, augmentation, dropout */
     uint64_t split_seed; /* the seed data was split with (recorded, for eval) */
     int threads;         /* OpenMP threads; <= 0: OpenMP's current maximum */
@@ -96,7 +98,8 @@ enum {
     TRAIN_CFG_SEED = 1 << 6,
     TRAIN_CFG_SPLIT_SEED = 1 << 7,
     TRAIN_CFG_ARCH = 1 << 8,
-    TRAIN_CFG_ALL = (1 << 9) - 1,
+    TRAIN_CFG_LR_SCHEDULE = 1 << 9,
+    TRAIN_CFG_ALL = (1 << 10) - 1,
 };
 /* The one check of a config against a checkpoint's: the first of the
  * fields in `which` where want and got differ, as one line naming the
@@ -104,6 +107,14 @@ enum {
  * 32 (DIR/checkpoint.safetensors)"). 0 when they agree. */
 int train_config_check(const TrainConfig *want, const TrainConfig *got, unsigned which,
                        const char *path, Err *e);
+/* The learning rate of the step after `step` steps of a run of `steps`:
+ * cfg->lr, or with cfg->lr_cosine lr * (1 + cos(pi * step / steps)) / 2
+ * (SGDR's cosine annealing without restarts, from lr at the first step
+ * towards 0 at the last). A function of the step count alone, so a resumed
+ * run continues the same curve. */
+float train_lr_at(const TrainConfig *cfg, int64_t step, int64_t steps);
+/* "cosine" or "constant" (--lr-schedule). */
+const char *train_lr_schedule_name(int lr_cosine);
 /* The split seed a model was trained with, from its stored config (the
  * one reader of it); fallback when the file records none. */
 uint64_t train_split_seed(const CheckpointMeta *meta, uint64_t fallback);

@@ -474,8 +474,20 @@ TEST(study_resumes_shorter_training_and_refuses_other_settings) {
     if (!test_data_dir()) SKIP("no offline CIFAR-10 (../shared/data/cifar10-q75)");
     char dir[1024];
     snprintf(dir, sizeof dir, "%s/extend", test_tmpdir());
-    const char *grid = "--networks aug --families zoom --taps flatten --pairs cross";
+    const char *grid = "--networks aug --families zoom --taps flatten --pairs cross "
+                       "--lr-schedule constant";
     REQUIRE(run_study(dir, grid) == 0);
+    /* A cosine-annealed training cannot be extended: its rate depends on
+     * the run's length. */
+    char other[1024];
+    snprintf(other, sizeof other, "%s/cosine", test_tmpdir());
+    REQUIRE(run_study(other, "--networks aug --families zoom --taps flatten --pairs cross") == 0);
+    CHECK(run_study(other, "--networks aug --families zoom --taps flatten --pairs cross "
+                           "--epochs 2") != 0);
+    CHECK_STR_CONTAINS(out, "a network trained with another --epochs (cosine schedule) is there");
+    CHECK(run_study(other, "--networks aug --families zoom --taps flatten --pairs cross "
+                           "--lr-schedule constant") != 0);
+    CHECK_STR_CONTAINS(out, "another learning-rate schedule");
     /* A training stopped after epoch 1 of 2 is what a killed study leaves:
      * asking for 2 epochs continues it from its checkpoint. */
     char extra[256];
@@ -490,6 +502,8 @@ TEST(study_resumes_shorter_training_and_refuses_other_settings) {
     const cJSON *net = cJSON_GetArrayItem(cJSON_GetObjectItem(res, "networks"), 0);
     CHECK_INT_EQ(num(net, "epochs_done"), 2);
     CHECK_STR_CONTAINS(cJSON_GetObjectItem(res, "overrides")->valuestring, "--epochs 2");
+    CHECK_STR_CONTAINS(cJSON_GetObjectItem(res, "overrides")->valuestring,
+                       "--lr-schedule constant");
     cJSON_Delete(res);
     char *md = slurp(dir, "report.md");
     CHECK_STR_CONTAINS(md, "a PARTIAL grid");

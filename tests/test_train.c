@@ -253,6 +253,68 @@ TEST(train_resume_is_bit_identical) {
     CHECK_STR_CONTAINS(log, "no checkpoint to resume from");
 }
 
+/* Known values of the cosine schedule: lr at the first step, lr/2 half-way,
+ * lr (1 + cos(pi/4))/2 a quarter in, near 0 at the last; constant: lr. */
+TEST(train_lr_schedule_values) {
+    TrainConfig cfg;
+    train_config_default(&cfg);
+    cfg.lr = 0.002f;
+    CHECK(train_lr_at(&cfg, 0, 100) == 0.002f);
+    CHECK(train_lr_at(&cfg, 77, 100) == 0.002f);
+    cfg.lr_cosine = 1;
+    CHECK(train_lr_at(&cfg, 0, 100) == 0.002f);
+    CHECK(fabsf(train_lr_at(&cfg, 50, 100) - 0.001f) < 1e-9f);
+    CHECK(fabsf(train_lr_at(&cfg, 25, 100) - 0.002f * 0.85355339f) < 1e-9f);
+    float last = train_lr_at(&cfg, 99, 100);
+    CHECK(last > 0 && fabsf(last - 0.002f * 0.5f * (1 + cosf(3.14159265f * 0.99f))) < 1e-9f);
+    for (int t = 1; t < 100; t++) CHECK(train_lr_at(&cfg, t, 100) < train_lr_at(&cfg, t - 1, 100));
+    CHECK(!strcmp(train_lr_schedule_name(1), "cosine"));
+}
+
+/* A cosine run resumes bit-identically (the rate is a function of the step
+ * count), differs from the constant-rate run, records its schedule, and a
+ * resume may not change its length or its schedule. */
+TEST(train_cosine_resume_is_bit_identical) {
+    if (!test_data_dir()) SKIP("no offline CIFAR-10 (../shared/data/cifar10-q75)");
+    char straight[600], split[600], flat[600], log[8192], cmd[2048];
+    snprintf(straight, sizeof straight, "%s", test_tmpdir());
+    snprintf(split, sizeof split, "%s", test_tmpdir());
+    snprintf(flat, sizeof flat, "%s", test_tmpdir());
+    CHECK_INT_EQ(run_train(straight, "--epochs 2 --lr-schedule cosine", log, sizeof log), 0);
+    CHECK_INT_EQ(run_train(flat, "--epochs 2", log, sizeof log), 0);
+    CHECK(!same_file(straight, flat, "model.safetensors"));
+    char *run = slurp(straight, "run.json", NULL);
+    REQUIRE(run);
+    CHECK_STR_CONTAINS(run, "\"lr_schedule\":\t\"cosine\"");
+    free(run);
+    run = slurp(flat, "run.json", NULL);
+    REQUIRE(run);
+    CHECK(!strstr(run, "lr_schedule")); /* constant-rate runs keep their old files */
+    free(run);
+
+    /* SIGTERM after the first epoch's checkpoint, then resume */
+    snprintf(cmd, sizeof cmd,
+             "%s train --data %s --out %s " TINY " --epochs 2 --lr-schedule cosine > %s/log 2>&1 "
+             "& pid=$!; i=0; while [ ! -e %s/checkpoint.safetensors ] && [ $i -lt 6000 ]; do "
+             "sleep 0.01; i=$((i+1)); done; kill -TERM $pid; wait $pid; echo \"exit=$?\"",
+             test_bin(), test_data_dir(), split, split, split);
+    test_run(cmd, log, sizeof log);
+    CHECK_STR_CONTAINS(log, "exit=130");
+    snprintf(cmd, sizeof cmd, "%s train --data %s --out %s --resume --epochs 3", test_bin(),
+             test_data_dir(), split);
+    CHECK_INT_EQ(test_run(cmd, log, sizeof log), 2);
+    CHECK_STR_CONTAINS(log, "cosine learning-rate schedule spans 2 epochs");
+    snprintf(cmd, sizeof cmd, "%s train --data %s --out %s --resume --lr-schedule constant",
+             test_bin(), test_data_dir(), split);
+    CHECK_INT_EQ(test_run(cmd, log, sizeof log), 2);
+    CHECK_STR_CONTAINS(log, "--lr-schedule constant conflicts with the checkpoint's cosine");
+    snprintf(cmd, sizeof cmd, "%s train --data %s --out %s --resume", test_bin(),
+             test_data_dir(), split);
+    CHECK_INT_EQ(test_run(cmd, log, sizeof log), 0);
+    CHECK(same_file(straight, split, "model.safetensors"));
+    CHECK(same_file(straight, split, "checkpoint.safetensors"));
+}
+
 TEST(train_sigterm_then_resume_is_bit_identical) {
     if (!test_data_dir()) SKIP("no offline CIFAR-10 (../shared/data/cifar10-q75)");
     char straight[600], killed[600], log[8192], cmd[4096];
@@ -325,9 +387,10 @@ TEST(eval_prints_a_confusion_matrix_of_the_split) {
 
 TEST(train_bad_flags_exit_2_with_one_clear_line) {
     const char *bad[] = {"--epochs -3", "--epochs 0", "--limit abc", "--aug bogus=3",
-                         "--no-aug --aug hflip", "--kernels nonesuch", "extra"};
+                         "--no-aug --aug hflip", "--kernels nonesuch", "extra",
+                         "--lr-schedule linear"};
     const char *want[] = {"--epochs", "--epochs", "--limit", "--aug", "--no-aug", "--kernels",
-                          "extra"};
+                          "extra", "--lr-schedule"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char cmd[512], log[8192];
         snprintf(cmd, sizeof cmd, "%s train --out /nonexistent/never %s", test_bin(), bad[i]);
