@@ -11,8 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "json_util.h"
-
 /* A header longer than this is not a checkpoint of ours (the seed CNN's
  * header with Adam moments is ~8 KB). */
 #define MAX_HEADER_BYTES (16u << 20)
@@ -250,6 +248,14 @@ done:
     return rc;
 }
 
+static int json_u64(const cJSON *v, uint64_t *out) {
+    if (!cJSON_IsNumber(v)) return -1;
+    double d = v->valuedouble;
+    if (!(d >= 0 && d <= 9007199254740992.0) || d != floor(d)) return -1;
+    *out = (uint64_t)d;
+    return 0;
+}
+
 /* Checks every entry of the header (dtype, shape form, offsets in range,
  * no overlaps). data_len: bytes after the header. */
 static int check_entries(const char *path, const cJSON *root, uint64_t data_len, Err *e) {
@@ -279,12 +285,12 @@ static int check_entries(const char *path, const cJSON *root, uint64_t data_len,
             uint64_t count = 1, b, en;
             for (const cJSON *d = sh->child; d && !rc; d = d->next) {
                 uint64_t v;
-                if (json_number_u64(d, &v) || (v && count > UINT64_MAX / 8 / v))
+                if (json_u64(d, &v) || (v && count > UINT64_MAX / 8 / v))
                     rc = err_set(e, "%s: tensor %s: bad shape", path, t->string);
                 else count *= v;
             }
             if (rc) break;
-            if (json_number_u64(of->child, &b) || json_number_u64(of->child->next, &en))
+            if (json_u64(of->child, &b) || json_u64(of->child->next, &en))
                 rc = err_set(e, "%s: tensor %s: data_offsets are not byte offsets", path,
                              t->string);
             else if (en < b)

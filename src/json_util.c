@@ -67,11 +67,3 @@ int json_get_u64_string(const cJSON *o, const char *key, uint64_t *out) {
     *out = (uint64_t)x;
     return 0;
 }
-
-int json_number_u64(const cJSON *v, uint64_t *out) {
-    if (!cJSON_IsNumber(v)) return -1;
-    double d = v->valuedouble;
-    if (!(d >= 0 && d <= 9007199254740992.0) || d != floor(d)) return -1;
-    *out = (uint64_t)d;
-    return 0;
-}

@@ -30,7 +30,4 @@ int json_get_string(const struct cJSON *o, const char *key, char *buf, size_t le
  * numbers lose integers above 2^53 */
 int json_get_u64_string(const struct cJSON *o, const char *key, uint64_t *out);
 
-/* Item v (not a member): a whole number in [0, 2^53], exact as a double. */
-int json_number_u64(const struct cJSON *v, uint64_t *out);
-
 #endif

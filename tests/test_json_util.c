@@ -165,16 +165,8 @@ TEST(json_helpers_write_a_text_file_and_read_only_their_type) {
     CHECK(json_get_u64_string(o, "s", &u) == -1 && json_get_u64_string(o, "i", &u) == -1);
     CHECK(json_get_number(NULL, "n", &d) == -1);
     cJSON_Delete(o);
-    cJSON *n = cJSON_CreateNumber(9007199254740992.0);
-    CHECK(json_number_u64(n, &u) == 0 && u == 9007199254740992ull);
-    cJSON_SetNumberValue(n, 9007199254740994.0);
-    CHECK(json_number_u64(n, &u) == -1); /* above 2^53: not exact */
-    cJSON_SetNumberValue(n, 1.5);
-    CHECK(json_number_u64(n, &u) == -1);
-    cJSON_SetNumberValue(n, -1);
-    CHECK(json_number_u64(n, &u) == -1);
-    cJSON_Delete(n);
-    CHECK(json_write_file("/nonexistent-dir/x.json", n = cJSON_CreateObject(), &e) == -1);
+    cJSON *empty = cJSON_CreateObject();
+    CHECK(json_write_file("/nonexistent-dir/x.json", empty, &e) == -1);
     CHECK_STR_CONTAINS(e.msg, "/nonexistent-dir");
-    cJSON_Delete(n);
+    cJSON_Delete(empty);
 }

@@ -264,6 +264,75 @@ static int augment_input(GpuNet *g, const uint8_t *images, const int *idx,
     return 0;
 }
 
+/* Node i's forward: its kind's ops, from its inputs' activations. */
+static void node_forward(GpuNet *g, const Net *net, int i, int B, int training, int use_dropout,
+                         uint64_t dropout_key) {
+    const DeviceOps *o = g->ops;
+    Device *d = g->d;
+    const Layer *L = &net->layers[i];
+    GpuLayer *G = &g->layers[i];
+    const float *p = g->params + L->param_off;
+    const float *in = L->in[0] >= 0 ? g->layers[L->in[0]].out : g->input;
+    long M = (long)B * L->in_h * L->in_w;
+    long n_out = (long)B * (long)net_layer_size(net, i);
+    switch (L->spec.kind) {
+    case LAYER_CONV: {
+        int K = L->spec.ksize, kkc = K * K * L->in_c;
+        long Mo = (long)B * L->h * L->w; /* output rows */
+        o->im2col(d, Mo * kkc, g->col, in, B, L->in_h, L->in_w, L->in_c, K, L->spec.stride,
+                  L->h, L->w);
+        /* out[Mo][Cout] = col[Mo][kkc] . w[kkc][Cout], column-major view */
+        o->gemm(d, 0, 0, L->c, (int)Mo, kkc, 1.0f, p, L->c, g->col, kkc, 0.0f, G->out, L->c);
+        o->bias_act(d, n_out, G->out, p + L->n_params - L->spec.units, L->c, L->spec.relu);
+        break;
+    }
+    case LAYER_DENSE: {
+        int n_in = L->in_h * L->in_w * L->in_c;
+        o->gemm(d, 0, 0, L->c, B, n_in, 1.0f, p, L->c, in, n_in, 0.0f, G->out, L->c);
+        o->bias_act(d, n_out, G->out, p + (size_t)n_in * L->c, L->c, L->spec.relu);
+        break;
+    }
+    case LAYER_BATCHNORM: {
+        float *s = g->state + L->state_off;
+        int C = L->c;
+        if (training) {
+            col_sums(g, g->sum_a, in, NULL, NULL, NULL, NULL, M, C, COL_SUM);
+            o->bn_mean(d, C, G->mean_d, G->mean, g->sum_a, M);
+            col_sums(g, g->sum_b, in, NULL, G->mean_d, NULL, NULL, M, C,
+                     COL_SUMSQ_CENTERED);
+            o->bn_var(d, C, G->invstd, s, s + C, G->mean_d, g->sum_b, M, NET_BN_MOMENTUM,
+                      NET_BN_EPSILON);
+            o->bn_apply(d, M * C, G->out, in, G->mean, G->invstd, p, p + C, C);
+        } else {
+            o->bn_infer_invstd(d, C, g->tmp_c, s + C, NET_BN_EPSILON);
+            o->bn_apply(d, M * C, G->out, in, s, g->tmp_c, p, p + C, C);
+        }
+        break;
+    }
+    case LAYER_MAXPOOL:
+        o->maxpool_forward(d, n_out, G->out, in, L->in_h, L->in_w, L->in_c);
+        break;
+    case LAYER_FLATTEN:
+        break; /* out aliases in */
+    case LAYER_DROPOUT:
+        /* rate 0 is the identity with a mask of ones (backward needs it) */
+        o->dropout_forward(d, n_out, G->out, G->mask, in,
+                           training && use_dropout ? L->spec.rate : 0.0f,
+                           rng_mix(dropout_key, (uint64_t)i));
+        break;
+    case LAYER_ADD: {
+        const float *in1 = L->in[1] >= 0 ? g->layers[L->in[1]].out : g->input;
+        o->add(d, n_out, G->out, in, in1, L->spec.relu);
+        break;
+    }
+    case LAYER_GAP:
+        o->gap_forward(d, n_out, G->out, in, (long)L->in_h * L->in_w, L->c);
+        break;
+    default: /* has_ops admits no other kind */
+        break;
+    }
+}
+
 static int gpu_net_forward(GpuNet *g, const Net *net, const float *x, const uint8_t *images,
                     const int *idx, const AugParams *params, int B, int training,
                     int use_dropout, uint64_t dropout_key, int upto, Err *e) {
@@ -277,76 +346,85 @@ static int gpu_net_forward(GpuNet *g, const Net *net, const float *x, const uint
     } else if (augment_input(g, images, idx, params, B, net->in_h, net->in_w, e)) {
         return -1;
     }
-    for (int i = 0; i <= upto; i++) {
-        const Layer *L = &net->layers[i];
-        GpuLayer *G = &g->layers[i];
-        const float *p = g->params + L->param_off;
-        const float *in = L->in[0] >= 0 ? g->layers[L->in[0]].out : g->input;
-        long M = (long)B * L->in_h * L->in_w;
-        long n_out = (long)B * (long)net_layer_size(net, i);
-        switch (L->spec.kind) {
-        case LAYER_CONV: {
-            int K = L->spec.ksize, kkc = K * K * L->in_c;
-            long Mo = (long)B * L->h * L->w; /* output rows */
-            o->im2col(d, Mo * kkc, g->col, in, B, L->in_h, L->in_w, L->in_c, K, L->spec.stride,
-                      L->h, L->w);
-            /* out[Mo][Cout] = col[Mo][kkc] . w[kkc][Cout], column-major view */
-            o->gemm(d, 0, 0, L->c, (int)Mo, kkc, 1.0f, p, L->c, g->col, kkc, 0.0f, G->out, L->c);
-            o->bias_act(d, n_out, G->out, p + L->n_params - L->spec.units, L->c, L->spec.relu);
-            break;
-        }
-        case LAYER_DENSE: {
-            int n_in = L->in_h * L->in_w * L->in_c;
-            o->gemm(d, 0, 0, L->c, B, n_in, 1.0f, p, L->c, in, n_in, 0.0f, G->out, L->c);
-            o->bias_act(d, n_out, G->out, p + (size_t)n_in * L->c, L->c, L->spec.relu);
-            break;
-        }
-        case LAYER_BATCHNORM: {
-            float *s = g->state + L->state_off;
-            int C = L->c;
-            if (training) {
-                col_sums(g, g->sum_a, in, NULL, NULL, NULL, NULL, M, C, COL_SUM);
-                o->bn_mean(d, C, G->mean_d, G->mean, g->sum_a, M);
-                col_sums(g, g->sum_b, in, NULL, G->mean_d, NULL, NULL, M, C,
-                         COL_SUMSQ_CENTERED);
-                o->bn_var(d, C, G->invstd, s, s + C, G->mean_d, g->sum_b, M, NET_BN_MOMENTUM,
-                          NET_BN_EPSILON);
-                o->bn_apply(d, M * C, G->out, in, G->mean, G->invstd, p, p + C, C);
-            } else {
-                o->bn_infer_invstd(d, C, g->tmp_c, s + C, NET_BN_EPSILON);
-                o->bn_apply(d, M * C, G->out, in, s, g->tmp_c, p, p + C, C);
-            }
-            break;
-        }
-        case LAYER_MAXPOOL:
-            o->maxpool_forward(d, n_out, G->out, in, L->in_h, L->in_w, L->in_c);
-            break;
-        case LAYER_FLATTEN:
-            break; /* out aliases in */
-        case LAYER_DROPOUT:
-            /* rate 0 is the identity with a mask of ones (backward needs it) */
-            o->dropout_forward(d, n_out, G->out, G->mask, in,
-                               training && use_dropout ? L->spec.rate : 0.0f,
-                               rng_mix(dropout_key, (uint64_t)i));
-            break;
-        case LAYER_ADD: {
-            const float *in1 = L->in[1] >= 0 ? g->layers[L->in[1]].out : g->input;
-            o->add(d, n_out, G->out, in, in1, L->spec.relu);
-            break;
-        }
-        case LAYER_GAP:
-            o->gap_forward(d, n_out, G->out, in, (long)L->in_h * L->in_w, L->c);
-            break;
-        default: /* has_ops admits no other kind */
-            break;
-        }
-    }
+    for (int i = 0; i <= upto; i++) node_forward(g, net, i, B, training, use_dropout, dropout_key);
     return 0;
 }
 
 static int gpu_net_layer_output(GpuNet *g, const Net *net, int i, int B, float *host, Err *e) {
     size_t n = net_layer_size(net, i) * (size_t)B;
     return g->ops->download(g->d, host, g->layers[i].out, n * sizeof(float), e);
+}
+
+/* Node i's backward: gr = dLoss/d(its output), the fused ReLU already
+ * applied; ACCUMULATES its parameter gradients and OVERWRITES dins[k]
+ * (NULL: not needed) with its input k's gradient. */
+static void node_backward(GpuNet *g, const Net *net, int i, int B, const float *gr,
+                          float *const dins[2]) {
+    const DeviceOps *o = g->ops;
+    Device *d = g->d;
+    const Layer *L = &net->layers[i];
+    GpuLayer *G = &g->layers[i];
+    const float *p = g->params + L->param_off;
+    float *gp = g->grads + L->param_off;
+    const float *in = L->in[0] >= 0 ? g->layers[L->in[0]].out : g->input;
+    float *din = dins[0];
+    long n_out = (long)B * (long)net_layer_size(net, i);
+    long M = (long)B * L->in_h * L->in_w;
+    switch (L->spec.kind) {
+    case LAYER_CONV: {
+        int K = L->spec.ksize, kkc = K * K * L->in_c, Co = L->c;
+        long Mo = (long)B * L->h * L->w;
+        /* the forward's col was overwritten by later layers: redo it */
+        o->im2col(d, Mo * kkc, g->col, in, B, L->in_h, L->in_w, L->in_c, K, L->spec.stride,
+                  L->h, L->w);
+        /* dw[kkc][Co] += col^T . g */
+        o->gemm(d, 0, 1, Co, kkc, (int)Mo, 1.0f, gr, Co, g->col, kkc, 1.0f, gp, Co);
+        col_sums(g, g->sum_a, gr, NULL, NULL, NULL, NULL, Mo, Co, COL_SUM);
+        o->add_sums(d, Co, gp + L->n_params - L->spec.units, g->sum_a);
+        if (din) {
+            /* dcol[Mo][kkc] = g . w^T, then scattered back as a gather */
+            o->gemm(d, 1, 0, kkc, (int)Mo, Co, 1.0f, p, Co, gr, Co, 0.0f, g->col, kkc);
+            o->col2im(d, M * L->in_c, din, g->col, B, L->in_h, L->in_w, L->in_c, K,
+                      L->spec.stride, L->h, L->w);
+        }
+        break;
+    }
+    case LAYER_DENSE: {
+        int n_in = L->in_h * L->in_w * L->in_c, Co = L->c;
+        o->gemm(d, 0, 1, Co, n_in, B, 1.0f, gr, Co, in, n_in, 1.0f, gp, Co);
+        col_sums(g, g->sum_a, gr, NULL, NULL, NULL, NULL, B, Co, COL_SUM);
+        o->add_sums(d, Co, gp + (size_t)n_in * Co, g->sum_a);
+        if (din) o->gemm(d, 1, 0, n_in, B, Co, 1.0f, p, Co, gr, Co, 0.0f, din, n_in);
+        break;
+    }
+    case LAYER_BATCHNORM: {
+        int C = L->c;
+        col_sums(g, g->sum_a, gr, NULL, NULL, NULL, NULL, M, C, COL_SUM);
+        col_sums(g, g->sum_b, in, gr, NULL, G->mean, G->invstd, M, C, COL_SUM_XHAT_PROD);
+        o->add_sums(d, C, gp, g->sum_b);
+        o->add_sums(d, C, gp + C, g->sum_a);
+        if (din)
+            o->bn_backward(d, M * C, din, gr, in, G->mean, G->invstd, p, g->sum_a, g->sum_b,
+                           M, C);
+        break;
+    }
+    case LAYER_MAXPOOL:
+        if (din)
+            o->maxpool_backward(d, M * L->in_c, din, gr, in, L->in_h, L->in_w, L->in_c);
+        break;
+    case LAYER_DROPOUT:
+        if (din) o->mul(d, n_out, din, gr, G->mask);
+        break;
+    case LAYER_ADD: /* both inputs get the gradient */
+        for (int k = 0; k < 2; k++)
+            if (dins[k]) o->copy(d, dins[k], gr, (size_t)n_out * sizeof(float));
+        break;
+    case LAYER_GAP:
+        if (din) o->gap_backward(d, M * L->in_c, din, gr, (long)L->in_h * L->in_w, L->c);
+        break;
+    default: /* has_ops admits no other kind */
+        break;
+    }
 }
 
 /* The gradient of node i's input k (-1: the network's input) is written to
@@ -362,13 +440,9 @@ static int gpu_net_backward(GpuNet *g, const Net *net, const float *dout, int B,
     for (int i = net->n_layers - 1; i >= 0; i--) {
         const Layer *L = &net->layers[i];
         if (L->gslot < 0) continue; /* no gradient reaches it */
-        GpuLayer *G = &g->layers[i];
-        const float *p = g->params + L->param_off;
-        float *gp = g->grads + L->param_off;
         float *gr = g->gbuf[L->gslot];
         long n_out = (long)B * (long)net_layer_size(net, i);
-        long M = (long)B * L->in_h * L->in_w;
-        if (L->spec.relu) o->relu_backward(d, n_out, gr, G->out);
+        if (L->spec.relu) o->relu_backward(d, n_out, gr, g->layers[i].out);
         if (kind_def(L->spec.kind)->alias) { /* in place, or added into the input's */
             if (L->din_add[0]) {
                 float *to = g->gbuf[net->layers[L->in[0]].gslot];
@@ -376,67 +450,11 @@ static int gpu_net_backward(GpuNet *g, const Net *net, const float *dout, int B,
             }
             continue;
         }
-        const float *in = L->in[0] >= 0 ? g->layers[L->in[0]].out : g->input;
         float *dins[2] = {NULL, NULL};
         for (int k = 0; k < L->spec.n_in; k++)
             if (L->in[k] >= 0)
                 dins[k] = L->din_add[k] ? tmp[k] : g->gbuf[net->layers[L->in[k]].gslot];
-        float *din = dins[0];
-        switch (L->spec.kind) {
-        case LAYER_CONV: {
-            int K = L->spec.ksize, kkc = K * K * L->in_c, Co = L->c;
-            long Mo = (long)B * L->h * L->w;
-            /* the forward's col was overwritten by later layers: redo it */
-            o->im2col(d, Mo * kkc, g->col, in, B, L->in_h, L->in_w, L->in_c, K, L->spec.stride,
-                      L->h, L->w);
-            /* dw[kkc][Co] += col^T . g */
-            o->gemm(d, 0, 1, Co, kkc, (int)Mo, 1.0f, gr, Co, g->col, kkc, 1.0f, gp, Co);
-            col_sums(g, g->sum_a, gr, NULL, NULL, NULL, NULL, Mo, Co, COL_SUM);
-            o->add_sums(d, Co, gp + L->n_params - L->spec.units, g->sum_a);
-            if (din) {
-                /* dcol[Mo][kkc] = g . w^T, then scattered back as a gather */
-                o->gemm(d, 1, 0, kkc, (int)Mo, Co, 1.0f, p, Co, gr, Co, 0.0f, g->col, kkc);
-                o->col2im(d, M * L->in_c, din, g->col, B, L->in_h, L->in_w, L->in_c, K,
-                          L->spec.stride, L->h, L->w);
-            }
-            break;
-        }
-        case LAYER_DENSE: {
-            int n_in = L->in_h * L->in_w * L->in_c, Co = L->c;
-            o->gemm(d, 0, 1, Co, n_in, B, 1.0f, gr, Co, in, n_in, 1.0f, gp, Co);
-            col_sums(g, g->sum_a, gr, NULL, NULL, NULL, NULL, B, Co, COL_SUM);
-            o->add_sums(d, Co, gp + (size_t)n_in * Co, g->sum_a);
-            if (din) o->gemm(d, 1, 0, n_in, B, Co, 1.0f, p, Co, gr, Co, 0.0f, din, n_in);
-            break;
-        }
-        case LAYER_BATCHNORM: {
-            int C = L->c;
-            col_sums(g, g->sum_a, gr, NULL, NULL, NULL, NULL, M, C, COL_SUM);
-            col_sums(g, g->sum_b, in, gr, NULL, G->mean, G->invstd, M, C, COL_SUM_XHAT_PROD);
-            o->add_sums(d, C, gp, g->sum_b);
-            o->add_sums(d, C, gp + C, g->sum_a);
-            if (din)
-                o->bn_backward(d, M * C, din, gr, in, G->mean, G->invstd, p, g->sum_a, g->sum_b,
-                               M, C);
-            break;
-        }
-        case LAYER_MAXPOOL:
-            if (din)
-                o->maxpool_backward(d, M * L->in_c, din, gr, in, L->in_h, L->in_w, L->in_c);
-            break;
-        case LAYER_DROPOUT:
-            if (din) o->mul(d, n_out, din, gr, G->mask);
-            break;
-        case LAYER_ADD: /* both inputs get the gradient */
-            for (int k = 0; k < 2; k++)
-                if (dins[k]) o->copy(d, dins[k], gr, (size_t)n_out * sizeof(float));
-            break;
-        case LAYER_GAP:
-            if (din) o->gap_backward(d, M * L->in_c, din, gr, (long)L->in_h * L->in_w, L->c);
-            break;
-        default: /* has_ops admits no other kind */
-            break;
-        }
+        node_backward(g, net, i, B, gr, dins);
         for (int k = 0; k < L->spec.n_in; k++)
             if (dins[k] && L->din_add[k]) {
                 float *to = g->gbuf[net->layers[L->in[k]].gslot];
