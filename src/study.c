@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "json_util.h"
 #include "net.h"
 #include "report_html.h"
 #include "probe.h"
@@ -299,21 +300,6 @@ static cJSON *cell_json(const Cell *x, int seed, const Task *t) {
     return o;
 }
 
-/* Writes a cJSON document atomically, ending with a newline. */
-int study_write_json(const char *path, const cJSON *o, Err *e) {
-    char *text = cJSON_Print(o);
-    if (!text) return err_set(e, "%s: cannot format JSON (out of memory)", path);
-    size_t len = strlen(text);
-    char *file = xmalloc(len + 2);
-    memcpy(file, text, len);
-    file[len] = '\n';
-    file[len + 1] = 0;
-    int rc = file_write_atomic(path, file, len + 1, e);
-    free(file);
-    cJSON_free(text);
-    return rc;
-}
-
 static int write_cell(const StudyConfig *c, int seed, const Task *t, Err *e) {
     cJSON *o = cell_json(t->cell, seed, t);
     char *hex = outcome_hex(t->cell->outcome, t->cell->pairs_test);
@@ -323,28 +309,10 @@ static int write_cell(const StudyConfig *c, int seed, const Task *t, Err *e) {
     cell_settings(c, t, settings, sizeof settings);
     cJSON_AddStringToObject(o, "settings", settings);
     char *path = cell_path(c, seed, t);
-    int rc = study_write_json(path, o, e);
+    int rc = json_write_file(path, o, e);
     free(path);
     cJSON_Delete(o);
     return rc;
-}
-
-static int get_num(const cJSON *o, const char *key, double *out) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    if (cJSON_IsNull(v)) {
-        *out = NAN;
-        return 0;
-    }
-    if (!cJSON_IsNumber(v)) return -1;
-    *out = v->valuedouble;
-    return 0;
-}
-
-static int get_int(const cJSON *o, const char *key, int *out) {
-    double d;
-    if (get_num(o, key, &d) || !isfinite(d)) return -1;
-    *out = (int)d;
-    return 0;
 }
 
 static int get_pair(const cJSON *a, double *x, double *y) {
@@ -389,21 +357,24 @@ static int read_cell(const StudyConfig *c, int seed, const Task *t) {
     const cJSON *hex = cJSON_GetObjectItemCaseSensitive(o, "outcome");
     cell_free(x);
     int bad = !o || !cJSON_IsString(s) || strcmp(s->valuestring, settings) != 0 ||
-              get_int(o, "dim", &x->dim) || get_num(o, "accuracy", &x->accuracy) ||
+              json_get_int(o, "dim", &x->dim) ||
+              json_get_number_or_null(o, "accuracy", &x->accuracy) ||
               get_pair(cJSON_GetObjectItemCaseSensitive(o, "accuracy_ci95"), &x->acc_lo,
                        &x->acc_hi) ||
-              !cJSON_IsObject(th) || get_num(th, "value", &x->threshold) ||
-              get_num(th, "beta", &x->thr_beta) ||
+              !cJSON_IsObject(th) || json_get_number_or_null(th, "value", &x->threshold) ||
+              json_get_number_or_null(th, "beta", &x->thr_beta) ||
               get_pair(cJSON_GetObjectItemCaseSensitive(th, "ci95"), &x->thr_lo, &x->thr_hi) ||
               !cJSON_IsString(w) || get_count(o, "a_more", &x->a_more) ||
-              get_count(o, "b_more", &x->b_more) || get_int(o, "pairs_train", &x->pairs_train) ||
-              get_int(o, "ties_train", &x->ties_train) ||
-              get_int(o, "pairs_test", &x->pairs_test) ||
-              get_int(o, "ties_test", &x->ties_test) ||
-              get_num(o, "train_loss", &x->train_loss) ||
-              get_num(o, "train_accuracy", &x->train_accuracy) ||
-              get_num(o, "head_seconds", &x->head_seconds) ||
-              get_num(o, "features_seconds", &x->features_seconds) || !cJSON_IsArray(g) ||
+              get_count(o, "b_more", &x->b_more) ||
+              json_get_int(o, "pairs_train", &x->pairs_train) ||
+              json_get_int(o, "ties_train", &x->ties_train) ||
+              json_get_int(o, "pairs_test", &x->pairs_test) ||
+              json_get_int(o, "ties_test", &x->ties_test) ||
+              json_get_number_or_null(o, "train_loss", &x->train_loss) ||
+              json_get_number_or_null(o, "train_accuracy", &x->train_accuracy) ||
+              json_get_number_or_null(o, "head_seconds", &x->head_seconds) ||
+              json_get_number_or_null(o, "features_seconds", &x->features_seconds) ||
+              !cJSON_IsArray(g) ||
               cJSON_GetArraySize(g) > PROBE_MAX_GAPS || !cJSON_IsString(hex) ||
               outcome_unhex(hex->valuestring, x->pairs_test, &x->outcome);
     if (!bad) {
@@ -799,7 +770,7 @@ static int write_timings(const StudyConfig *c, const SchedRun *r, StudyClock clo
         cJSON_AddItemToArray(ta, j);
     }
     char *path = path_join(c->out_dir, "timings.json");
-    int rc = study_write_json(path, o, e);
+    int rc = json_write_file(path, o, e);
     free(path);
     cJSON_Delete(o);
     return rc;

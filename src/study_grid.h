@@ -56,8 +56,6 @@ extern const ProbePool STUDY_TAP_POOLS[STUDY_TAPS];
 struct cJSON;
 struct cJSON *study_cell_json(const Cell *x, int seed, int net, int fam, int mode, int tap,
                               int head, int notebook);
-/* Writes a cJSON document atomically, ending with a newline. */
-int study_write_json(const char *path, const struct cJSON *o, Err *e);
 
 /* report.c: aggregates, intervals, paired differences, findings; writes
  * report.md, results.json, results.csv and depth.png (preview.png is
