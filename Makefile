@@ -204,7 +204,7 @@ fuzz:
 CORE_SRCS  := $(addprefix src/,common.c rng.c layers.c arch.c kinds.c net.c optim.c augment.c \
                 omp_defaults.c) $(wildcard src/kernels/*.c src/device/*.c)
 CORE_TESTS := $(addprefix tests/,test_main.c golden.c test_net.c test_device.c test_layers.c \
-                test_kernels.c)
+                test_kernels.c test_device_graph.c)
 CORE_OBJS  := $(CORE_SRCS:%.c=$(BUILD)/%.o) $(if $(filter 1,$(CUDA_ON)),$(CUDA_OBJ))
 gpu-core: $(BUILD)/core/run_tests $(BUILD)/core/bench
 # The engine needs none of the libraries: deps checks only the compiler.

@@ -216,16 +216,6 @@ int aug_parse(AugSpec *spec, const char *text, Err *e) {
     return rc;
 }
 
-/* Shortest %g text that reads back as the same float, without an exponent
- * when one is not needed ("20", not "2e+01"). */
-static void format_number(char *buf, size_t len, float v) {
-    for (int pass = 0; pass < 2; pass++)
-        for (int prec = 1; prec <= 9; prec++) {
-            snprintf(buf, len, "%.*g", prec, (double)v);
-            if (strtof(buf, NULL) == v && (pass || !strchr(buf, 'e'))) return;
-        }
-}
-
 void aug_format(const AugSpec *spec, char *buf, size_t len) {
     if (!len) return;
     buf[0] = 0;
@@ -237,8 +227,8 @@ void aug_format(const AugSpec *spec, char *buf, size_t len) {
     for (int i = 0; i < spec->n && used < len; i++) {
         const AugItem *it = &spec->items[i];
         char a[32], b[32], item[96];
-        format_number(a, sizeof a, it->lo);
-        format_number(b, sizeof b, it->hi);
+        float_text(a, sizeof a, it->lo, 1);
+        float_text(b, sizeof b, it->hi, 1);
         const char *name = aug_kind_name(it->kind);
         if (is_flip(it->kind) && it->lo == 0.5f)
             snprintf(item, sizeof item, "%s", name);

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -361,4 +362,46 @@ double now_seconds(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* ---- shortest round-trip floats ---- */
+
+static int same_bits(float a, float b) { return memcmp(&a, &b, sizeof a) == 0; }
+
+/* The prec-digit decimal nearest v that strtof reads back to v, as "%.*g"
+ * text, or 0. The correctly rounded one is nearest; where it fails (at a
+ * power of two the gap below v is half the gap above) a neighbour may not
+ * (2^-96 = 1.2621775e-29 in 8 digits, where rounding gives 1.2621774e-29). */
+static int text_at(char *buf, size_t len, float v, int prec) {
+    char e[48];
+    snprintf(e, sizeof e, "%.*e", prec - 1, (double)v);
+    double base = strtod(e, NULL), step = pow(10.0, atoi(strchr(e, 'e') + 1) - (prec - 1));
+    double cand[3] = {base, base - step, base + step}, best = 0;
+    int found = 0;
+    for (int k = 0; k < 3; k++) {
+        char t[48];
+        snprintf(t, sizeof t, "%.*g", prec, cand[k]);
+        if (!same_bits(strtof(t, NULL), v)) continue;
+        double dist = fabs(strtod(t, NULL) - (double)v);
+        if (!found || dist < best) snprintf(buf, len, "%s", t), best = dist, found = 1;
+        if (k == 0) break; /* the nearest: no neighbour is nearer */
+    }
+    return found;
+}
+
+char *float_text(char *buf, size_t len, float v, int plain) {
+    if (!len) return buf;
+    if (v != v || v - v != 0.0f) { /* NaN, or an infinity */
+        snprintf(buf, len, "%s", v != v ? "nan" : v > 0 ? "inf" : "-inf");
+        return buf;
+    }
+    for (int pass = plain ? 0 : 1; pass < 2; pass++)
+        for (int prec = 1; prec <= 9; prec++)
+            if (text_at(buf, len, v, prec) && (pass || !strchr(buf, 'e'))) return buf;
+    return buf; /* not reached: 9 digits always round-trip a float */
+}
+
+double float_tidy(float v) {
+    char buf[32];
+    return strtod(float_text(buf, sizeof buf, v, 0), NULL);
 }

@@ -92,6 +92,18 @@ int path_is_dir(const char *path);
 
 double now_seconds(void); /* monotonic clock */
 
+/* Shortest round-trip floats (for JSON, specs and tables; the JSON helpers
+ * are in json_util.h, which the engine-only build cannot link).
+ * float_text: the "%.*g" text with the fewest significant digits (1..9)
+ * that strtof reads back to v's exact bits ("0.1", "1e-45", "-0",
+ * "3.4028235e+38"); plain: prefer a text without an exponent when one of
+ * at most 9 digits exists ("20", not "2e+01"). NaN and infinities: "nan",
+ * "inf", "-inf". Returns buf (len >= 16 always suffices). */
+char *float_text(char *buf, size_t len, float v, int plain);
+/* The double nearest float_text(v)'s decimal: what a JSON writer should
+ * print for a float (0.6f -> 0.6, not 0.60000002384185791). */
+double float_tidy(float v);
+
 #ifdef __cplusplus
 }
 #endif

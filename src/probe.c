@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "feature_export.h"
+#include "json_util.h"
 #include "layers.h"
 #include "optim.h"
 #include "resize.h"
@@ -865,16 +866,6 @@ int probe_run(const ProbeConfig *c, Net *trunk, const Cifar10 *data, ProbeResult
 
 /* ---- output ---- */
 
-/* A float as the shortest decimal that reads back to it (0.6f -> 0.6). */
-static double tidy(float v) {
-    char buf[32];
-    for (int prec = 1; prec <= 9; prec++) {
-        snprintf(buf, sizeof buf, "%.*g", prec, v);
-        if ((float)strtod(buf, NULL) == v) break;
-    }
-    return strtod(buf, NULL);
-}
-
 void probe_print(FILE *f, const ProbeConfig *c, const ProbeResult *r) {
     fprintf(f, "where a has more aug : %d / %d\n", r->a_more.correct, r->a_more.total);
     fprintf(f, "where b has more aug : %d / %d\n", r->b_more.correct, r->b_more.total);
@@ -883,7 +874,8 @@ void probe_print(FILE *f, const ProbeConfig *c, const ProbeResult *r) {
             c->layer, c->pool == PROBE_POOL_AVG ? " avg" : "", r->accuracy);
     fprintf(f, "accuracy by gap |a - b| :");
     for (int g = 0; g < r->n_gaps; g++)
-        fprintf(f, "  %g: %.4f (%d)", tidy(r->gap[g]), r->accuracy_by_gap[g], r->by_gap[g].total);
+        fprintf(f, "  %g: %.4f (%d)", float_tidy(r->gap[g]), r->accuracy_by_gap[g],
+                r->by_gap[g].total);
     fprintf(f, "\n");
     char thr[128];
     probe_threshold_text(r, thr, sizeof thr);
@@ -964,7 +956,7 @@ int probe_write_json(const char *path, const ProbeConfig *c, const ProbeResult *
     if (c->normalize == PROBE_NORM_IMAGENET) cJSON_AddStringToObject(o, "normalize", "imagenet");
     cJSON *lv = cJSON_AddArrayToObject(o, "levels");
     for (int i = 0; i < c->n_levels; i++)
-        cJSON_AddItemToArray(lv, cJSON_CreateNumber(tidy(c->levels[i])));
+        cJSON_AddItemToArray(lv, cJSON_CreateNumber(float_tidy(c->levels[i])));
     cJSON_AddNumberToObject(o, "pairs_train", r->pairs_train);
     cJSON_AddNumberToObject(o, "pairs_test", r->pairs_test);
     cJSON_AddNumberToObject(o, "ties_test", r->ties_test);
@@ -974,7 +966,7 @@ int probe_write_json(const char *path, const ProbeConfig *c, const ProbeResult *
     cJSON *gaps = cJSON_AddObjectToObject(o, "accuracy_by_gap");
     for (int g = 0; g < r->n_gaps; g++) {
         char key[32];
-        snprintf(key, sizeof key, "%g", tidy(r->gap[g]));
+        snprintf(key, sizeof key, "%g", float_tidy(r->gap[g]));
         cJSON_AddNumberToObject(gaps, key, r->accuracy_by_gap[g]);
     }
     cJSON_AddNumberToObject(o, "seconds", r->seconds);
@@ -997,23 +989,15 @@ int probe_write_json(const char *path, const ProbeConfig *c, const ProbeResult *
     cJSON_AddStringToObject(o, "head", probe_head_name(c->head));
     cJSON_AddItemToObject(o, "accuracy_ci95", interval_json(r->acc_lo, r->acc_hi));
     cJSON_AddItemToObject(o, "threshold75", probe_threshold_json(r));
-    char *text = cJSON_Print(o);
+    int rc = json_write_file(path, o, e);
     cJSON_Delete(o);
-    if (!text) return err_set(e, "%s: cannot format the JSON", path);
-    size_t len = strlen(text);
-    char *buf = xmalloc(len + 2);
-    memcpy(buf, text, len);
-    buf[len] = '\n';
-    cJSON_free(text);
-    int rc = file_write_atomic(path, buf, len + 1, e);
-    free(buf);
     if (rc) return rc;
     /* the CSV twin: accuracy per gap, for pandas / R */
     size_t cap = 64 + (size_t)r->n_gaps * 96, used = 0;
     char *csv = xmalloc(cap);
     used += (size_t)snprintf(csv, cap, "gap,correct,total,accuracy\n");
     for (int g = 0; g < r->n_gaps; g++)
-        used += (size_t)snprintf(csv + used, cap - used, "%g,%d,%d,%.9g\n", tidy(r->gap[g]),
+        used += (size_t)snprintf(csv + used, cap - used, "%g,%d,%d,%.9g\n", float_tidy(r->gap[g]),
                                  r->by_gap[g].correct, r->by_gap[g].total, r->accuracy_by_gap[g]);
     char *csv_path = xmalloc(strlen(path) + 8);
     strcpy(csv_path, path);

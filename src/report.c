@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "json_util.h"
 #include "kernels/kernels.h"
 #include "plot.h"
 #include "stats.h"
@@ -484,13 +485,6 @@ static void cpu_model(char *buf, size_t len) {
     fclose(f);
 }
 
-static int get_num(const cJSON *o, const char *key, double *out) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    if (!cJSON_IsNumber(v)) return -1;
-    *out = v->valuedouble;
-    return 0;
-}
-
 /* What a trained network's run.json says (zeros when absent). */
 typedef struct NetRun {
     int present, epochs_done;
@@ -515,12 +509,13 @@ static void read_run(const StudyConfig *c, int seed, int net, NetRun *r) {
         const cJSON *st = cJSON_GetObjectItemCaseSensitive(o, "status");
         const cJSON *fin = cJSON_GetObjectItemCaseSensitive(o, "final");
         double ep;
-        if (o && cJSON_IsString(st) && cJSON_IsObject(fin) && get_num(o, "epochs_done", &ep) == 0 &&
-            get_num(fin, "train_acc", &r->train_acc) == 0 &&
-            get_num(fin, "val_acc", &r->val_acc) == 0 &&
-            get_num(fin, "test_acc", &r->test_acc) == 0) {
+        if (o && cJSON_IsString(st) && cJSON_IsObject(fin) &&
+            json_get_number(o, "epochs_done", &ep) == 0 &&
+            json_get_number(fin, "train_acc", &r->train_acc) == 0 &&
+            json_get_number(fin, "val_acc", &r->val_acc) == 0 &&
+            json_get_number(fin, "test_acc", &r->test_acc) == 0) {
             r->epochs_done = (int)ep;
-            get_num(o, "epoch_seconds_total", &r->seconds);
+            json_get_number(o, "epoch_seconds_total", &r->seconds);
             snprintf(r->status, sizeof r->status, "%s", st->valuestring);
             r->present = 1;
         }
@@ -1306,9 +1301,7 @@ static int write_results(const Grid *g, const Analysis *A, const Setup *su, cons
         int n = study_levels(g->fams[i], levels);
         cJSON *arr = cJSON_AddArrayToObject(lv, FAM(g->fams[i]));
         for (int j = 0; j < n; j++) {
-            char buf[32];
-            snprintf(buf, sizeof buf, "%g", (double)levels[j]); /* 0.6f as 0.6 */
-            cJSON_AddItemToArray(arr, cJSON_CreateNumber(strtod(buf, NULL)));
+            cJSON_AddItemToArray(arr, cJSON_CreateNumber(float_tidy(levels[j]))); /* 0.6f as 0.6 */
         }
     }
     cJSON *a = cJSON_AddArrayToObject(cf, "networks");
@@ -1526,7 +1519,7 @@ static int write_results(const Grid *g, const Analysis *A, const Setup *su, cons
     if (study_has_importance(g)) cJSON_AddStringToObject(fig, "importance", "importance.png");
 
     char *path = path_join(c->out_dir, "results.json");
-    int rc = study_write_json(path, o, e);
+    int rc = json_write_file(path, o, e);
     free(path);
     cJSON_Delete(o);
     return rc;

@@ -75,8 +75,6 @@ const char *study_cell_layer(const StudyConfig *c, int net, int tap);
 struct cJSON;
 struct cJSON *study_cell_json(const StudyConfig *c, const Cell *x, int seed, int net, int fam,
                               int mode, int tap, int head, int notebook);
-/* Writes a cJSON document atomically, ending with a newline. */
-int study_write_json(const char *path, const struct cJSON *o, Err *e);
 
 /* report.c: aggregates, intervals, paired differences, importance shares,
  * findings; writes report.md, results.json, results.csv, depth.png and

@@ -19,6 +19,7 @@
 
 #include "augment.h"
 #include "dirlock.h"
+#include "json_util.h"
 #include "layers.h"
 #include "optim.h"
 #include "plot.h"
@@ -198,12 +199,7 @@ static cJSON *config_to_cjson(const TrainConfig *cfg, const char *kernels_used) 
     cJSON_AddNumberToObject(o, "limit", cfg->limit);
     cJSON_AddNumberToObject(o, "eval_limit", cfg->eval_limit);
     /* the float's shortest round-tripping decimal: 0.001, not 0.0010000000474974513 */
-    char lr[32];
-    for (int digits = 6; digits <= 9; digits++) {
-        snprintf(lr, sizeof lr, "%.*g", digits, (double)cfg->lr);
-        if ((float)strtod(lr, NULL) == cfg->lr) break;
-    }
-    cJSON_AddNumberToObject(o, "lr", strtod(lr, NULL));
+    cJSON_AddNumberToObject(o, "lr", float_tidy(cfg->lr));
     /* only when annealed: constant-rate runs keep the files they always had */
     if (cfg->lr_cosine) cJSON_AddStringToObject(o, "lr_schedule", "cosine");
     /* as strings: JSON numbers lose integers above 2^53 */
@@ -216,45 +212,21 @@ static cJSON *config_to_cjson(const TrainConfig *cfg, const char *kernels_used) 
     return o;
 }
 
-static int json_int(const cJSON *o, const char *key, int *out) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    if (!cJSON_IsNumber(v)) return -1;
-    *out = v->valueint;
-    return 0;
-}
-
-static int json_u64(const cJSON *o, const char *key, uint64_t *out) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    if (!cJSON_IsString(v)) return -1;
-    char *end;
-    errno = 0;
-    unsigned long long x = strtoull(v->valuestring, &end, 10);
-    if (!*v->valuestring || *end || errno) return -1;
-    *out = (uint64_t)x;
-    return 0;
-}
-
-static int json_str(const cJSON *o, const char *key, char *buf, size_t len) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    if (!cJSON_IsString(v) || strlen(v->valuestring) >= len) return -1;
-    snprintf(buf, len, "%s", v->valuestring);
-    return 0;
-}
-
 /* Parses the config stored in a checkpoint's meta.extra into cfg (out_dir,
  * resume and quiet untouched). */
 static int config_from_json(const char *text, const char *path, TrainConfig *cfg, Err *e) {
     cJSON *o = cJSON_Parse(text);
     if (!o) return err_set(e, "%s: the stored training config is not valid JSON", path);
     const cJSON *lr = cJSON_GetObjectItemCaseSensitive(o, "lr");
-    int bad = json_int(o, "epochs", &cfg->epochs) || json_int(o, "batch", &cfg->batch) ||
-              json_int(o, "eval_batch", &cfg->eval_batch) ||
-              json_str(o, "aug", cfg->aug, sizeof cfg->aug) ||
-              json_int(o, "limit", &cfg->limit) || json_int(o, "eval_limit", &cfg->eval_limit) ||
-              !cJSON_IsNumber(lr) || json_u64(o, "seed", &cfg->seed) ||
-              json_u64(o, "split_seed", &cfg->split_seed) ||
-              json_int(o, "threads", &cfg->threads) ||
-              json_str(o, "kernels", cfg->kernels, sizeof cfg->kernels);
+    int bad = json_get_int(o, "epochs", &cfg->epochs) || json_get_int(o, "batch", &cfg->batch) ||
+              json_get_int(o, "eval_batch", &cfg->eval_batch) ||
+              json_get_string(o, "aug", cfg->aug, sizeof cfg->aug) ||
+              json_get_int(o, "limit", &cfg->limit) ||
+              json_get_int(o, "eval_limit", &cfg->eval_limit) || !cJSON_IsNumber(lr) ||
+              json_get_u64_string(o, "seed", &cfg->seed) ||
+              json_get_u64_string(o, "split_seed", &cfg->split_seed) ||
+              json_get_int(o, "threads", &cfg->threads) ||
+              json_get_string(o, "kernels", cfg->kernels, sizeof cfg->kernels);
     if (!bad) cfg->lr = (float)lr->valuedouble;
     /* absent: the constant rate (also every checkpoint made before schedules) */
     const cJSON *sched = cJSON_GetObjectItemCaseSensitive(o, "lr_schedule");
@@ -265,10 +237,10 @@ static int config_from_json(const char *text, const char *path, TrainConfig *cfg
     else if (sched)
         cfg->lr_cosine = !strcmp(sched->valuestring, "cosine");
     /* absent in checkpoints made before --device existed: those ran on the CPU */
-    if (json_str(o, "device", cfg->device, sizeof cfg->device))
+    if (json_get_string(o, "device", cfg->device, sizeof cfg->device))
         snprintf(cfg->device, sizeof cfg->device, "cpu");
     /* absent in checkpoints made before --arch existed: the seed CNN */
-    if (json_str(o, "arch", cfg->arch, sizeof cfg->arch))
+    if (json_get_string(o, "arch", cfg->arch, sizeof cfg->arch))
         snprintf(cfg->arch, sizeof cfg->arch, "seed_cnn");
     cJSON_Delete(o);
     if (bad) return err_set(e, "%s: the stored training config is incomplete", path);
@@ -352,7 +324,7 @@ int train_config_check(const TrainConfig *want, const TrainConfig *got, unsigned
 uint64_t train_split_seed(const CheckpointMeta *meta, uint64_t fallback) {
     uint64_t seed = fallback;
     cJSON *o = meta->extra[0] ? cJSON_Parse(meta->extra) : NULL;
-    if (o && json_u64(o, "split_seed", &seed)) {
+    if (o && json_get_u64_string(o, "split_seed", &seed)) {
         const cJSON *s = cJSON_GetObjectItemCaseSensitive(o, "split_seed");
         if (cJSON_IsNumber(s) && s->valuedouble >= 0) seed = (uint64_t)s->valuedouble;
     }
@@ -526,18 +498,10 @@ static int write_run_json(const RunInfo *ri, Err *e) {
         cJSON_AddItemToObject(o, "final", epoch_to_cjson(&ri->history[ri->n_history - 1]));
     else
         cJSON_AddNullToObject(o, "final");
-    char *text = cJSON_Print(o);
-    cJSON_Delete(o);
-    size_t len = strlen(text);
-    char *file = xmalloc(len + 2);
-    memcpy(file, text, len);
-    file[len] = '\n'; /* a text file ends with a newline */
-    file[len + 1] = 0;
     char *path = path_join(ri->cfg->out_dir, "run.json");
-    int rc = file_write_atomic(path, file, len + 1, e);
+    int rc = json_write_file(path, o, e);
     free(path);
-    free(file);
-    cJSON_free(text);
+    cJSON_Delete(o);
     return rc;
 }
 

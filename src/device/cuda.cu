@@ -160,6 +160,11 @@ static void dev_zero(Device *d, void *p, size_t bytes) {
     if (bytes > 0) check(d, "zero", cudaMemsetAsync(p, 0, bytes, d->stream));
 }
 
+static void dev_copy(Device *d, void *dst, const void *src, size_t bytes) {
+    if (bytes > 0)
+        check(d, "copy", cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, d->stream));
+}
+
 /* ---- GEMM ---- */
 
 static void dev_gemm(Device *d, int ta, int tb, int m, int n, int k, float alpha, const float *A,
@@ -192,21 +197,21 @@ static void launch(Device *d, const char *what, void (*k)(long, P...), long n, A
 }
 
 static __global__ void k_im2col(long n, float *col, const float *in, int N, int H, int W, int C,
-                                int K) {
-    EACH_INDEX(n) op_im2col(i, col, in, N, H, W, C, K);
+                                int K, int S, int Ho, int Wo) {
+    EACH_INDEX(n) op_im2col(i, col, in, N, H, W, C, K, S, Ho, Wo);
 }
 static void dev_im2col(Device *d, long n, float *col, const float *in, int N, int H, int W, int C,
-                       int K) {
-    launch(d, "im2col", k_im2col, n, col, in, N, H, W, C, K);
+                       int K, int S, int Ho, int Wo) {
+    launch(d, "im2col", k_im2col, n, col, in, N, H, W, C, K, S, Ho, Wo);
 }
 
 static __global__ void k_col2im(long n, float *din, const float *dcol, int N, int H, int W, int C,
-                                int K) {
-    EACH_INDEX(n) op_col2im(i, din, dcol, N, H, W, C, K);
+                                int K, int S, int Ho, int Wo) {
+    EACH_INDEX(n) op_col2im(i, din, dcol, N, H, W, C, K, S, Ho, Wo);
 }
 static void dev_col2im(Device *d, long n, float *din, const float *dcol, int N, int H, int W, int C,
-                       int K) {
-    launch(d, "col2im", k_col2im, n, din, dcol, N, H, W, C, K);
+                       int K, int S, int Ho, int Wo) {
+    launch(d, "col2im", k_col2im, n, din, dcol, N, H, W, C, K, S, Ho, Wo);
 }
 
 static __global__ void k_bias_act(long n, float *out, const float *bias, int C, int relu) {
@@ -334,6 +339,27 @@ static void dev_mul(Device *d, long n, float *out, const float *a, const float *
     launch(d, "mul", k_mul, n, out, a, b);
 }
 
+static __global__ void k_add(long n, float *out, const float *a, const float *b, int relu) {
+    EACH_INDEX(n) op_add(i, out, a, b, relu);
+}
+static void dev_add(Device *d, long n, float *out, const float *a, const float *b, int relu) {
+    launch(d, "add", k_add, n, out, a, b, relu);
+}
+
+static __global__ void k_gap_forward(long n, float *out, const float *in, long HW, int C) {
+    EACH_INDEX(n) op_gap_forward(i, out, in, HW, C);
+}
+static void dev_gap_forward(Device *d, long n, float *out, const float *in, long HW, int C) {
+    launch(d, "gap_forward", k_gap_forward, n, out, in, HW, C);
+}
+
+static __global__ void k_gap_backward(long n, float *din, const float *dout, long HW, int C) {
+    EACH_INDEX(n) op_gap_backward(i, din, dout, HW, C);
+}
+static void dev_gap_backward(Device *d, long n, float *din, const float *dout, long HW, int C) {
+    launch(d, "gap_backward", k_gap_backward, n, din, dout, HW, C);
+}
+
 static __global__ void k_adam(long n, float *p, float *m, float *v, const float *g, float alpha,
                               float beta1, float beta2, float eps) {
     EACH_INDEX(n) op_adam(i, p, m, v, g, alpha, beta1, beta2, eps);
@@ -385,6 +411,7 @@ static DeviceOps make_ops(void) {
     o.download = dev_download;
     o.sync = dev_sync;
     o.zero = dev_zero;
+    o.copy = dev_copy;
     o.gemm = dev_gemm;
     o.im2col = dev_im2col;
     o.col2im = dev_col2im;
@@ -402,6 +429,9 @@ static DeviceOps make_ops(void) {
     o.maxpool_backward = dev_maxpool_backward;
     o.dropout_forward = dev_dropout_forward;
     o.mul = dev_mul;
+    o.add = dev_add;
+    o.gap_forward = dev_gap_forward;
+    o.gap_backward = dev_gap_backward;
     o.adam = dev_adam;
     o.aug_geometry = dev_aug_geometry;
     o.aug_mean = dev_aug_mean;

@@ -40,6 +40,8 @@ typedef struct DeviceOps {
     int (*download)(Device *d, void *dst, const void *src, size_t bytes, Err *e);
     int (*sync)(Device *d, Err *e);
     void (*zero)(Device *d, void *p, size_t bytes);
+    /* dst = src, bytes of device memory (queued; the buffers do not overlap). */
+    void (*copy)(Device *d, void *dst, const void *src, size_t bytes);
 
     /* C = alpha op(A) op(B) + beta C, column-major, as cublasSgemm (fp32,
      * no TF32); ta/tb nonzero: transposed. */
@@ -48,9 +50,9 @@ typedef struct DeviceOps {
 
     /* The ops of gpu_ops.h, one thread per index in 0..n-1. */
     void (*im2col)(Device *d, long n, float *col, const float *in, int N, int H, int W, int C,
-                   int K);
+                   int K, int S, int Ho, int Wo);
     void (*col2im)(Device *d, long n, float *din, const float *dcol, int N, int H, int W, int C,
-                   int K);
+                   int K, int S, int Ho, int Wo);
     void (*bias_act)(Device *d, long n, float *out, const float *bias, int C, int relu);
     void (*relu_backward)(Device *d, long n, float *g, const float *out);
     void (*col_partial)(Device *d, long n, double *part, const float *x, const float *y,
@@ -76,6 +78,9 @@ typedef struct DeviceOps {
     void (*dropout_forward)(Device *d, long n, float *out, float *mask, const float *in,
                             float rate, uint64_t key);
     void (*mul)(Device *d, long n, float *out, const float *a, const float *b);
+    void (*add)(Device *d, long n, float *out, const float *a, const float *b, int relu);
+    void (*gap_forward)(Device *d, long n, float *out, const float *in, long HW, int C);
+    void (*gap_backward)(Device *d, long n, float *din, const float *dout, long HW, int C);
     void (*adam)(Device *d, long n, float *p, float *m, float *v, const float *g, float alpha,
                  float beta1, float beta2, float eps);
     void (*aug_geometry)(Device *d, long n, float *x, const uint8_t *images, const int *idx,

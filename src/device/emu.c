@@ -111,6 +111,11 @@ static void emu_zero(Device *d, void *p, size_t bytes) {
     memset(p, 0, bytes);
 }
 
+static void emu_copy(Device *d, void *dst, const void *src, size_t bytes) {
+    need(d, dst, bytes, "copy"), need(d, src, bytes, "copy");
+    if (bytes) memcpy(dst, src, bytes);
+}
+
 /* Column-major, as cublasSgemm. Sums in double: the emulation checks the
  * GPU path's logic, not cuBLAS's rounding (a plain float sum over 32,768
  * terms would be less accurate than cuBLAS's blocked one). Loop orders keep
@@ -154,14 +159,14 @@ static void emu_gemm(Device *d, int ta, int tb, int m, int n, int k, float alpha
 #define D(k) ((size_t)(k) * sizeof(double))
 
 static void emu_im2col(Device *d, long n, float *col, const float *in, int N, int H, int W,
-                       int C, int K) {
+                       int C, int K, int S, int Ho, int Wo) {
     need(d, col, F(n), "im2col"), need(d, in, F((long)N * H * W * C), "im2col");
-    LOOP(n, op_im2col(i, col, in, N, H, W, C, K));
+    LOOP(n, op_im2col(i, col, in, N, H, W, C, K, S, Ho, Wo));
 }
 static void emu_col2im(Device *d, long n, float *din, const float *dcol, int N, int H, int W,
-                       int C, int K) {
-    need(d, din, F(n), "col2im"), need(d, dcol, F(n * K * K), "col2im");
-    LOOP(n, op_col2im(i, din, dcol, N, H, W, C, K));
+                       int C, int K, int S, int Ho, int Wo) {
+    need(d, din, F(n), "col2im"), need(d, dcol, F((long)N * Ho * Wo * K * K * C), "col2im");
+    LOOP(n, op_col2im(i, din, dcol, N, H, W, C, K, S, Ho, Wo));
 }
 static void emu_bias_act(Device *d, long n, float *out, const float *bias, int C, int relu) {
     need(d, out, F(n), "bias_act"), need(d, bias, F(C), "bias_act");
@@ -245,6 +250,18 @@ static void emu_mul(Device *d, long n, float *out, const float *a, const float *
     need(d, out, F(n), "mul"), need(d, a, F(n), "mul"), need(d, b, F(n), "mul");
     LOOP(n, op_mul(i, out, a, b));
 }
+static void emu_add(Device *d, long n, float *out, const float *a, const float *b, int relu) {
+    need(d, out, F(n), "add"), need(d, a, F(n), "add"), need(d, b, F(n), "add");
+    LOOP(n, op_add(i, out, a, b, relu));
+}
+static void emu_gap_forward(Device *d, long n, float *out, const float *in, long HW, int C) {
+    need(d, out, F(n), "gap_forward"), need(d, in, F(n * HW), "gap_forward");
+    LOOP(n, op_gap_forward(i, out, in, HW, C));
+}
+static void emu_gap_backward(Device *d, long n, float *din, const float *dout, long HW, int C) {
+    need(d, din, F(n), "gap_backward"), need(d, dout, F(n / HW), "gap_backward");
+    LOOP(n, op_gap_backward(i, din, dout, HW, C));
+}
 static void emu_adam(Device *d, long n, float *p, float *m, float *v, const float *g,
                      float alpha, float beta1, float beta2, float eps) {
     need(d, p, F(n), "adam"), need(d, m, F(n), "adam"), need(d, v, F(n), "adam");
@@ -283,6 +300,7 @@ static const DeviceOps EMULATED = {
     .download = emu_download,
     .sync = emu_sync,
     .zero = emu_zero,
+    .copy = emu_copy,
     .gemm = emu_gemm,
     .im2col = emu_im2col,
     .col2im = emu_col2im,
@@ -300,6 +318,9 @@ static const DeviceOps EMULATED = {
     .maxpool_backward = emu_maxpool_backward,
     .dropout_forward = emu_dropout_forward,
     .mul = emu_mul,
+    .add = emu_add,
+    .gap_forward = emu_gap_forward,
+    .gap_backward = emu_gap_backward,
     .adam = emu_adam,
     .aug_geometry = emu_aug_geometry,
     .aug_mean = emu_aug_mean,

@@ -1,7 +1,9 @@
 /* gpu_net.c - the device backend (gpu_net.h): net.h's network run on a
- * device through the DeviceOps table. The node loop mirrors the CPU
- * backend's: same node order, activations kept for backward, ping-pong
- * gradient buffers (the device runs chains only). */
+ * device through the DeviceOps table. The node loops mirror the CPU
+ * backend's (net.c): same node order, each node's inputs by index,
+ * activations kept for backward, and net_create's backward plan (one
+ * gradient buffer per Layer.gslot; a tensor read by two nodes gets the
+ * second gradient added in). */
 #include "gpu_net.h"
 
 #include <stdlib.h>
@@ -36,7 +38,8 @@ struct GpuNet {
     size_t n_params, n_state, in_size, max_act;
     float *params, *grads, *state, *m, *v;
     float *input;
-    float *dbuf[2];
+    int n_gbuf;
+    float **gbuf;         /* activation gradients: net->gbuf's plan, on the device */
     float *col;           /* im2col / dcol scratch of the largest conv */
     double *red[2];       /* partial column sums */
     double *sum_a, *sum_b; /* column sums of one layer */
@@ -48,7 +51,7 @@ struct GpuNet {
     AugParams *params_buf;
     ImageSlot sets[MAX_IMAGE_SETS];
     int n_sets;
-    void *allocs[64];     /* everything allocated, for gpu_net_free */
+    void *allocs[96];     /* everything allocated, for gpu_net_free */
     int n_allocs;
 };
 
@@ -72,6 +75,7 @@ static void gpu_net_free(GpuNet *g) {
         g->ops->close(g->d);
     }
     free(g->layers);
+    free(g->gbuf);
     free(g);
 }
 
@@ -99,7 +103,7 @@ static GpuNet *gpu_net_create(const Net *net, const DeviceOps *ops, const Adam *
         size_t act = net_layer_size(net, i);
         if (act > max_act) max_act = act;
         if (L->spec.kind == LAYER_CONV) {
-            size_t col = (size_t)L->in_h * L->in_w * L->spec.ksize * L->spec.ksize * L->in_c;
+            size_t col = (size_t)L->h * L->w * L->spec.ksize * L->spec.ksize * L->in_c;
             if (col > max_col) max_col = col;
         }
     }
@@ -115,8 +119,9 @@ static GpuNet *gpu_net_create(const Net *net, const DeviceOps *ops, const Adam *
     ALLOC(g->v, (g->n_params + 1) * f);
     ALLOC(g->state, (g->n_state + 1) * f);
     ALLOC(g->input, g->in_size * B * f);
-    ALLOC(g->dbuf[0], max_act * B * f);
-    ALLOC(g->dbuf[1], max_act * B * f);
+    g->n_gbuf = net->n_gbuf;
+    g->gbuf = xcalloc((size_t)g->n_gbuf, sizeof *g->gbuf);
+    for (int b = 0; b < g->n_gbuf; b++) ALLOC(g->gbuf[b], max_act * B * f);
     ALLOC(g->col, max_col * B * f);
     ALLOC(g->red[0], red * sizeof(double));
     ALLOC(g->red[1], red * sizeof(double));
@@ -131,7 +136,7 @@ static GpuNet *gpu_net_create(const Net *net, const DeviceOps *ops, const Adam *
     size_t act_total = 0, bn_total = 0;
     for (int i = 0; i < net->n_layers; i++) {
         const Layer *L = &net->layers[i];
-        if (L->spec.kind != LAYER_FLATTEN) act_total += net_layer_size(net, i) * B;
+        if (!kind_def(L->spec.kind)->alias) act_total += net_layer_size(net, i) * B;
         if (L->spec.kind == LAYER_DROPOUT) act_total += net_layer_size(net, i) * B;
         if (L->spec.kind == LAYER_BATCHNORM) bn_total += (size_t)L->c;
     }
@@ -145,8 +150,8 @@ static GpuNet *gpu_net_create(const Net *net, const DeviceOps *ops, const Adam *
         const Layer *L = &net->layers[i];
         GpuLayer *G = &g->layers[i];
         size_t n = net_layer_size(net, i) * B;
-        if (L->spec.kind == LAYER_FLATTEN) {
-            G->out = i ? g->layers[i - 1].out : g->input;
+        if (kind_def(L->spec.kind)->alias) {
+            G->out = L->in[0] >= 0 ? g->layers[L->in[0]].out : g->input;
         } else {
             G->out = act;
             act += n;
@@ -259,6 +264,75 @@ static int augment_input(GpuNet *g, const uint8_t *images, const int *idx,
     return 0;
 }
 
+/* Node i's forward: its kind's ops, from its inputs' activations. */
+static void node_forward(GpuNet *g, const Net *net, int i, int B, int training, int use_dropout,
+                         uint64_t dropout_key) {
+    const DeviceOps *o = g->ops;
+    Device *d = g->d;
+    const Layer *L = &net->layers[i];
+    GpuLayer *G = &g->layers[i];
+    const float *p = g->params + L->param_off;
+    const float *in = L->in[0] >= 0 ? g->layers[L->in[0]].out : g->input;
+    long M = (long)B * L->in_h * L->in_w;
+    long n_out = (long)B * (long)net_layer_size(net, i);
+    switch (L->spec.kind) {
+    case LAYER_CONV: {
+        int K = L->spec.ksize, kkc = K * K * L->in_c;
+        long Mo = (long)B * L->h * L->w; /* output rows */
+        o->im2col(d, Mo * kkc, g->col, in, B, L->in_h, L->in_w, L->in_c, K, L->spec.stride,
+                  L->h, L->w);
+        /* out[Mo][Cout] = col[Mo][kkc] . w[kkc][Cout], column-major view */
+        o->gemm(d, 0, 0, L->c, (int)Mo, kkc, 1.0f, p, L->c, g->col, kkc, 0.0f, G->out, L->c);
+        o->bias_act(d, n_out, G->out, p + L->n_params - L->spec.units, L->c, L->spec.relu);
+        break;
+    }
+    case LAYER_DENSE: {
+        int n_in = L->in_h * L->in_w * L->in_c;
+        o->gemm(d, 0, 0, L->c, B, n_in, 1.0f, p, L->c, in, n_in, 0.0f, G->out, L->c);
+        o->bias_act(d, n_out, G->out, p + (size_t)n_in * L->c, L->c, L->spec.relu);
+        break;
+    }
+    case LAYER_BATCHNORM: {
+        float *s = g->state + L->state_off;
+        int C = L->c;
+        if (training) {
+            col_sums(g, g->sum_a, in, NULL, NULL, NULL, NULL, M, C, COL_SUM);
+            o->bn_mean(d, C, G->mean_d, G->mean, g->sum_a, M);
+            col_sums(g, g->sum_b, in, NULL, G->mean_d, NULL, NULL, M, C,
+                     COL_SUMSQ_CENTERED);
+            o->bn_var(d, C, G->invstd, s, s + C, G->mean_d, g->sum_b, M, NET_BN_MOMENTUM,
+                      NET_BN_EPSILON);
+            o->bn_apply(d, M * C, G->out, in, G->mean, G->invstd, p, p + C, C);
+        } else {
+            o->bn_infer_invstd(d, C, g->tmp_c, s + C, NET_BN_EPSILON);
+            o->bn_apply(d, M * C, G->out, in, s, g->tmp_c, p, p + C, C);
+        }
+        break;
+    }
+    case LAYER_MAXPOOL:
+        o->maxpool_forward(d, n_out, G->out, in, L->in_h, L->in_w, L->in_c);
+        break;
+    case LAYER_FLATTEN:
+        break; /* out aliases in */
+    case LAYER_DROPOUT:
+        /* rate 0 is the identity with a mask of ones (backward needs it) */
+        o->dropout_forward(d, n_out, G->out, G->mask, in,
+                           training && use_dropout ? L->spec.rate : 0.0f,
+                           rng_mix(dropout_key, (uint64_t)i));
+        break;
+    case LAYER_ADD: {
+        const float *in1 = L->in[1] >= 0 ? g->layers[L->in[1]].out : g->input;
+        o->add(d, n_out, G->out, in, in1, L->spec.relu);
+        break;
+    }
+    case LAYER_GAP:
+        o->gap_forward(d, n_out, G->out, in, (long)L->in_h * L->in_w, L->c);
+        break;
+    default: /* has_ops admits no other kind */
+        break;
+    }
+}
+
 static int gpu_net_forward(GpuNet *g, const Net *net, const float *x, const uint8_t *images,
                     const int *idx, const AugParams *params, int B, int training,
                     int use_dropout, uint64_t dropout_key, int upto, Err *e) {
@@ -272,61 +346,7 @@ static int gpu_net_forward(GpuNet *g, const Net *net, const float *x, const uint
     } else if (augment_input(g, images, idx, params, B, net->in_h, net->in_w, e)) {
         return -1;
     }
-    const float *in = g->input;
-    for (int i = 0; i <= upto; i++) {
-        const Layer *L = &net->layers[i];
-        GpuLayer *G = &g->layers[i];
-        const float *p = g->params + L->param_off;
-        long M = (long)B * L->in_h * L->in_w;
-        long n_out = (long)B * (long)net_layer_size(net, i);
-        switch (L->spec.kind) {
-        case LAYER_CONV: {
-            int K = L->spec.ksize, kkc = K * K * L->in_c;
-            o->im2col(d, M * kkc, g->col, in, B, L->in_h, L->in_w, L->in_c, K);
-            /* out[M][Cout] = col[M][kkc] . w[kkc][Cout], column-major view */
-            o->gemm(d, 0, 0, L->c, (int)M, kkc, 1.0f, p, L->c, g->col, kkc, 0.0f, G->out, L->c);
-            o->bias_act(d, n_out, G->out, p + L->n_params - L->spec.units, L->c, L->spec.relu);
-            break;
-        }
-        case LAYER_DENSE: {
-            int n_in = L->in_h * L->in_w * L->in_c;
-            o->gemm(d, 0, 0, L->c, B, n_in, 1.0f, p, L->c, in, n_in, 0.0f, G->out, L->c);
-            o->bias_act(d, n_out, G->out, p + (size_t)n_in * L->c, L->c, L->spec.relu);
-            break;
-        }
-        case LAYER_BATCHNORM: {
-            float *s = g->state + L->state_off;
-            int C = L->c;
-            if (training) {
-                col_sums(g, g->sum_a, in, NULL, NULL, NULL, NULL, M, C, COL_SUM);
-                o->bn_mean(d, C, G->mean_d, G->mean, g->sum_a, M);
-                col_sums(g, g->sum_b, in, NULL, G->mean_d, NULL, NULL, M, C,
-                         COL_SUMSQ_CENTERED);
-                o->bn_var(d, C, G->invstd, s, s + C, G->mean_d, g->sum_b, M, NET_BN_MOMENTUM,
-                          NET_BN_EPSILON);
-                o->bn_apply(d, M * C, G->out, in, G->mean, G->invstd, p, p + C, C);
-            } else {
-                o->bn_infer_invstd(d, C, g->tmp_c, s + C, NET_BN_EPSILON);
-                o->bn_apply(d, M * C, G->out, in, s, g->tmp_c, p, p + C, C);
-            }
-            break;
-        }
-        case LAYER_MAXPOOL:
-            o->maxpool_forward(d, n_out, G->out, in, L->in_h, L->in_w, L->in_c);
-            break;
-        case LAYER_FLATTEN:
-            break; /* out aliases in */
-        default: /* check_runs_here admits no other kind */
-            break;
-        case LAYER_DROPOUT:
-            /* rate 0 is the identity with a mask of ones (backward needs it) */
-            o->dropout_forward(d, n_out, G->out, G->mask, in,
-                               training && use_dropout ? L->spec.rate : 0.0f,
-                               rng_mix(dropout_key, (uint64_t)i));
-            break;
-        }
-        in = G->out;
-    }
+    for (int i = 0; i <= upto; i++) node_forward(g, net, i, B, training, use_dropout, dropout_key);
     return 0;
 }
 
@@ -335,71 +355,111 @@ static int gpu_net_layer_output(GpuNet *g, const Net *net, int i, int B, float *
     return g->ops->download(g->d, host, g->layers[i].out, n * sizeof(float), e);
 }
 
+/* Node i's backward: gr = dLoss/d(its output), the fused ReLU already
+ * applied; ACCUMULATES its parameter gradients and OVERWRITES dins[k]
+ * (NULL: not needed) with its input k's gradient. */
+static void node_backward(GpuNet *g, const Net *net, int i, int B, const float *gr,
+                          float *const dins[2]) {
+    const DeviceOps *o = g->ops;
+    Device *d = g->d;
+    const Layer *L = &net->layers[i];
+    GpuLayer *G = &g->layers[i];
+    const float *p = g->params + L->param_off;
+    float *gp = g->grads + L->param_off;
+    const float *in = L->in[0] >= 0 ? g->layers[L->in[0]].out : g->input;
+    float *din = dins[0];
+    long n_out = (long)B * (long)net_layer_size(net, i);
+    long M = (long)B * L->in_h * L->in_w;
+    switch (L->spec.kind) {
+    case LAYER_CONV: {
+        int K = L->spec.ksize, kkc = K * K * L->in_c, Co = L->c;
+        long Mo = (long)B * L->h * L->w;
+        /* the forward's col was overwritten by later layers: redo it */
+        o->im2col(d, Mo * kkc, g->col, in, B, L->in_h, L->in_w, L->in_c, K, L->spec.stride,
+                  L->h, L->w);
+        /* dw[kkc][Co] += col^T . g */
+        o->gemm(d, 0, 1, Co, kkc, (int)Mo, 1.0f, gr, Co, g->col, kkc, 1.0f, gp, Co);
+        col_sums(g, g->sum_a, gr, NULL, NULL, NULL, NULL, Mo, Co, COL_SUM);
+        o->add_sums(d, Co, gp + L->n_params - L->spec.units, g->sum_a);
+        if (din) {
+            /* dcol[Mo][kkc] = g . w^T, then scattered back as a gather */
+            o->gemm(d, 1, 0, kkc, (int)Mo, Co, 1.0f, p, Co, gr, Co, 0.0f, g->col, kkc);
+            o->col2im(d, M * L->in_c, din, g->col, B, L->in_h, L->in_w, L->in_c, K,
+                      L->spec.stride, L->h, L->w);
+        }
+        break;
+    }
+    case LAYER_DENSE: {
+        int n_in = L->in_h * L->in_w * L->in_c, Co = L->c;
+        o->gemm(d, 0, 1, Co, n_in, B, 1.0f, gr, Co, in, n_in, 1.0f, gp, Co);
+        col_sums(g, g->sum_a, gr, NULL, NULL, NULL, NULL, B, Co, COL_SUM);
+        o->add_sums(d, Co, gp + (size_t)n_in * Co, g->sum_a);
+        if (din) o->gemm(d, 1, 0, n_in, B, Co, 1.0f, p, Co, gr, Co, 0.0f, din, n_in);
+        break;
+    }
+    case LAYER_BATCHNORM: {
+        int C = L->c;
+        col_sums(g, g->sum_a, gr, NULL, NULL, NULL, NULL, M, C, COL_SUM);
+        col_sums(g, g->sum_b, in, gr, NULL, G->mean, G->invstd, M, C, COL_SUM_XHAT_PROD);
+        o->add_sums(d, C, gp, g->sum_b);
+        o->add_sums(d, C, gp + C, g->sum_a);
+        if (din)
+            o->bn_backward(d, M * C, din, gr, in, G->mean, G->invstd, p, g->sum_a, g->sum_b,
+                           M, C);
+        break;
+    }
+    case LAYER_MAXPOOL:
+        if (din)
+            o->maxpool_backward(d, M * L->in_c, din, gr, in, L->in_h, L->in_w, L->in_c);
+        break;
+    case LAYER_DROPOUT:
+        if (din) o->mul(d, n_out, din, gr, G->mask);
+        break;
+    case LAYER_ADD: /* both inputs get the gradient */
+        for (int k = 0; k < 2; k++)
+            if (dins[k]) o->copy(d, dins[k], gr, (size_t)n_out * sizeof(float));
+        break;
+    case LAYER_GAP:
+        if (din) o->gap_backward(d, M * L->in_c, din, gr, (long)L->in_h * L->in_w, L->c);
+        break;
+    default: /* has_ops admits no other kind */
+        break;
+    }
+}
+
+/* The gradient of node i's input k (-1: the network's input) is written to
+ * its plan's buffer, or (din_add: another consumer's gradient is there
+ * already) to tmp[k] and then added in; as the CPU's cpu_backward. */
 static int gpu_net_backward(GpuNet *g, const Net *net, const float *dout, int B, Err *e) {
     const DeviceOps *o = g->ops;
     Device *d = g->d;
-    int cur = 0;
+    const Layer *last = &net->layers[net->n_layers - 1];
     size_t n_last = net_output_size(net) * (size_t)B;
-    if (o->upload(d, g->dbuf[cur], dout, n_last * sizeof(float), e)) return -1;
+    if (o->upload(d, g->gbuf[last->gslot], dout, n_last * sizeof(float), e)) return -1;
+    float *tmp[2] = {g->gbuf[g->n_gbuf - 2 < 0 ? 0 : g->n_gbuf - 2], g->gbuf[g->n_gbuf - 1]};
     for (int i = net->n_layers - 1; i >= 0; i--) {
         const Layer *L = &net->layers[i];
-        GpuLayer *G = &g->layers[i];
-        const float *p = g->params + L->param_off;
-        float *gp = g->grads + L->param_off;
-        const float *in = i ? g->layers[i - 1].out : g->input;
-        float *gr = g->dbuf[cur];
-        float *din = i ? g->dbuf[1 - cur] : NULL;
+        if (L->gslot < 0) continue; /* no gradient reaches it */
+        float *gr = g->gbuf[L->gslot];
         long n_out = (long)B * (long)net_layer_size(net, i);
-        long M = (long)B * L->in_h * L->in_w;
-        if (L->spec.relu) o->relu_backward(d, n_out, gr, G->out);
-        switch (L->spec.kind) {
-        case LAYER_CONV: {
-            int K = L->spec.ksize, kkc = K * K * L->in_c, Co = L->c;
-            /* the forward's col was overwritten by later layers: redo it */
-            o->im2col(d, M * kkc, g->col, in, B, L->in_h, L->in_w, L->in_c, K);
-            /* dw[kkc][Co] += col^T . g */
-            o->gemm(d, 0, 1, Co, kkc, (int)M, 1.0f, gr, Co, g->col, kkc, 1.0f, gp, Co);
-            col_sums(g, g->sum_a, gr, NULL, NULL, NULL, NULL, M, Co, COL_SUM);
-            o->add_sums(d, Co, gp + L->n_params - L->spec.units, g->sum_a);
-            if (din) {
-                /* dcol[M][kkc] = g . w^T, then scattered back as a gather */
-                o->gemm(d, 1, 0, kkc, (int)M, Co, 1.0f, p, Co, gr, Co, 0.0f, g->col, kkc);
-                o->col2im(d, M * L->in_c, din, g->col, B, L->in_h, L->in_w, L->in_c, K);
+        if (L->spec.relu) o->relu_backward(d, n_out, gr, g->layers[i].out);
+        if (kind_def(L->spec.kind)->alias) { /* in place, or added into the input's */
+            if (L->din_add[0]) {
+                float *to = g->gbuf[net->layers[L->in[0]].gslot];
+                o->add(d, n_out, to, to, gr, 0);
             }
-            break;
+            continue;
         }
-        case LAYER_DENSE: {
-            int n_in = L->in_h * L->in_w * L->in_c, Co = L->c;
-            o->gemm(d, 0, 1, Co, n_in, B, 1.0f, gr, Co, in, n_in, 1.0f, gp, Co);
-            col_sums(g, g->sum_a, gr, NULL, NULL, NULL, NULL, B, Co, COL_SUM);
-            o->add_sums(d, Co, gp + (size_t)n_in * Co, g->sum_a);
-            if (din) o->gemm(d, 1, 0, n_in, B, Co, 1.0f, p, Co, gr, Co, 0.0f, din, n_in);
-            break;
-        }
-        case LAYER_BATCHNORM: {
-            int C = L->c;
-            col_sums(g, g->sum_a, gr, NULL, NULL, NULL, NULL, M, C, COL_SUM);
-            col_sums(g, g->sum_b, in, gr, NULL, G->mean, G->invstd, M, C, COL_SUM_XHAT_PROD);
-            o->add_sums(d, C, gp, g->sum_b);
-            o->add_sums(d, C, gp + C, g->sum_a);
-            if (din)
-                o->bn_backward(d, M * C, din, gr, in, G->mean, G->invstd, p, g->sum_a, g->sum_b,
-                               M, C);
-            break;
-        }
-        case LAYER_MAXPOOL:
-            if (din)
-                o->maxpool_backward(d, M * L->in_c, din, gr, in, L->in_h, L->in_w, L->in_c);
-            break;
-        case LAYER_FLATTEN:
-            continue; /* same layout: the gradient stays in place */
-        case LAYER_DROPOUT:
-            if (din) o->mul(d, n_out, din, gr, G->mask);
-            break;
-        default: /* check_runs_here admits no other kind */
-            break;
-        }
-        cur = 1 - cur;
+        float *dins[2] = {NULL, NULL};
+        for (int k = 0; k < L->spec.n_in; k++)
+            if (L->in[k] >= 0)
+                dins[k] = L->din_add[k] ? tmp[k] : g->gbuf[net->layers[L->in[k]].gslot];
+        node_backward(g, net, i, B, gr, dins);
+        for (int k = 0; k < L->spec.n_in; k++)
+            if (dins[k] && L->din_add[k]) {
+                float *to = g->gbuf[net->layers[L->in[k]].gslot];
+                o->add(d, (long)B * (long)net_layer_size(net, L->in[k]), to, to, dins[k], 0);
+            }
     }
     return o->sync(d, e);
 }
@@ -478,33 +538,29 @@ static const NetBackend DEVICE = {
 const NetBackend *gpu_net_backend(void) { return &DEVICE; }
 
 
-/* Whether the device has ops for node L (a new kind has none until its
- * ops are written here: it is refused, not run wrong). */
+/* Whether the device has ops for node L (a new kind, or a new option of a
+ * kind, has none until its ops are written here: it is refused, not run
+ * wrong). */
 static int has_ops(const Layer *L) {
     switch (L->spec.kind) {
-    case LAYER_CONV: return L->spec.stride == 1;
+    case LAYER_CONV:
     case LAYER_BATCHNORM:
     case LAYER_MAXPOOL:
     case LAYER_FLATTEN:
     case LAYER_DROPOUT:
-    case LAYER_DENSE: return 1;
+    case LAYER_DENSE:
+    case LAYER_ADD:
+    case LAYER_GAP: return 1;
     default: return 0;
     }
 }
 
-/* The device runs chains of the kinds it has ops for. */
 static int check_runs_here(const Net *net, const DeviceOps *ops, Err *e) {
     for (int i = 0; i < net->n_layers; i++) {
         const Layer *L = &net->layers[i];
-        LayerKind k = L->spec.kind;
         if (!has_ops(L))
-            return err_set(e, "%s: node %s: the device has no %s%s yet (run it on the CPU)",
-                           ops->name, L->spec.name, kind_def(k)->name,
-                           k == LAYER_CONV ? " with a stride" : "");
-        if (L->spec.n_in != 1 || L->in[0] != i - 1)
-            return err_set(e, "%s: node %s: the device runs chains only (its input is not the "
-                              "node before it)",
-                           ops->name, L->spec.name);
+            return err_set(e, "%s: node %s: the device has no %s yet (run it on the CPU)",
+                           ops->name, L->spec.name, kind_def(L->spec.kind)->name);
     }
     return 0;
 }

@@ -10,11 +10,13 @@
  * Semantics are the reference layers' (layers.h) except dropout, whose
  * masks come from a counter-based hash (gpu_ops.h) keyed by one draw of the
  * step's Rng: a device run is deterministic, but not bit-equal to a CPU run.
- * Convolution is im2col + GEMM; every reduction has a fixed order.
+ * Convolution (any stride) is im2col + GEMM; every reduction has a fixed
+ * order.
  *
- * Kinds it runs: conv (stride 1), batchnorm, maxpool, flatten, dropout,
- * dense, on a chain of nodes; a network with another kind or a branch is
- * refused by net_use_device with one line naming the node. */
+ * Kinds it runs: every kind of kinds.h (conv, batchnorm, maxpool, flatten,
+ * dropout, dense, add, gap), on any graph net.h builds (a node with two
+ * inputs; a tensor read by two nodes, whose gradients add). A kind it has
+ * no ops for is refused by net_use_device with one line naming the node. */
 #ifndef AUGPROBE_GPU_NET_H
 #define AUGPROBE_GPU_NET_H
 

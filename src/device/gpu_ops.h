@@ -25,9 +25,11 @@
 
 /* ---- convolution as im2col + GEMM ---- */
 
-/* col[m][kh][kw][c] = in[n][h+kh-K/2][w+kw-K/2][c] (0 outside), m = (n, h, w);
- * i over N*H*W*K*K*C. col . w (HWIO) is then the convolution. */
-GPU_HD void op_im2col(long i, float *col, const float *in, int N, int H, int W, int C, int K) {
+/* col[m][kh][kw][c] = in[n][y*S+kh-K/2][x*S+kw-K/2][c] (0 outside), m = (n, y, x)
+ * over the Ho x Wo output; i over N*Ho*Wo*K*K*C. col . w (HWIO) is then the
+ * convolution with stride S and zero padding K/2. */
+GPU_HD void op_im2col(long i, float *col, const float *in, int N, int H, int W, int C, int K,
+                      int S, int Ho, int Wo) {
     (void)N;
     int c = (int)(i % C);
     long t = i / C;
@@ -35,16 +37,17 @@ GPU_HD void op_im2col(long i, float *col, const float *in, int N, int H, int W, 
     t /= K;
     int kh = (int)(t % K);
     long m = t / K;
-    int w = (int)(m % W), h = (int)((m / W) % H);
-    long n = m / ((long)W * H);
-    int sr = h + kh - K / 2, sc = w + kw - K / 2;
+    int x = (int)(m % Wo), y = (int)((m / Wo) % Ho);
+    long n = m / ((long)Wo * Ho);
+    int sr = y * S + kh - K / 2, sc = x * S + kw - K / 2;
     col[i] = (sr >= 0 && sr < H && sc >= 0 && sc < W) ? in[((n * H + sr) * W + sc) * C + c] : 0.0f;
 }
 
 /* The adjoint of im2col: din[n][h][w][c] = sum over (kh, kw) of
- * dcol[(n, h-kh+K/2, w-kw+K/2)][kh][kw][c]; i over N*H*W*C (a gather, no
- * atomics). */
-GPU_HD void op_col2im(long i, float *din, const float *dcol, int N, int H, int W, int C, int K) {
+ * dcol[(n, y, x)][kh][kw][c] where y*S = h-kh+K/2 and x*S = w-kw+K/2 fall in
+ * the output; i over N*H*W*C (a gather, no atomics). */
+GPU_HD void op_col2im(long i, float *din, const float *dcol, int N, int H, int W, int C, int K,
+                      int S, int Ho, int Wo) {
     (void)N;
     int c = (int)(i % C);
     long t = i / C;
@@ -53,11 +56,11 @@ GPU_HD void op_col2im(long i, float *din, const float *dcol, int N, int H, int W
     float acc = 0.0f;
     for (int kh = 0; kh < K; kh++) {
         int r = h - kh + K / 2;
-        if (r < 0 || r >= H) continue;
+        if (r < 0 || r % S || r / S >= Ho) continue;
         for (int kw = 0; kw < K; kw++) {
             int q = w - kw + K / 2;
-            if (q < 0 || q >= W) continue;
-            long m = (n * H + r) * W + q;
+            if (q < 0 || q % S || q / S >= Wo) continue;
+            long m = (n * Ho + r / S) * Wo + q / S;
             acc += dcol[(m * K * K + (long)kh * K + kw) * C + c];
         }
     }
@@ -219,6 +222,32 @@ GPU_HD void op_dropout_forward(long i, float *out, float *mask, const float *in,
 
 /* out[i] = a[i] * b[i] (dropout backward: gradient times mask). */
 GPU_HD void op_mul(long i, float *out, const float *a, const float *b) { out[i] = a[i] * b[i]; }
+
+/* ---- residual add, global average pool ---- */
+
+/* out[i] = a[i] + b[i], then ReLU when relu (layers.h's ref_add_forward);
+ * out may be a (gradients added into a buffer). */
+GPU_HD void op_add(long i, float *out, const float *a, const float *b, int relu) {
+    float v = a[i] + b[i];
+    out[i] = relu && !(v > 0.0f) ? 0.0f : v;
+}
+
+/* out[n][c] = the mean of in[n][.][.][c] over HW positions, summed in
+ * double (ref_gap_forward); i over N*C. */
+GPU_HD void op_gap_forward(long i, float *out, const float *in, long HW, int C) {
+    int c = (int)(i % C);
+    long n = i / C;
+    double s = 0.0;
+    for (long p = 0; p < HW; p++) s += in[(n * HW + p) * C + c];
+    out[i] = (float)(s / (double)HW);
+}
+
+/* din[n][p][c] = dout[n][c] / HW (ref_gap_backward); i over N*HW*C. */
+GPU_HD void op_gap_backward(long i, float *din, const float *dout, long HW, int C) {
+    int c = (int)(i % C);
+    long n = i / (HW * C);
+    din[i] = dout[n * C + c] * (1.0f / (float)HW);
+}
 
 /* Keras's Adam (optim.h), alpha computed by the caller for this step. */
 GPU_HD void op_adam(long i, float *p, float *m, float *v, const float *g, float alpha,
