@@ -481,10 +481,12 @@ const NetBackend *gpu_net_backend(void) { return &DEVICE; }
 /* Whether the device has ops for node L (a new kind has none until its
  * ops are written here: it is refused, not run wrong). */
 static int has_ops(const Layer *L) {
-    switch (L->spec.kind) {
-    case LAYER_CONV: return L->spec.stride == 1;
-    case LAYER_BATCHNORM:
-    case LAYER_MAXPOOL:
+    const NodeSpec *s = &L->spec;
+    switch (s->kind) {
+    case LAYER_CONV: return s->stride == 1 && !s->nobias;
+    case LAYER_BATCHNORM: /* Keras's constants only, no fused ReLU (yet) */
+        return s->momentum == NET_BN_MOMENTUM && s->eps == NET_BN_EPSILON && !s->relu;
+    case LAYER_MAXPOOL: return s->ksize == 2 && s->stride == 2 && s->pad == 0;
     case LAYER_FLATTEN:
     case LAYER_DROPOUT:
     case LAYER_DENSE: return 1;
@@ -500,7 +502,10 @@ static int check_runs_here(const Net *net, const DeviceOps *ops, Err *e) {
         if (!has_ops(L))
             return err_set(e, "%s: node %s: the device has no %s%s yet (run it on the CPU)",
                            ops->name, L->spec.name, kind_def(k)->name,
-                           k == LAYER_CONV ? " with a stride" : "");
+                           k == LAYER_CONV ? (L->spec.stride > 1 ? " with a stride"
+                                                                 : " without a bias")
+                           : k == LAYER_BATCHNORM || k == LAYER_MAXPOOL ? " with these options"
+                                                                        : "");
         if (L->spec.n_in != 1 || L->in[0] != i - 1)
             return err_set(e, "%s: node %s: the device runs chains only (its input is not the "
                               "node before it)",
