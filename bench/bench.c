@@ -296,18 +296,19 @@ static int run_peer_resnet(int threads, double *train128, double *infer256, char
 int main(int argc, char **argv) {
     omp_default_wait(argv);
     int threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
-    int quick = 0, no_peer = 0, rounds = 0, resnet = 1;
+    int quick = 0, no_peer = 0, rounds = 0, resnet = 1, resnet_only = 0;
     const char *gpu_name = "cuda"; /* --gpu=emulated: the GPU rows' code on the CPU (tests) */
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) quick = 1;
         else if (!strcmp(argv[i], "--no-peer")) no_peer = 1;
         else if (!strcmp(argv[i], "--no-resnet")) resnet = 0;
+        else if (!strcmp(argv[i], "--resnet-only")) resnet_only = 1;
         else if (!strncmp(argv[i], "--threads=", 10)) threads = atoi(argv[i] + 10);
         else if (!strncmp(argv[i], "--gpu=", 6)) gpu_name = argv[i] + 6;
         else if (!strncmp(argv[i], "--rounds=", 9)) rounds = atoi(argv[i] + 9);
         else {
-            fprintf(stderr, "usage: bench [--quick] [--no-peer] [--no-resnet] [--threads=N] "
-                            "[--rounds=N] [--gpu=cuda|emulated]\n");
+            fprintf(stderr, "usage: bench [--quick] [--no-peer] [--no-resnet|--resnet-only] "
+                            "[--threads=N] [--rounds=N] [--gpu=cuda|emulated]\n");
             return 2;
         }
     }
@@ -337,7 +338,7 @@ int main(int argc, char **argv) {
     Peer peer;
     memset(&peer, 0, sizeof peer);
     if (no_peer) snprintf(peer.why, sizeof peer.why, "--no-peer");
-    for (int r = 0; r < rounds; r++) {
+    for (int r = 0; r < rounds && !resnet_only; r++) {
         double ms;
         r32[r] = bench_train(NULL, 32, quick ? 20 : 60, reps, threads, &ms);
         step_ms32 += ms / rounds;
@@ -364,9 +365,10 @@ int main(int argc, char **argv) {
         printf("\n");
         fflush(stdout);
     }
-    double t32 = median(r32, rounds), t128 = median(r128, rounds), inf = median(rinf, rounds);
+    double t32 = 0, t128 = 0, inf = 0;
+    if (!resnet_only) t32 = median(r32, rounds), t128 = median(r128, rounds), inf = median(rinf, rounds);
     double ratio32 = 0, ratio128 = 0, ratio_inf = 0;
-    if (peer.ok) {
+    if (peer.ok && !resnet_only) {
         double a[16], b[16], c[16];
         for (int r = 0; r < rounds; r++)
             a[r] = r32[r] / q32[r], b[r] = r128[r] / q128[r], c[r] = rinf[r] / qinf[r];
@@ -397,6 +399,10 @@ int main(int argc, char **argv) {
         printf("\n");
         fflush(stdout);
     }
+    if (resnet_only && !resnet) {
+        fprintf(stderr, "bench: --resnet-only and --no-resnet\n");
+        return 2;
+    }
     if (resnet) {
         res_t = median(rt, rounds), res_i = median(ri, rounds);
         if (res_peer) {
@@ -408,6 +414,21 @@ int main(int argc, char **argv) {
         }
     }
 
+    if (resnet_only) { /* the ResNet-18 rows alone (a loaded 2-core machine) */
+        printf("\n%-34s %12s %12s %8s\n", "work", "augprobe", "pytorch", "ratio");
+        if (res_peer) {
+            printf("%-34s %10.1f  %10.1f  %7.2fx\n", "ResNet-18 train, batch 128 (img/s)", res_t,
+                   pt[0], res_rt);
+            printf("%-34s %10.1f  %10.1f  %7.2fx\n", "ResNet-18 infer, batch 256 (img/s)", res_i,
+                   pi[0], res_ri);
+        } else {
+            printf("%-34s %10.1f\n%-34s %10.1f\nPyTorch ResNet-18 rows skipped: %s\n",
+                   "ResNet-18 train, batch 128 (img/s)", res_t,
+                   "ResNet-18 infer, batch 256 (img/s)", res_i, res_why);
+        }
+        printf("(medians of %d rounds; the ratio is the median of the rounds' ratios)\n", rounds);
+        return 0;
+    }
     int pairs = quick ? 8000 : 40000;
     double probe_s = bench_probe_epoch(pairs, threads);
     double aug_ms = bench_augment(threads);

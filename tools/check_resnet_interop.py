@@ -5,8 +5,9 @@ torchvision and gives the same outputs.
 Reads MODEL (an augprobe `train --arch resnet18` model.safetensors) with a
 plain-Python safetensors reader, loads its tensors into torchvision's
 resnet18 (CIFAR variant, tools/golden_common.py) with load_state_dict:
-every key must match except BN's num_batches_tracked counters, which
-augprobe does not keep (optim.* tensors, if any, are skipped). Then runs
+every key must match, except BN's num_batches_tracked counters, which
+augprobe does not keep (PyTorch then sets them to 0; optim.* tensors, if
+any, are skipped). Then runs
 `augprobe features --layer fc --split test --limit N` on the same model and
 torchvision (eval mode, float32) on the first N test images of DATA, and
 prints the largest logit difference and both accuracies.
@@ -41,7 +42,7 @@ def main():
     missing = [k for k in res.missing_keys if not k.endswith("num_batches_tracked")]
     assert not missing and not res.unexpected_keys, (missing, res.unexpected_keys)
     print(f"{a.model}: {len(sd)} tensors loaded into torchvision resnet18 "
-          f"(missing only {len(res.missing_keys)} num_batches_tracked)")
+          f"({len(res.missing_keys)} missing keys, none unexpected)")
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "fc.npy")
         subprocess.run([a.bin, "features", "--data", a.data, "--model", a.model, "--layer", "fc",
