@@ -278,6 +278,37 @@ TEST(net_resnet_options_graph_gradients_match_finite_differences) {
     net_free(net);
 }
 
+/* Same seed and threads, same bits: 3 Adam steps of the graph, twice. */
+TEST(net_resnet_options_training_is_deterministic) {
+    enum { B = 4, N = B * 9 * 10 * 2 };
+    float *params[2] = {NULL, NULL}, *state[2] = {NULL, NULL};
+    size_t np = 0, ns = 0;
+    for (int run = 0; run < 2; run++) {
+        Err e;
+        Net *net = new_net(B, NULL, &e);
+        REQUIRE(net);
+        Adam opt;
+        adam_init(&opt, net->n_params);
+        float x[N], dl[B * 3];
+        uint8_t y[B] = {0, 1, 2, 1};
+        for (int step = 0; step < 3; step++) {
+            Rng r = rng_stream(8, (uint64_t)step);
+            for (int i = 0; i < N; i++) x[i] = rng_uniform(&r, -1, 1);
+            new_loss(net, x, y, B, dl);
+            REQUIRE(net_update(net, &opt, dl, B) == 0);
+        }
+        np = net->n_params, ns = net->n_state;
+        params[run] = malloc(np * sizeof(float)), state[run] = malloc(ns * sizeof(float));
+        memcpy(params[run], net->params, np * sizeof(float));
+        memcpy(state[run], net->state, ns * sizeof(float));
+        adam_free(&opt);
+        net_free(net);
+    }
+    CHECK(!memcmp(params[0], params[1], np * sizeof(float)));
+    CHECK(!memcmp(state[0], state[1], ns * sizeof(float)));
+    for (int i = 0; i < 2; i++) free(params[i]), free(state[i]);
+}
+
 /* ---- the built-in ResNets ---- */
 
 /* "NAME.SUFFIX" of every tensor of net, with its file shape, into a list. */
