@@ -3,7 +3,8 @@
  * and machine-readable `name: value` lines at the end.
  *
  * Measured: training step throughput (batch 32 and 128), inference / feature
- * extraction throughput (batch 256), one RankNet-head epoch on cached
+ * extraction throughput (batch 256), the same for ResNet-18 (the CIFAR
+ * variant; training at batch 128, inference at 256), one RankNet-head epoch on cached
  * features, augmentation cost per batch as a share of a training step, and
  * the achieved GFLOP/s against the measured FMA peak (bench/peak.c).
  *
@@ -74,10 +75,10 @@ static void fill_uniform(float *x, size_t n, uint64_t seed) {
 /* Median images/s of `reps` runs of `steps` training steps at batch B. */
 /* ops: run on that device (the device backend, src/device/gpu_net.h)
  * instead of the CPU kernels. */
-static double bench_train(const DeviceOps *ops, int B, int steps, int reps, int threads,
-                          double *step_ms) {
+static double bench_train_arch(const char *arch, const DeviceOps *ops, int B, int steps, int reps,
+                               int threads, double *step_ms) {
     Err e;
-    Net *net = net_create_text("seed_cnn", arch_builtin("seed_cnn"), 32, 32, 3, B, threads, &e);
+    Net *net = net_create_text(arch, arch_builtin(arch), 32, 32, 3, B, threads, &e);
     if (!net) {
         fprintf(stderr, "bench: %s\n", e.msg);
         exit(1);
@@ -98,7 +99,7 @@ static double bench_train(const DeviceOps *ops, int B, int steps, int reps, int 
     long step = 0;
     for (int r = -1; r < reps; r++) { /* r == -1: warm-up */
         double t0 = now_seconds();
-        int n = r < 0 ? 3 : steps;
+        int n = r < 0 ? (steps < 3 ? 1 : 3) : steps; /* warm-up: 1 step of a slow net */
         for (int s = 0; s < n; s++) {
             Rng drop = rng_stream(1, rng_mix(RNG_TAG_DROPOUT, (uint64_t)step++));
             const float *logits = net_forward(net, x, B, 1, &drop, -1);
@@ -117,9 +118,17 @@ static double bench_train(const DeviceOps *ops, int B, int steps, int reps, int 
     return med;
 }
 
-static double bench_infer(const DeviceOps *ops, int B, int steps, int reps, int threads) {
+static double bench_train(const DeviceOps *ops, int B, int steps, int reps, int threads,
+                          double *step_ms) {
+    return bench_train_arch("seed_cnn", ops, B, steps, reps, threads, step_ms);
+}
+
+/* Feature extraction up to node `upto` (the seed CNN's flatten, ResNet's
+ * avgpool). */
+static double bench_infer_arch(const char *arch, const char *upto, const DeviceOps *ops, int B,
+                               int steps, int reps, int threads) {
     Err e;
-    Net *net = net_create_text("seed_cnn", arch_builtin("seed_cnn"), 32, 32, 3, B, threads, &e);
+    Net *net = net_create_text(arch, arch_builtin(arch), 32, 32, 3, B, threads, &e);
     if (!net) {
         fprintf(stderr, "bench: %s\n", e.msg);
         exit(1);
@@ -131,7 +140,7 @@ static double bench_infer(const DeviceOps *ops, int B, int steps, int reps, int 
     }
     float *x = xalloc_floats((size_t)B * 3072);
     fill_uniform(x, (size_t)B * 3072, 2);
-    int flat = net_find_layer(net, "flatten");
+    int flat = net_find_layer(net, upto);
     double rates[16];
     for (int r = -1; r < reps; r++) {
         double t0 = now_seconds();
@@ -142,6 +151,10 @@ static double bench_infer(const DeviceOps *ops, int B, int steps, int reps, int 
     free(x);
     net_free(net);
     return median(rates, reps);
+}
+
+static double bench_infer(const DeviceOps *ops, int B, int steps, int reps, int threads) {
+    return bench_infer_arch("seed_cnn", "flatten", ops, B, steps, reps, threads);
 }
 
 /* One epoch of the RankNet head over `pairs` pairs of 2048-d features. */
@@ -250,19 +263,52 @@ static void run_peer(Peer *p, int threads, int quick, int with_probe) {
     if (!p->ok && !p->why[0]) snprintf(p->why, sizeof p->why, "peer failed (status %d)", st);
 }
 
+/* The peer's ResNet-18 rows (torchvision's resnet18, CIFAR variant);
+ * 0, or -1 with why set. */
+static int run_peer_resnet(int threads, double *train128, double *infer256, char *why,
+                           size_t why_len) {
+    char cmd[512];
+    const char *sc = getenv("GOMP_SPINCOUNT");
+    int ours = !getenv("OMP_WAIT_POLICY") && sc && !strcmp(sc, OMP_DEFAULT_SPINCOUNT);
+    snprintf(cmd, sizeof cmd, "%s/usr/bin/python3 bench/torch_peer.py --threads %d --resnet 2>&1",
+             ours ? "env -u GOMP_SPINCOUNT " : "", threads);
+    FILE *f = access("/usr/bin/python3", X_OK) == 0 ? popen(cmd, "r") : NULL;
+    if (!f) {
+        snprintf(why, why_len, "cannot run /usr/bin/python3 bench/torch_peer.py");
+        return -1;
+    }
+    char line[512];
+    int got = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (sscanf(line, "resnet18_train_img_per_s_b128: %lf", train128) == 1) got++;
+        else if (sscanf(line, "resnet18_infer_img_per_s_b256: %lf", infer256) == 1) got++;
+        else if (!strncmp(line, "skip:", 5)) {
+            line[strcspn(line, "\n")] = 0;
+            snprintf(why, why_len, "%.200s", line + 6);
+        }
+    }
+    int st = pclose(f);
+    if (got == 2 && st == 0) return 0;
+    if (!why[0]) snprintf(why, why_len, "peer failed (status %d)", st);
+    return -1;
+}
+
 int main(int argc, char **argv) {
     omp_default_wait(argv);
     int threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
-    int quick = 0, no_peer = 0, rounds = 0;
+    int quick = 0, no_peer = 0, rounds = 0, resnet = 1, resnet_only = 0;
     const char *gpu_name = "cuda"; /* --gpu=emulated: the GPU rows' code on the CPU (tests) */
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) quick = 1;
         else if (!strcmp(argv[i], "--no-peer")) no_peer = 1;
+        else if (!strcmp(argv[i], "--no-resnet")) resnet = 0;
+        else if (!strcmp(argv[i], "--resnet-only")) resnet_only = 1;
         else if (!strncmp(argv[i], "--threads=", 10)) threads = atoi(argv[i] + 10);
         else if (!strncmp(argv[i], "--gpu=", 6)) gpu_name = argv[i] + 6;
         else if (!strncmp(argv[i], "--rounds=", 9)) rounds = atoi(argv[i] + 9);
         else {
-            fprintf(stderr, "usage: bench [--quick] [--no-peer] [--threads=N] [--rounds=N] [--gpu=cuda|emulated]\n");
+            fprintf(stderr, "usage: bench [--quick] [--no-peer] [--no-resnet|--resnet-only] "
+                            "[--threads=N] [--rounds=N] [--gpu=cuda|emulated]\n");
             return 2;
         }
     }
@@ -292,7 +338,7 @@ int main(int argc, char **argv) {
     Peer peer;
     memset(&peer, 0, sizeof peer);
     if (no_peer) snprintf(peer.why, sizeof peer.why, "--no-peer");
-    for (int r = 0; r < rounds; r++) {
+    for (int r = 0; r < rounds && !resnet_only; r++) {
         double ms;
         r32[r] = bench_train(NULL, 32, quick ? 20 : 60, reps, threads, &ms);
         step_ms32 += ms / rounds;
@@ -319,15 +365,69 @@ int main(int argc, char **argv) {
         printf("\n");
         fflush(stdout);
     }
-    double t32 = median(r32, rounds), t128 = median(r128, rounds), inf = median(rinf, rounds);
+    double t32 = 0, t128 = 0, inf = 0;
+    if (!resnet_only) t32 = median(r32, rounds), t128 = median(r128, rounds), inf = median(rinf, rounds);
     double ratio32 = 0, ratio128 = 0, ratio_inf = 0;
-    if (peer.ok) {
+    if (peer.ok && !resnet_only) {
         double a[16], b[16], c[16];
         for (int r = 0; r < rounds; r++)
             a[r] = r32[r] / q32[r], b[r] = r128[r] / q128[r], c[r] = rinf[r] / qinf[r];
         ratio32 = median(a, rounds), ratio128 = median(b, rounds), ratio_inf = median(c, rounds);
         peer.train32 = median(q32, rounds), peer.train128 = median(q128, rounds);
         peer.infer256 = median(qinf, rounds);
+    }
+    /* ResNet-18 (resnet18, 32x32): a few steps per round, it is ~40x the
+     * seed CNN's work per image. */
+    double rt[16], ri[16], pt[16], pi[16], res_t = 0, res_i = 0, res_rt = 0, res_ri = 0;
+    char res_why[256] = "";
+    int res_peer = resnet && !no_peer;
+    if (!resnet) snprintf(res_why, sizeof res_why, "--no-resnet");
+    else if (no_peer) snprintf(res_why, sizeof res_why, "--no-peer");
+    for (int r = 0; resnet && r < rounds; r++) {
+        rt[r] = bench_train_arch("resnet18", NULL, 128, quick ? 1 : 2, 1, threads, NULL);
+        ri[r] = bench_infer_arch("resnet18", "avgpool", NULL, 256, 1, 1, threads);
+        if (res_peer) {
+            printf("round %d/%d: ResNet-18 on the PyTorch peer...\n", r + 1, rounds);
+            fflush(stdout);
+            if (run_peer_resnet(threads, &pt[r], &pi[r], res_why, sizeof res_why)) res_peer = 0;
+        }
+        printf("round %d/%d: ResNet-18 augprobe train b128 %.1f, infer b256 %.1f img/s", r + 1,
+               rounds, rt[r], ri[r]);
+        if (res_peer)
+            printf("; pytorch %.1f, %.1f; ratios %.2fx, %.2fx", pt[r], pi[r], rt[r] / pt[r],
+                   ri[r] / pi[r]);
+        printf("\n");
+        fflush(stdout);
+    }
+    if (resnet_only && !resnet) {
+        fprintf(stderr, "bench: --resnet-only and --no-resnet\n");
+        return 2;
+    }
+    if (resnet) {
+        res_t = median(rt, rounds), res_i = median(ri, rounds);
+        if (res_peer) {
+            double a[16], b[16];
+            for (int r = 0; r < rounds; r++) a[r] = rt[r] / pt[r], b[r] = ri[r] / pi[r];
+            res_rt = median(a, rounds), res_ri = median(b, rounds);
+            for (int r = 0; r < rounds; r++) a[r] = pt[r], b[r] = pi[r];
+            pt[0] = median(a, rounds), pi[0] = median(b, rounds);
+        }
+    }
+
+    if (resnet_only) { /* the ResNet-18 rows alone (a loaded 2-core machine) */
+        printf("\n%-34s %12s %12s %8s\n", "work", "augprobe", "pytorch", "ratio");
+        if (res_peer) {
+            printf("%-34s %10.1f  %10.1f  %7.2fx\n", "ResNet-18 train, batch 128 (img/s)", res_t,
+                   pt[0], res_rt);
+            printf("%-34s %10.1f  %10.1f  %7.2fx\n", "ResNet-18 infer, batch 256 (img/s)", res_i,
+                   pi[0], res_ri);
+        } else {
+            printf("%-34s %10.1f\n%-34s %10.1f\nPyTorch ResNet-18 rows skipped: %s\n",
+                   "ResNet-18 train, batch 128 (img/s)", res_t,
+                   "ResNet-18 infer, batch 256 (img/s)", res_i, res_why);
+        }
+        printf("(medians of %d rounds; the ratio is the median of the rounds' ratios)\n", rounds);
+        return 0;
     }
     int pairs = quick ? 8000 : 40000;
     double probe_s = bench_probe_epoch(pairs, threads);
@@ -364,7 +464,17 @@ int main(int argc, char **argv) {
     ROW("train, batch 32 (img/s)", t32, peer.train32, ratio32);
     ROW("train, batch 128 (img/s)", t128, peer.train128, ratio128);
     ROW("inference, batch 256 (img/s)", inf, peer.infer256, ratio_inf);
+    if (resnet && res_peer) {
+        printf("%-34s %10.1f  %10.1f  %7.2fx\n", "ResNet-18 train, batch 128 (img/s)", res_t,
+               pt[0], res_rt);
+        printf("%-34s %10.1f  %10.1f  %7.2fx\n", "ResNet-18 infer, batch 256 (img/s)", res_i,
+               pi[0], res_ri);
+    } else if (resnet) {
+        printf("%-34s %10.1f  %12s %8s\n", "ResNet-18 train, batch 128 (img/s)", res_t, "-", "-");
+        printf("%-34s %10.1f  %12s %8s\n", "ResNet-18 infer, batch 256 (img/s)", res_i, "-", "-");
+    }
     printf("(medians of %d rounds; the ratio is the median of the rounds' ratios)\n", rounds);
+    if (resnet && !res_peer) printf("PyTorch ResNet-18 rows skipped: %s\n", res_why);
     if (peer.ok)
         printf("%-34s %10.2f s %10.2f s %7.2fx\n", "probe head epoch (s, lower=better)",
                probe_s, peer.probe_epoch,
@@ -414,6 +524,18 @@ int main(int argc, char **argv) {
         printf("gpu_infer_img_per_s: %.1f\n", ginf);
     } else {
         printf("gpu_train_img_per_s: skipped (%s)\n", gpu_why);
+    }
+    if (resnet) {
+        printf("resnet18_train_img_per_s_b128: %.1f\n", res_t);
+        printf("resnet18_infer_img_per_s_b256: %.1f\n", res_i);
+        if (res_peer) {
+            printf("resnet18_train_img_per_s_b128_pytorch: %.1f\n", pt[0]);
+            printf("resnet18_infer_img_per_s_b256_pytorch: %.1f\n", pi[0]);
+            printf("resnet18_train_ratio_b128: %.2f\n", res_rt);
+            printf("resnet18_infer_ratio_b256: %.2f\n", res_ri);
+        } else {
+            printf("resnet18_ratio: skipped (%s)\n", res_why);
+        }
     }
     if (peer.ok) {
         printf("train_img_per_s_pytorch: %.1f\n", peer.train32);

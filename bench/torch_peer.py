@@ -5,8 +5,11 @@ timed on the same machine and thread count as augprobe.
 
 Prints machine-readable lines `name: value`:
   train_img_per_s_b32, train_img_per_s_b128, infer_img_per_s_b256,
-  probe_head_epoch_s (one epoch of the RankNet head on cached 2048-d features).
-Usage: bench/torch_peer.py --threads N [--reps R] [--quick]
+  probe_head_epoch_s (one epoch of the RankNet head on cached 2048-d features);
+with --resnet instead: resnet18_train_img_per_s_b128, resnet18_infer_img_per_s_b256
+(torchvision's resnet18, CIFAR variant: 3x3 stem, no max-pool, 10 classes;
+Adam; inference up to the global average pool, as augprobe's row).
+Usage: bench/torch_peer.py --threads N [--reps R] [--quick] [--resnet]
 """
 import argparse
 import statistics
@@ -43,13 +46,13 @@ def sync():
         torch.cuda.synchronize()
 
 
-def time_train(model, batch, steps, reps):
+def time_train(model, batch, steps, reps, warm=3):
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
     lossf = nn.CrossEntropyLoss()
     x = torch.rand(batch, 3, 32, 32, device=DEV)
     y = torch.randint(0, 10, (batch,), device=DEV)
     model.train()
-    for _ in range(3):  # warm-up
+    for _ in range(warm):  # warm-up
         opt.zero_grad(); lossf(model(x), y).backward(); opt.step()
     rates = []
     for _ in range(reps):
@@ -95,6 +98,21 @@ def time_probe_epoch(pairs, reps):
     return statistics.median(times)
 
 
+def resnet_rows(threads):
+    try:
+        import torchvision
+    except ImportError:
+        print("skip: torchvision not installed (Debian python3-torchvision)")
+        sys.exit(3)
+    m = torchvision.models.resnet18(num_classes=10)
+    m.conv1 = nn.Conv2d(3, 64, 3, 1, 1, bias=False)
+    m.maxpool = nn.Identity()
+    # one round: a warm-up step, then 2 timed steps (as augprobe's row)
+    print(f"resnet18_train_img_per_s_b128: {time_train(m, 128, 2, 1, warm=1):.1f}", flush=True)
+    m.fc = nn.Identity()  # features: up to the average pool
+    print(f"resnet18_infer_img_per_s_b256: {time_infer(m, 256, 1, 1):.1f}", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, required=True)
@@ -103,6 +121,7 @@ def main():
     ap.add_argument("--pairs", type=int, default=40000)
     ap.add_argument("--no-probe", action="store_true", help="skip the probe-head epoch")
     ap.add_argument("--device", default="cpu", help="cpu, or cuda (fp32, TF32 off)")
+    ap.add_argument("--resnet", action="store_true", help="only the ResNet-18 rows")
     a = ap.parse_args()
     global DEV
     DEV = a.device
@@ -114,6 +133,9 @@ def main():
         torch.backends.cudnn.allow_tf32 = False
     torch.set_num_threads(a.threads)
     torch.manual_seed(1)
+    if a.resnet:
+        resnet_rows(a.threads)
+        return
     steps = 10 if a.quick else 30
     m = seed_cnn().to(DEV)
     if DEV != "cpu":

@@ -37,6 +37,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if ((int)s->kind < 0 || s->kind >= LAYER_KINDS || s->n_in != kd->n_in) abort();
         if (s->kind == LAYER_CONV && (s->ksize % 2 == 0 || s->units < 1 || s->stride < 1)) abort();
         if (s->kind == LAYER_DROPOUT && !(s->rate >= 0 && s->rate < 1)) abort();
+        if (s->kind == LAYER_MAXPOOL && (s->ksize < 1 || s->stride < 1 || s->pad < 0 ||
+                                         s->pad > s->ksize / 2))
+            abort();
+        if (s->kind == LAYER_BATCHNORM &&
+            !(s->momentum > 0 && s->momentum < 1 && s->eps > 0 && s->eps < 1))
+            abort();
         for (int k = 0; k < s->n_in; k++) {
             int found = !strcmp(s->in[k], "input");
             for (int j = 0; j < i && !found; j++) found = !strcmp(a.nodes[j].name, s->in[k]);

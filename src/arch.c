@@ -33,6 +33,121 @@ static const char SEED_CNN[] =
     "dropout2      dropout    rate=0.2\n"
     "logits        dense      units=10\n";
 
+/* ResNet-18 (He et al. 2016) as torchvision builds it: convolutions
+ * without bias, Conv -> BN -> ReLU, BatchNorm with PyTorch's momentum 0.1
+ * and eps 1e-5, BasicBlocks whose sum is followed by a ReLU, a strided 1x1
+ * projection (conv + BN, "downsample") entering stages 2-4. The taps
+ * (tap=) are the outputs the probe reads: the stem, each stage's last
+ * block, the global average pool. */
+static const char RESNET18[] =
+    "# resnet18: ResNet-18 for 32x32 images (3x3 stem, no max-pool); node names\n"
+    "# make the checkpoint's tensor names torchvision's state_dict names\n"
+    "conv1                 conv      filters=64 kernel=3 nobias\n"
+    "bn1                   batchnorm torch relu tap=stem\n"
+    "layer1.0.conv1        conv      filters=64 kernel=3 nobias\n"
+    "layer1.0.bn1          batchnorm torch relu\n"
+    "layer1.0.conv2        conv      filters=64 kernel=3 nobias\n"
+    "layer1.0.bn2          batchnorm torch\n"
+    "layer1.0              add       in=layer1.0.bn2,bn1 relu\n"
+    "layer1.1.conv1        conv      filters=64 kernel=3 nobias\n"
+    "layer1.1.bn1          batchnorm torch relu\n"
+    "layer1.1.conv2        conv      filters=64 kernel=3 nobias\n"
+    "layer1.1.bn2          batchnorm torch\n"
+    "layer1.1              add       in=layer1.1.bn2,layer1.0 relu tap=layer1\n"
+    "layer2.0.conv1        conv      filters=128 kernel=3 stride=2 nobias\n"
+    "layer2.0.bn1          batchnorm torch relu\n"
+    "layer2.0.conv2        conv      filters=128 kernel=3 nobias\n"
+    "layer2.0.bn2          batchnorm torch\n"
+    "layer2.0.downsample.0 conv      filters=128 kernel=1 stride=2 nobias in=layer1.1\n"
+    "layer2.0.downsample.1 batchnorm torch\n"
+    "layer2.0              add       in=layer2.0.bn2,layer2.0.downsample.1 relu\n"
+    "layer2.1.conv1        conv      filters=128 kernel=3 nobias\n"
+    "layer2.1.bn1          batchnorm torch relu\n"
+    "layer2.1.conv2        conv      filters=128 kernel=3 nobias\n"
+    "layer2.1.bn2          batchnorm torch\n"
+    "layer2.1              add       in=layer2.1.bn2,layer2.0 relu tap=layer2\n"
+    "layer3.0.conv1        conv      filters=256 kernel=3 stride=2 nobias\n"
+    "layer3.0.bn1          batchnorm torch relu\n"
+    "layer3.0.conv2        conv      filters=256 kernel=3 nobias\n"
+    "layer3.0.bn2          batchnorm torch\n"
+    "layer3.0.downsample.0 conv      filters=256 kernel=1 stride=2 nobias in=layer2.1\n"
+    "layer3.0.downsample.1 batchnorm torch\n"
+    "layer3.0              add       in=layer3.0.bn2,layer3.0.downsample.1 relu\n"
+    "layer3.1.conv1        conv      filters=256 kernel=3 nobias\n"
+    "layer3.1.bn1          batchnorm torch relu\n"
+    "layer3.1.conv2        conv      filters=256 kernel=3 nobias\n"
+    "layer3.1.bn2          batchnorm torch\n"
+    "layer3.1              add       in=layer3.1.bn2,layer3.0 relu tap=layer3\n"
+    "layer4.0.conv1        conv      filters=512 kernel=3 stride=2 nobias\n"
+    "layer4.0.bn1          batchnorm torch relu\n"
+    "layer4.0.conv2        conv      filters=512 kernel=3 nobias\n"
+    "layer4.0.bn2          batchnorm torch\n"
+    "layer4.0.downsample.0 conv      filters=512 kernel=1 stride=2 nobias in=layer3.1\n"
+    "layer4.0.downsample.1 batchnorm torch\n"
+    "layer4.0              add       in=layer4.0.bn2,layer4.0.downsample.1 relu\n"
+    "layer4.1.conv1        conv      filters=512 kernel=3 nobias\n"
+    "layer4.1.bn1          batchnorm torch relu\n"
+    "layer4.1.conv2        conv      filters=512 kernel=3 nobias\n"
+    "layer4.1.bn2          batchnorm torch\n"
+    "layer4.1              add       in=layer4.1.bn2,layer4.0 relu tap=layer4\n"
+    "avgpool               gap       tap=avgpool\n"
+    "fc                    dense     units=10\n";
+
+static const char RESNET18_IMAGENET[] =
+    "# resnet18-imagenet: torchvision's resnet18 (7x7 stride-2 stem, max-pool 3/2/1,\n"
+    "# 1000 classes), its state_dict names\n"
+    "conv1                 conv      filters=64 kernel=7 stride=2 nobias\n"
+    "bn1                   batchnorm torch relu\n"
+    "maxpool               maxpool   kernel=3 stride=2 pad=1 tap=stem\n"
+    "layer1.0.conv1        conv      filters=64 kernel=3 nobias\n"
+    "layer1.0.bn1          batchnorm torch relu\n"
+    "layer1.0.conv2        conv      filters=64 kernel=3 nobias\n"
+    "layer1.0.bn2          batchnorm torch\n"
+    "layer1.0              add       in=layer1.0.bn2,maxpool relu\n"
+    "layer1.1.conv1        conv      filters=64 kernel=3 nobias\n"
+    "layer1.1.bn1          batchnorm torch relu\n"
+    "layer1.1.conv2        conv      filters=64 kernel=3 nobias\n"
+    "layer1.1.bn2          batchnorm torch\n"
+    "layer1.1              add       in=layer1.1.bn2,layer1.0 relu tap=layer1\n"
+    "layer2.0.conv1        conv      filters=128 kernel=3 stride=2 nobias\n"
+    "layer2.0.bn1          batchnorm torch relu\n"
+    "layer2.0.conv2        conv      filters=128 kernel=3 nobias\n"
+    "layer2.0.bn2          batchnorm torch\n"
+    "layer2.0.downsample.0 conv      filters=128 kernel=1 stride=2 nobias in=layer1.1\n"
+    "layer2.0.downsample.1 batchnorm torch\n"
+    "layer2.0              add       in=layer2.0.bn2,layer2.0.downsample.1 relu\n"
+    "layer2.1.conv1        conv      filters=128 kernel=3 nobias\n"
+    "layer2.1.bn1          batchnorm torch relu\n"
+    "layer2.1.conv2        conv      filters=128 kernel=3 nobias\n"
+    "layer2.1.bn2          batchnorm torch\n"
+    "layer2.1              add       in=layer2.1.bn2,layer2.0 relu tap=layer2\n"
+    "layer3.0.conv1        conv      filters=256 kernel=3 stride=2 nobias\n"
+    "layer3.0.bn1          batchnorm torch relu\n"
+    "layer3.0.conv2        conv      filters=256 kernel=3 nobias\n"
+    "layer3.0.bn2          batchnorm torch\n"
+    "layer3.0.downsample.0 conv      filters=256 kernel=1 stride=2 nobias in=layer2.1\n"
+    "layer3.0.downsample.1 batchnorm torch\n"
+    "layer3.0              add       in=layer3.0.bn2,layer3.0.downsample.1 relu\n"
+    "layer3.1.conv1        conv      filters=256 kernel=3 nobias\n"
+    "layer3.1.bn1          batchnorm torch relu\n"
+    "layer3.1.conv2        conv      filters=256 kernel=3 nobias\n"
+    "layer3.1.bn2          batchnorm torch\n"
+    "layer3.1              add       in=layer3.1.bn2,layer3.0 relu tap=layer3\n"
+    "layer4.0.conv1        conv      filters=512 kernel=3 stride=2 nobias\n"
+    "layer4.0.bn1          batchnorm torch relu\n"
+    "layer4.0.conv2        conv      filters=512 kernel=3 nobias\n"
+    "layer4.0.bn2          batchnorm torch\n"
+    "layer4.0.downsample.0 conv      filters=512 kernel=1 stride=2 nobias in=layer3.1\n"
+    "layer4.0.downsample.1 batchnorm torch\n"
+    "layer4.0              add       in=layer4.0.bn2,layer4.0.downsample.1 relu\n"
+    "layer4.1.conv1        conv      filters=512 kernel=3 nobias\n"
+    "layer4.1.bn1          batchnorm torch relu\n"
+    "layer4.1.conv2        conv      filters=512 kernel=3 nobias\n"
+    "layer4.1.bn2          batchnorm torch\n"
+    "layer4.1              add       in=layer4.1.bn2,layer4.0 relu tap=layer4\n"
+    "avgpool               gap       tap=avgpool\n"
+    "fc                    dense     units=1000\n";
+
 /* The probe's RankNet head, on feature vectors. */
 static const char RANKNET_HEAD[] =
     "# ranknet_head: the probe's RankNet scorer\n"
@@ -43,7 +158,10 @@ static const char RANKNET_HEAD[] =
 
 static const struct {
     const char *name, *text;
-} BUILTIN[] = {{"seed_cnn", SEED_CNN}, {"ranknet_head", RANKNET_HEAD}};
+} BUILTIN[] = {{"seed_cnn", SEED_CNN},
+               {"ranknet_head", RANKNET_HEAD},
+               {"resnet18", RESNET18},
+               {"resnet18-imagenet", RESNET18_IMAGENET}};
 
 const char *arch_builtin(const char *name) {
     for (size_t i = 0; i < sizeof BUILTIN / sizeof BUILTIN[0]; i++)
@@ -51,7 +169,9 @@ const char *arch_builtin(const char *name) {
     return NULL;
 }
 
-const char *arch_builtin_names(void) { return "seed_cnn, ranknet_head"; }
+const char *arch_builtin_names(void) {
+    return "seed_cnn, ranknet_head, resnet18, resnet18-imagenet";
+}
 
 void arch_free(Arch *a) {
     if (!a) return;
@@ -129,43 +249,68 @@ static int defined_later(const char *rest, const char *name) {
     return 0;
 }
 
-/* Parses one option token into s; seen collects the OPT_* given. */
+/* A number in (lo, hi) (exclusive bounds), also as a float. */
+static int parse_open(const char *s, double lo, double hi, float *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (!*s || *end || errno || !(v > lo && v < hi) || !((float)v > lo && (float)v < hi))
+        return -1;
+    *out = (float)v;
+    return 0;
+}
+
+/* Parses one option token into s; seen collects the OPT_* given. A
+ * batchnorm's momentum= is kept raw in *momentum (its meaning depends on
+ * `torch`, which may come after it). */
 static int parse_option(NodeSpec *s, const KindDef *kd, char *tok, unsigned *seen,
-                        char *in_text, size_t in_len, Err *e) {
+                        char *in_text, size_t in_len, float *momentum, Err *e) {
     char *eq = strchr(tok, '=');
     const char *val = eq ? eq + 1 : NULL;
     if (eq) *eq = 0;
     unsigned opt;
     int bad = 0;
+    const char *what = "";
     if (!strcmp(tok, "relu") && !val) {
         opt = OPT_RELU, s->relu = 1;
+    } else if (!strcmp(tok, "nobias") && !val) {
+        opt = OPT_NOBIAS, s->nobias = 1;
+    } else if (!strcmp(tok, "torch") && !val) {
+        opt = OPT_TORCH;
     } else if (!strcmp(tok, "filters") || !strcmp(tok, "units")) {
-        opt = OPT_UNITS;
+        opt = OPT_UNITS, what = "a whole number from 1";
         if (!strcmp(tok, s->kind == LAYER_CONV ? "units" : "filters") &&
             (kd->opts & OPT_UNITS))
             return err_set(e, "%s takes %s=N, not %s=", kd->name,
                            s->kind == LAYER_CONV ? "filters" : "units", tok);
         bad = !val || parse_int(val, 1, 1 << 20, &s->units);
     } else if (!strcmp(tok, "kernel")) {
-        opt = OPT_KERNEL;
-        bad = !val || parse_int(val, 1, 63, &s->ksize) || s->ksize % 2 == 0;
+        /* a conv's kernel is odd (padding K/2 on both sides); a pool's any */
+        int odd = s->kind != LAYER_MAXPOOL;
+        opt = OPT_KERNEL, what = odd ? "an odd number from 1 to 63" : "a whole number from 1 to 63";
+        bad = !val || parse_int(val, 1, 63, &s->ksize) || (odd && s->ksize % 2 == 0);
     } else if (!strcmp(tok, "stride")) {
-        opt = OPT_STRIDE;
+        opt = OPT_STRIDE, what = "a whole number from 1 to 64";
         bad = !val || parse_int(val, 1, 64, &s->stride);
+    } else if (!strcmp(tok, "pad")) {
+        opt = OPT_PAD, what = "a whole number from 0 to 31";
+        bad = !val || parse_int(val, 0, 31, &s->pad);
     } else if (!strcmp(tok, "rate")) {
-        opt = OPT_RATE;
+        opt = OPT_RATE, what = "a number in [0, 1)";
         bad = !val || parse_rate(val, &s->rate);
+    } else if (!strcmp(tok, "momentum")) {
+        opt = OPT_MOMENTUM, what = "a number in (0, 1)";
+        bad = !val || parse_open(val, 0, 1, momentum);
+    } else if (!strcmp(tok, "eps")) {
+        opt = OPT_EPS, what = "a number in (0, 1)";
+        bad = !val || parse_open(val, 0, 1, &s->eps);
     } else if (!strcmp(tok, "tap")) {
-        if (!val || !*val || strlen(val) >= NODE_NAME_MAX || !name_ok(val))
-            return err_set(e, "tap=%s: a tap label is a name (letters, digits, _ - .; at most "
-                              "%d characters)",
-                           val ? val : "", NODE_NAME_MAX - 1);
-        if (!strcmp(val, "pixels") || !strcmp(val, "stats"))
+        opt = OPT_TAP, what = "a label (letters, digits, _ - .)";
+        bad = !val || strlen(val) >= NODE_NAME_MAX || !name_ok(val);
+        if (!bad && (!strcmp(val, "pixels") || !strcmp(val, "stats")))
             return err_set(e, "tap=%s: '%s' names a floor of the study; choose another label",
                            val, val);
-        if (s->tap[0]) return err_set(e, "option tap given twice");
-        copy_name(s->tap, val);
-        return 0;
+        if (!bad) copy_name(s->tap, val);
     } else if (!strcmp(tok, "in")) {
         if (!val || !*val) return err_set(e, "in= needs one or two node names");
         if (in_text[0]) return err_set(e, "in= given twice");
@@ -173,19 +318,14 @@ static int parse_option(NodeSpec *s, const KindDef *kd, char *tok, unsigned *see
         return 0;
     } else {
         return err_set(e, "unknown option '%s%s%s' (options: filters, units, kernel, stride, "
-                          "rate, relu, in, tap)",
+                          "pad, rate, relu, nobias, torch, momentum, eps, tap, in)",
                        tok, val ? "=" : "", val ? val : "");
     }
-    static const char *what[] = {"a whole number from 1", "an odd number from 1 to 63",
-                                 "a whole number from 1 to 64", "", "a number in [0, 1)"};
-    if (!(kd->opts & opt))
+    if (!(kd->opts & opt) && opt != OPT_TAP) /* any node may be a tap */
         return err_set(e, "%s takes no %s option", kd->name, tok);
     if (*seen & opt) return err_set(e, "option %s given twice", tok);
     *seen |= opt;
-    if (bad) {
-        int w = opt == OPT_UNITS ? 0 : opt == OPT_KERNEL ? 1 : opt == OPT_STRIDE ? 2 : 4;
-        return err_set(e, "%s=%s: must be %s", tok, val ? val : "", what[w]);
-    }
+    if (bad) return err_set(e, "%s=%s: must be %s", tok, val ? val : "", what);
     return 0;
 }
 
@@ -248,15 +388,31 @@ static int parse_line(NodeSpec *s, const NodeSpec *nodes, int i, char *line, con
     if (find(nodes, i, name) >= 0) return err_set(e, "a second node named '%s'", name);
     memset(s, 0, sizeof *s);
     copy_name(s->name, name);
-    s->stride = 1;
     const KindDef *kd = kind_by_name(kind, &s->kind);
     if (!kd) return err_set(e, "unknown kind '%s' (kinds: %s)", kind, kind_names());
+    int pool = s->kind == LAYER_MAXPOOL;
+    s->stride = pool ? 2 : 1;
+    s->ksize = pool ? 2 : 0;
     unsigned seen = 0;
+    float momentum = 0;
     char in_text[2 * NODE_NAME_MAX + 8] = "";
     for (char *tok; (tok = next_token(&rest_of_line));) {
         if (strlen(tok) >= sizeof in_text) return err_set(e, "option too long: '%.40s...'", tok);
-        if (parse_option(s, kd, tok, &seen, in_text, sizeof in_text, e)) return -1;
+        if (parse_option(s, kd, tok, &seen, in_text, sizeof in_text, &momentum, e)) return -1;
     }
+    if (s->kind == LAYER_BATCHNORM) {
+        /* momentum= in the convention of the style: Keras's (weight on the
+         * old value) or, with torch, PyTorch's (weight on the batch's) */
+        int torch = (seen & OPT_TORCH) != 0;
+        s->momentum = !(seen & OPT_MOMENTUM) ? (torch ? BN_TORCH_MOMENTUM : BN_KERAS_MOMENTUM)
+                      : torch               ? 1.0f - momentum
+                                            : momentum;
+        if (!(seen & OPT_EPS)) s->eps = torch ? BN_TORCH_EPSILON : BN_KERAS_EPSILON;
+        if (!(s->momentum > 0 && s->momentum < 1))
+            return err_set(e, "momentum=%g: too close to 0 or 1 (float32)", (double)momentum);
+    }
+    if (pool && s->pad > s->ksize / 2)
+        return err_set(e, "pad=%d: at most half the kernel (%d)", s->pad, s->ksize / 2);
     unsigned missing = kd->required & ~seen;
     if (missing)
         return err_set(e, "%s needs %s", kd->name,

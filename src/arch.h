@@ -8,14 +8,20 @@
  * the network's input). KIND is one of kinds.h's: conv, batchnorm, maxpool,
  * flatten, dropout, dense, add, gap. OPTIONs:
  *   filters=N (conv), units=N (dense)   output channels / units
- *   kernel=K (conv, odd)                stride=S (conv, default 1)
- *   rate=R (dropout, in [0, 1))         relu (conv, dense, add)
+ *   kernel=K (conv: odd; maxpool: 2)    stride=S (conv: 1; maxpool: 2)
+ *   pad=P (maxpool, <= K/2; 0)          nobias (conv: no bias)
+ *   rate=R (dropout, in [0, 1))         relu (conv, dense, add, batchnorm)
+ *   torch (batchnorm: PyTorch's momentum 0.1 and eps 1e-5, and momentum=
+ *     in PyTorch's sense)               momentum=M, eps=E (batchnorm)
  *   in=A or in=A,B                      inputs by name; default: the node on
  *                                       the line before (the first: input)
  *   tap=LABEL (any kind)                the study probes this node's output
  *                                       under LABEL (a spatial one averaged
  *                                       over space); labels are unique, not
  *                                       "pixels" or "stats" (the floors)
+ * batchnorm's momentum=M is Keras's (moving = M*moving + (1-M)*batch;
+ * default 0.99, eps 1e-3), or with `torch` PyTorch's (running =
+ * (1-M)*running + M*batch; default 0.1, eps 1e-5).
  * A node may only name nodes defined above it, so a network is acyclic by
  * construction. `add` takes two inputs of the same shape. The README has
  * the full description and an example ResNet block.
@@ -46,9 +52,11 @@ int arch_parse(Arch *a, const char *name, const char *source, const char *text, 
 void arch_free(Arch *a);
 
 /* The built-in networks: "seed_cnn" (the seed notebook's CNN, on the data's
- * images) and "ranknet_head" (the probe's head, on feature vectors). */
+ * images), "ranknet_head" (the probe's head, on feature vectors),
+ * "resnet18" (ResNet-18 for 32x32 images) and "resnet18-imagenet"
+ * (torchvision's resnet18); the ResNets' tensor names are torchvision's. */
 const char *arch_builtin(const char *name);
-/* "seed_cnn, ranknet_head" */
+/* "seed_cnn, ranknet_head, resnet18, resnet18-imagenet" */
 const char *arch_builtin_names(void);
 
 /* The node whose tap label is label, or -1; the number of taps. */

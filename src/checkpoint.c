@@ -230,7 +230,8 @@ int checkpoint_read_arch(const char *path, Arch *a, Err *e) {
     const cJSON *md = root ? cJSON_GetObjectItemCaseSensitive(root, "__metadata__") : NULL;
     const char *name = md ? meta_str(md, "arch") : NULL, *text = md ? meta_str(md, "arch_text") : NULL;
     if (!name) {
-        err_set(e, "%s: no architecture in its metadata (not an augprobe checkpoint)", path);
+        err_set(e, "%s: no architecture in its metadata (not an augprobe checkpoint; a PyTorch "
+                   "state_dict needs --arch to name its network)", path);
         goto done;
     }
     if (!text) text = arch_builtin(name); /* written before checkpoints recorded the text */
@@ -256,6 +257,13 @@ static int json_u64(const cJSON *v, uint64_t *out) {
     return 0;
 }
 
+/* "<node>.num_batches_tracked": a PyTorch BatchNorm's counter. */
+static int is_batch_counter(const char *name) {
+    static const char suffix[] = ".num_batches_tracked";
+    size_t n = strlen(name), k = sizeof suffix - 1;
+    return n > k && !strcmp(name + n - k, suffix);
+}
+
 /* Checks every entry of the header (dtype, shape form, offsets in range,
  * no overlaps). data_len: bytes after the header. */
 static int check_entries(const char *path, const cJSON *root, uint64_t data_len, Err *e) {
@@ -272,9 +280,12 @@ static int check_entries(const char *path, const cJSON *root, uint64_t data_len,
         const cJSON *dt = cJSON_GetObjectItemCaseSensitive(t, "dtype");
         const cJSON *sh = cJSON_GetObjectItemCaseSensitive(t, "shape");
         const cJSON *of = cJSON_GetObjectItemCaseSensitive(t, "data_offsets");
+        /* PyTorch's BN step counter (int64, not a parameter): allowed, ignored */
+        int counter = cJSON_IsString(dt) && !strcmp(dt->valuestring, "I64") &&
+                      is_batch_counter(t->string);
         if (!cJSON_IsString(dt)) {
             rc = err_set(e, "%s: tensor %s: no dtype", path, t->string);
-        } else if (strcmp(dt->valuestring, "F32") != 0) {
+        } else if (strcmp(dt->valuestring, "F32") != 0 && !counter) {
             rc = err_set(e, "%s: tensor %s: dtype %.32s not supported (F32 only)", path,
                          t->string, dt->valuestring);
         } else if (!cJSON_IsArray(sh) || cJSON_GetArraySize(sh) > 8) {
@@ -300,9 +311,9 @@ static int check_entries(const char *path, const cJSON *root, uint64_t data_len,
                 rc = err_set(e, "%s: tensor %s: data_offsets [%" PRIu64 ", %" PRIu64
                              "] outside the file's %" PRIu64 " data bytes", path, t->string, b,
                              en, data_len);
-            else if (en - b != count * 4)
-                rc = err_set(e, "%s: tensor %s: %" PRIu64 " bytes for %" PRIu64 " floats", path,
-                             t->string, en - b, count);
+            else if (en - b != count * (counter ? 8 : 4))
+                rc = err_set(e, "%s: tensor %s: %" PRIu64 " bytes for %" PRIu64 " %s", path,
+                             t->string, en - b, count, counter ? "int64s" : "floats");
             else
                 sp[ns++] = (Span){t->string, b, en}, covered = en > covered ? en : covered;
         }
@@ -324,10 +335,14 @@ static int check_entries(const char *path, const cJSON *root, uint64_t data_len,
 
 /* Reads tensor `name` (already range-checked) into dst in our layout, after
  * checking its shape against d and that every value is finite. */
+static const char FOREIGN_HINT[] =
+    " (no __metadata__ names its network, as in a PyTorch state_dict: --arch names it)";
+
 static int read_tensor(const char *path, const cJSON *root, const uint8_t *data,
-                       const char *name, const TensorDesc *d, float *dst, float *tmp, Err *e) {
+                       const char *name, const TensorDesc *d, float *dst, float *tmp,
+                       int foreign, Err *e) {
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(root, name);
-    if (!t) return err_set(e, "%s: missing tensor %s", path, name);
+    if (!t) return err_set(e, "%s: missing tensor %s%s", path, name, foreign ? FOREIGN_HINT : "");
     const cJSON *sh = cJSON_GetObjectItemCaseSensitive(t, "shape");
     int ok = cJSON_GetArraySize(sh) == d->ndim;
     int j = 0;
@@ -340,8 +355,8 @@ static int read_tensor(const char *path, const cJSON *root, const uint8_t *data,
         j = 0;
         for (const cJSON *s = sh->child; s && g < sizeof got - 24; s = s->next, j++)
             g += (size_t)snprintf(got + g, sizeof got - g, "%s%.0f", j ? ", " : "", s->valuedouble);
-        return err_set(e, "%s: tensor %s: shape [%s] does not match the network's [%s]", path,
-                       name, got, want);
+        return err_set(e, "%s: tensor %s: shape [%s] does not match the network's [%s]%s", path,
+                       name, got, want, foreign ? FOREIGN_HINT : "");
     }
     uint64_t b = (uint64_t)cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(t, "data_offsets"), 0)->valuedouble;
     memcpy(tmp, data + b, d->n * sizeof(float));
@@ -398,7 +413,7 @@ int checkpoint_load(const char *path, Net *net, Adam *opt, Rng *rng, CheckpointM
     Adam ad;
     Rng r = {{0}};
     char *end;
-    int nt;
+    int nt, foreign = 0;
     memset(&cm, 0, sizeof cm);
     memset(&ad, 0, sizeof ad);
     if (len < 8) {
@@ -427,9 +442,31 @@ int checkpoint_load(const char *path, Net *net, Adam *opt, Rng *rng, CheckpointM
         goto done;
     }
     const cJSON *md = cJSON_GetObjectItemCaseSensitive(root, "__metadata__");
-    if (!cJSON_IsObject(md)) {
-        rc = err_set(e, "%s: no __metadata__ (not an augprobe checkpoint)", path);
+    if (md && !cJSON_IsObject(md)) {
+        rc = err_set(e, "%s: __metadata__ is not an object", path);
         goto done;
+    }
+    /* No arch in the metadata: a state_dict written by another program
+     * (PyTorch's safetensors): its tensor names and shapes must be the
+     * net's, and it holds weights only. */
+    foreign = !md || !meta_str(md, "arch");
+    if (foreign) {
+        snprintf(cm.arch, sizeof cm.arch, "%s", net->arch);
+        snprintf(cm.extra, sizeof cm.extra, "%s", "");
+        nt = net_tensors(net, &td);
+        for (const cJSON *t = root->child; t; t = t->next) {
+            if (!strcmp(t->string, "__metadata__") || is_batch_counter(t->string)) continue;
+            int k = 0;
+            while (k < nt && strcmp(td[k].name, t->string)) k++;
+            if (k == nt) {
+                rc = err_set(e, "%s: tensor %s is not in the %s network%s", path, t->string,
+                             net->arch, FOREIGN_HINT);
+                goto done;
+            }
+        }
+        free(td);
+        td = NULL;
+        goto tensors;
     }
     const char *fv = meta_str(md, "format_version"), *arch = meta_str(md, "arch");
     if (!fv || atoi(fv) < 1 || atoi(fv) > CHECKPOINT_FORMAT_VERSION) {
@@ -461,6 +498,7 @@ int checkpoint_load(const char *path, Net *net, Adam *opt, Rng *rng, CheckpointM
     }
     snprintf(cm.extra, sizeof cm.extra, "%s", ex ? ex : "");
 
+tensors:
     nt = net_tensors(net, &td);
     size_t maxn = 1;
     for (int i = 0; i < nt; i++)
@@ -470,7 +508,7 @@ int checkpoint_load(const char *path, Net *net, Adam *opt, Rng *rng, CheckpointM
     state = xalloc_floats(net->n_state + 1);
     for (int i = 0; i < nt && !rc; i++)
         rc = read_tensor(path, root, data, td[i].name,
-                         &td[i], (td[i].is_state ? state : params) + td[i].off, tmp, e);
+                         &td[i], (td[i].is_state ? state : params) + td[i].off, tmp, foreign, e);
     if (rc) goto done;
     if (opt) {
         if (opt->n != net->n_params) {
@@ -478,7 +516,7 @@ int checkpoint_load(const char *path, Net *net, Adam *opt, Rng *rng, CheckpointM
                          net->n_params);
             goto done;
         }
-        const char *st = meta_str(md, "optim.step");
+        const char *st = foreign ? NULL : meta_str(md, "optim.step");
         long long t = st ? strtoll(st, &end, 10) : -1;
         if (!st || *end || t < 0) {
             rc = err_set(e, "%s: no optimiser state (optim.step) in this checkpoint", path);
@@ -498,15 +536,15 @@ int checkpoint_load(const char *path, Net *net, Adam *opt, Rng *rng, CheckpointM
         for (int i = 0; i < nt && !rc; i++) {
             if (td[i].is_state) continue;
             snprintf(name, sizeof name, "optim.m.%s", td[i].name);
-            rc = read_tensor(path, root, data, name, &td[i], m + td[i].off, tmp, e);
+            rc = read_tensor(path, root, data, name, &td[i], m + td[i].off, tmp, 0, e);
             if (rc) break;
             snprintf(name, sizeof name, "optim.v.%s", td[i].name);
-            rc = read_tensor(path, root, data, name, &td[i], v + td[i].off, tmp, e);
+            rc = read_tensor(path, root, data, name, &td[i], v + td[i].off, tmp, 0, e);
         }
         if (rc) goto done;
     }
     if (rng) {
-        const char *rs = meta_str(md, "rng");
+        const char *rs = foreign ? NULL : meta_str(md, "rng");
         if (!rs || parse_rng(rs, &r)) {
             rc = err_set(e, "%s: no valid RNG state (rng) in this checkpoint", path);
             goto done;

@@ -14,6 +14,7 @@
  *          must permute NCHW to NHWC before its Flatten
  *   BN     "<layer>.weight" (gamma), "<layer>.bias" (beta),
  *          "<layer>.running_mean", "<layer>.running_var" [C]
+ *   conv with nobias: "<layer>.weight" only
  * i.e. the state_dict of an nn.Sequential(OrderedDict) whose modules carry
  * our layer names (tools/golden_common.py builds one; BN's
  * num_batches_tracked is not stored). With an optimiser: "optim.m.<tensor>"
@@ -52,7 +53,11 @@ int checkpoint_save(const char *path, const Net *net, const Adam *opt, const Rng
  * parsed. Checks only the header. */
 int checkpoint_read_arch(const char *path, Arch *a, Err *e);
 
-/* Loads into an existing net of the same architecture. Checks the header
+/* Loads into an existing net of the same architecture. A file whose
+ * metadata names no arch (a state_dict saved by PyTorch's safetensors) is
+ * loaded by its tensor names and shapes alone: every tensor it holds must
+ * be one of the net's, except BN's int64 "*.num_batches_tracked" counters
+ * (ignored); it has no optimiser or RNG state. Checks the header
  * length, the JSON, dtypes, every shape against the net, that every offset
  * lies inside the file and no two tensors overlap, and that every value is
  * finite. opt / rng / meta may be NULL (ignored); opt or rng given but absent

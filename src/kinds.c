@@ -10,8 +10,11 @@
 #include "layers.h"
 #include "net.h"
 
+/* Floats of a conv or dense node's bias (0 with nobias). */
+static size_t bias_len(const Layer *L) { return L->spec.nobias ? 0 : (size_t)L->spec.units; }
+
 /* Glorot-uniform as Keras computes fans: receptive field times channels;
- * the bias (the last `units` floats) stays zero. */
+ * the bias (the last `units` floats, if any) stays zero. */
 static void glorot_init(Layer *L, float *p, float *s, Rng *rng) {
     (void)s;
     size_t rf = L->spec.kind == LAYER_CONV ? (size_t)L->spec.ksize * L->spec.ksize : 1;
@@ -19,19 +22,20 @@ static void glorot_init(Layer *L, float *p, float *s, Rng *rng) {
                                                : (size_t)L->in_h * L->in_w * L->in_c;
     size_t fan_out = rf * (size_t)L->spec.units;
     float limit = (float)sqrt(6.0 / (double)(fan_in + fan_out));
-    size_t n_kernel = L->n_params - (size_t)L->spec.units;
+    size_t n_kernel = L->n_params - bias_len(L);
     for (size_t j = 0; j < n_kernel; j++) p[j] = rng_uniform(rng, -limit, limit);
 }
 
-/* weight (in `layout`) and bias of a conv or dense node */
+/* weight (in `layout`) and bias (unless nobias) of a conv or dense node */
 static int weight_bias_tensors(const Layer *L, NetTensor *t, TensorLayout layout) {
-    size_t units = (size_t)L->spec.units, nk = L->n_params - units;
+    size_t units = (size_t)L->spec.units, nk = L->n_params - bias_len(L);
     t[0] = (NetTensor){.suffix = "weight", .layout = layout, .off = L->param_off, .n = nk,
                        .cout = (int)units};
     if (layout == TENSOR_CONV)
         t[0].K = L->spec.ksize, t[0].cin = L->in_c;
     else
         t[0].cin = (int)(nk / units);
+    if (!bias_len(L)) return 1;
     t[1] = (NetTensor){.suffix = "bias", .layout = TENSOR_PLAIN, .off = L->param_off + nk,
                        .n = units, .cout = (int)units};
     return 2;
@@ -39,8 +43,10 @@ static int weight_bias_tensors(const Layer *L, NetTensor *t, TensorLayout layout
 
 /* ---- conv ----
  * Stride 1 runs the Kernels table's conv (Winograd / im2col GEMM); a
- * larger stride runs a strided im2col into net->col and the table's dense
- * GEMM (HWIO weights are the [K*K*Cin][Cout] matrix of that product). */
+ * larger stride runs a strided im2col into net->col and the table's conv
+ * as a 1x1 convolution of that 1 x (B*Ho*Wo) image of K*K*Cin channels (its
+ * GEMM: HWIO weights are the [K*K*Cin][Cout] matrix of that product; the
+ * dense GEMM, made for small batches, was 3x slower at these sizes). */
 
 static int conv_infer(Layer *L, const Layer *in1, Err *e) {
     (void)in1;
@@ -50,7 +56,7 @@ static int conv_infer(Layer *L, const Layer *in1, Err *e) {
     L->h = conv_out_size(L->in_h, s->ksize, s->stride);
     L->w = conv_out_size(L->in_w, s->ksize, s->stride);
     L->c = s->units;
-    L->n_params = (size_t)s->ksize * s->ksize * L->in_c * s->units + (size_t)s->units;
+    L->n_params = (size_t)s->ksize * s->ksize * L->in_c * s->units + bias_len(L);
     if (s->stride > 1) L->scratch = (size_t)L->h * L->w * s->ksize * s->ksize * L->in_c;
     return 0;
 }
@@ -104,7 +110,8 @@ static void col2im_strided(float *din, const float *dcol, int N, int H, int W, i
 static void conv_forward(Net *net, Layer *L, const float *in, const float *in1, int B,
                          int training, Rng *rng) {
     (void)in1, (void)training, (void)rng;
-    const float *p = net->params + L->param_off, *bias = p + L->n_params - L->spec.units;
+    const float *p = net->params + L->param_off;
+    const float *bias = bias_len(L) ? p + L->n_params - L->spec.units : NULL;
     int K = L->spec.ksize;
     if (L->spec.stride == 1) {
         net->k->conv2d_forward(&net->kctx, L->out, in, p, bias, B, L->in_h, L->in_w, L->in_c,
@@ -113,15 +120,16 @@ static void conv_forward(Net *net, Layer *L, const float *in, const float *in1, 
     }
     im2col_strided(net->col, in, B, L->in_h, L->in_w, L->in_c, K, L->spec.stride, L->h, L->w,
                    net->kctx.threads);
-    net->k->dense_forward(&net->kctx, L->out, net->col, p, bias, B * L->h * L->w,
-                          K * K * L->in_c, L->c, L->spec.relu);
+    net->k->conv2d_forward(&net->kctx, L->out, net->col, p, bias, 1, 1, B * L->h * L->w,
+                           K * K * L->in_c, L->c, 1, L->spec.relu);
 }
 
 static void conv_backward(Net *net, Layer *L, float *g, const float *in, const float *in1,
                           float *din, float *din1, int B) {
     (void)in1, (void)din1;
     const float *p = net->params + L->param_off;
-    float *gp = net->grads + L->param_off, *gb = gp + L->n_params - L->spec.units;
+    float *gp = net->grads + L->param_off;
+    float *gb = bias_len(L) ? gp + L->n_params - L->spec.units : NULL;
     int K = L->spec.ksize;
     if (L->spec.stride == 1) {
         net->k->conv2d_backward(&net->kctx, din, gp, gb, g, in, p, B, L->in_h, L->in_w,
@@ -131,14 +139,20 @@ static void conv_backward(Net *net, Layer *L, float *g, const float *in, const f
     /* the forward's col was overwritten by later nodes: redo it */
     im2col_strided(net->col, in, B, L->in_h, L->in_w, L->in_c, K, L->spec.stride, L->h, L->w,
                    net->kctx.threads);
-    net->k->dense_backward(&net->kctx, din ? net->dcol : NULL, gp, gb, g, net->col, p,
-                           B * L->h * L->w, K * K * L->in_c, L->c);
+    net->k->conv2d_backward(&net->kctx, din ? net->dcol : NULL, gp, gb, g, net->col, p, 1, 1,
+                            B * L->h * L->w, K * K * L->in_c, L->c, 1);
     if (din)
         col2im_strided(din, net->dcol, B, L->in_h, L->in_w, L->in_c, K, L->spec.stride, L->h,
                        L->w, net->kctx.threads);
 }
 
-/* ---- batchnorm ---- */
+/* ---- batchnorm (momentum and eps from the node; relu: max(0, .) after) ---- */
+
+/* x = max(0, x), threaded (element-wise: the same bits on any thread count) */
+static void relu_in_place(float *x, long n, int threads) {
+#pragma omp parallel for num_threads(threads) schedule(static) if (n > 65536)
+    for (long i = 0; i < n; i++) x[i] = x[i] > 0 ? x[i] : 0.0f;
+}
 
 static int bn_infer(Layer *L, const Layer *in1, Err *e) {
     (void)in1, (void)e;
@@ -176,11 +190,12 @@ static void bn_forward(Net *net, Layer *L, const float *in, const float *in1, in
     long M = (long)B * L->in_h * L->in_w;
     if (training)
         net->k->batchnorm_forward_train(&net->kctx, L->out, L->aux, L->aux + L->c, in, p,
-                                        p + L->c, s, s + L->c, M, L->c, NET_BN_MOMENTUM,
-                                        NET_BN_EPSILON);
+                                        p + L->c, s, s + L->c, M, L->c, L->spec.momentum,
+                                        L->spec.eps);
     else
         net->k->batchnorm_forward_infer(&net->kctx, L->out, in, p, p + L->c, s, s + L->c, M,
-                                        L->c, NET_BN_EPSILON);
+                                        L->c, L->spec.eps);
+    if (L->spec.relu) relu_in_place(L->out, M * L->c, net->kctx.threads);
 }
 
 static void bn_backward(Net *net, Layer *L, float *g, const float *in, const float *in1,
@@ -193,26 +208,57 @@ static void bn_backward(Net *net, Layer *L, float *g, const float *in, const flo
                                M, L->c);
 }
 
-/* ---- maxpool (2x2, stride 2) ---- */
+/* ---- maxpool ----
+ * 2x2 stride 2 (no padding) runs the Kernels table's maxpool2; any other
+ * window runs the reference, one example per thread. */
+
+static int pool2(const Layer *L) {
+    return L->spec.ksize == 2 && L->spec.stride == 2 && L->spec.pad == 0;
+}
 
 static int pool_infer(Layer *L, const Layer *in1, Err *e) {
     (void)in1;
-    if (L->in_h % 2 || L->in_w % 2)
+    const NodeSpec *s = &L->spec;
+    if (pool2(L) && (L->in_h % 2 || L->in_w % 2))
         return err_set(e, "max-pool input %dx%d is not even", L->in_h, L->in_w);
-    L->h = L->in_h / 2, L->w = L->in_w / 2, L->c = L->in_c;
+    if (s->ksize < 1 || s->stride < 1 || s->pad < 0 || s->pad > s->ksize / 2)
+        return err_set(e, "max-pool needs a kernel >= 1, a stride >= 1 and pad <= kernel/2");
+    if (L->in_h + 2 * s->pad < s->ksize || L->in_w + 2 * s->pad < s->ksize)
+        return err_set(e, "max-pool input %dx%d is smaller than its %dx%d window", L->in_h,
+                       L->in_w, s->ksize, s->ksize);
+    L->h = pool_out_size(L->in_h, s->ksize, s->stride, s->pad);
+    L->w = pool_out_size(L->in_w, s->ksize, s->stride, s->pad);
+    L->c = L->in_c;
     return 0;
 }
 
 static void pool_forward(Net *net, Layer *L, const float *in, const float *in1, int B,
                          int training, Rng *rng) {
     (void)in1, (void)training, (void)rng;
-    net->k->maxpool2_forward(&net->kctx, L->out, in, B, L->in_h, L->in_w, L->in_c);
+    if (pool2(L)) {
+        net->k->maxpool2_forward(&net->kctx, L->out, in, B, L->in_h, L->in_w, L->in_c);
+        return;
+    }
+    size_t per_in = (size_t)L->in_h * L->in_w * L->in_c, per_out = (size_t)L->h * L->w * L->c;
+#pragma omp parallel for num_threads(net->kctx.threads) schedule(static) if (B > 1)
+    for (int b = 0; b < B; b++)
+        ref_maxpool_forward(L->out + b * per_out, in + b * per_in, 1, L->in_h, L->in_w, L->in_c,
+                            L->spec.ksize, L->spec.stride, L->spec.pad);
 }
 
 static void pool_backward(Net *net, Layer *L, float *g, const float *in, const float *in1,
                           float *din, float *din1, int B) {
     (void)in1, (void)din1;
-    if (din) net->k->maxpool2_backward(&net->kctx, din, g, in, B, L->in_h, L->in_w, L->in_c);
+    if (!din) return;
+    if (pool2(L)) {
+        net->k->maxpool2_backward(&net->kctx, din, g, in, B, L->in_h, L->in_w, L->in_c);
+        return;
+    }
+    size_t per_in = (size_t)L->in_h * L->in_w * L->in_c, per_out = (size_t)L->h * L->w * L->c;
+#pragma omp parallel for num_threads(net->kctx.threads) schedule(static) if (B > 1)
+    for (int b = 0; b < B; b++)
+        ref_maxpool_backward(din + b * per_in, g + b * per_out, in + b * per_in, 1, L->in_h,
+                             L->in_w, L->in_c, L->spec.ksize, L->spec.stride, L->spec.pad);
 }
 
 /* ---- flatten (an alias: no forward or backward) ---- */
@@ -352,15 +398,16 @@ static void gap_bwd(Net *net, Layer *L, float *g, const float *in, const float *
 
 static const KindDef KINDS[LAYER_KINDS] = {
     [LAYER_CONV] = {.name = "conv", .keras = "Conv2D", .n_in = 1,
-                    .opts = OPT_UNITS | OPT_KERNEL | OPT_STRIDE | OPT_RELU,
+                    .opts = OPT_UNITS | OPT_KERNEL | OPT_STRIDE | OPT_RELU | OPT_NOBIAS,
                     .required = OPT_UNITS | OPT_KERNEL, .spatial = 1, .infer = conv_infer,
                     .init = glorot_init, .tensors = conv_tensors, .forward = conv_forward,
                     .backward = conv_backward},
     [LAYER_BATCHNORM] = {.name = "batchnorm", .keras = "BatchNormalization", .n_in = 1,
-                         .spatial = 1, .infer = bn_infer, .init = bn_init,
+                         .opts = OPT_RELU | OPT_TORCH | OPT_MOMENTUM | OPT_EPS, .spatial = 1, .infer = bn_infer, .init = bn_init,
                          .tensors = bn_tensors, .forward = bn_forward,
                          .backward = bn_backward},
-    [LAYER_MAXPOOL] = {.name = "maxpool", .keras = "MaxPooling2D", .n_in = 1, .spatial = 1,
+    [LAYER_MAXPOOL] = {.name = "maxpool", .keras = "MaxPooling2D", .n_in = 1,
+                       .opts = OPT_KERNEL | OPT_STRIDE | OPT_PAD, .spatial = 1,
                        .infer = pool_infer, .forward = pool_forward,
                        .backward = pool_backward},
     [LAYER_FLATTEN] = {.name = "flatten", .keras = "Flatten", .n_in = 1, .alias = 1,

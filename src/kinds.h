@@ -20,9 +20,9 @@ struct Net;
 struct Layer;
 
 typedef enum LayerKind {
-    LAYER_CONV,      /* Conv2D, zero padding K/2, stride s, bias, optional ReLU */
-    LAYER_BATCHNORM, /* Keras BatchNormalization (momentum 0.99, eps 1e-3) */
-    LAYER_MAXPOOL,   /* MaxPooling2D 2x2 */
+    LAYER_CONV,      /* Conv2D, zero padding K/2, stride s, bias (or none), optional ReLU */
+    LAYER_BATCHNORM, /* BatchNormalization, Keras's or (torch) PyTorch's defaults, optional ReLU */
+    LAYER_MAXPOOL,   /* max-pool K x K, stride S, padding P (-inf); default 2x2, stride 2 */
     LAYER_FLATTEN,   /* NHWC -> (h, w, c) order, as Keras's Flatten */
     LAYER_DROPOUT,   /* inverted dropout, active only in training */
     LAYER_DENSE,     /* Dense with bias, optional ReLU */
@@ -40,14 +40,26 @@ typedef struct NodeSpec {
     char in[2][NODE_NAME_MAX]; /* its inputs by name ("input": the network's input) */
     int n_in;
     int units;  /* conv filters / dense units */
-    int ksize;  /* conv kernel size (odd) */
-    int stride; /* conv stride (1 when not given) */
-    int relu;   /* activation='relu' fused into the layer */
+    int ksize;  /* conv kernel size (odd); maxpool window (2 when not given) */
+    int stride; /* conv stride (1 when not given); maxpool stride (2) */
+    int pad;    /* maxpool padding on each side (0) */
+    int relu;   /* activation='relu' fused into the layer (conv, dense, add, batchnorm) */
+    int nobias; /* conv without a bias (torchvision's bias=False) */
     float rate; /* dropout rate */
+    /* batchnorm: the moving statistics' weight on their OLD value (Keras's
+     * momentum; PyTorch's momentum is 1 - this) and epsilon. Keras's 0.99 and
+     * 1e-3 unless the text says otherwise (`torch`: 0.9 and 1e-5). */
+    float momentum, eps;
     char tap[NODE_NAME_MAX]; /* tap=LABEL: the study probes this node's output under
                                 LABEL ("" = not a tap; arch.h) */
     int line;   /* its line in the text, for errors */
 } NodeSpec;
+
+/* Keras's BatchNormalization defaults, and PyTorch's (momentum as above). */
+#define BN_KERAS_MOMENTUM 0.99f
+#define BN_KERAS_EPSILON 1e-3f
+#define BN_TORCH_MOMENTUM 0.9f
+#define BN_TORCH_EPSILON 1e-5f
 
 /* Options a kind takes in the text format. */
 enum {
@@ -56,6 +68,12 @@ enum {
     OPT_STRIDE = 4, /* stride=S */
     OPT_RELU = 8,   /* relu */
     OPT_RATE = 16,  /* rate=R */
+    OPT_PAD = 32,   /* pad=P (maxpool) */
+    OPT_NOBIAS = 64, /* nobias (conv) */
+    OPT_TORCH = 128,    /* torch (batchnorm: PyTorch's defaults and momentum convention) */
+    OPT_TAP = 256,      /* tap=LABEL (any kind) */
+    OPT_MOMENTUM = 512, /* momentum=M (batchnorm) */
+    OPT_EPS = 1024,     /* eps=E (batchnorm) */
 };
 
 /* One tensor of a layer in a checkpoint, and where it lives in the net. */

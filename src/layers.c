@@ -247,6 +247,52 @@ void ref_maxpool2_backward(float *din, const float *dout, const float *in,
                 }
 }
 
+int pool_out_size(int H, int K, int S, int P) { return (H + 2 * P - K) / S + 1; }
+
+/* The input index of window (y, x)'s first maximum in channel c, or -1
+ * (a window wholly in the padding, which P <= K/2 rules out). */
+static long pool_argmax(const float *in, int n, int H, int W, int C, int c, int y, int x, int K,
+                        int S, int P) {
+    long best_i = -1;
+    float best = -INFINITY;
+    for (int ky = 0; ky < K; ky++) {
+        int iy = y * S + ky - P;
+        if (iy < 0 || iy >= H) continue;
+        for (int kx = 0; kx < K; kx++) {
+            int ix = x * S + kx - P;
+            if (ix < 0 || ix >= W) continue;
+            long i = (((long)n * H + iy) * W + ix) * C + c;
+            if (best_i < 0 || in[i] > best) best = in[i], best_i = i;
+        }
+    }
+    return best_i;
+}
+
+void ref_maxpool_forward(float *out, const float *in, int N, int H, int W, int C, int K, int S,
+                         int P) {
+    int Ho = pool_out_size(H, K, S, P), Wo = pool_out_size(W, K, S, P);
+    for (int n = 0; n < N; n++)
+        for (int y = 0; y < Ho; y++)
+            for (int x = 0; x < Wo; x++)
+                for (int c = 0; c < C; c++) {
+                    long i = pool_argmax(in, n, H, W, C, c, y, x, K, S, P);
+                    out[(((long)n * Ho + y) * Wo + x) * C + c] = i < 0 ? -INFINITY : in[i];
+                }
+}
+
+void ref_maxpool_backward(float *din, const float *dout, const float *in, int N, int H, int W,
+                          int C, int K, int S, int P) {
+    int Ho = pool_out_size(H, K, S, P), Wo = pool_out_size(W, K, S, P);
+    memset(din, 0, sizeof(float) * (size_t)N * H * W * C);
+    for (int n = 0; n < N; n++)
+        for (int y = 0; y < Ho; y++)
+            for (int x = 0; x < Wo; x++)
+                for (int c = 0; c < C; c++) {
+                    long i = pool_argmax(in, n, H, W, C, c, y, x, K, S, P);
+                    if (i >= 0) din[i] += dout[(((long)n * Ho + y) * Wo + x) * C + c];
+                }
+}
+
 void dropout_forward(float *out, float *mask, const float *in, long n, float rate, Rng *rng) {
     float keep = 1.0f - rate, scale = 1.0f / keep;
     for (long i = 0; i < n; i++) {

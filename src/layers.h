@@ -71,6 +71,17 @@ void ref_maxpool2_forward(float *out, const float *in, int N, int H, int W, int 
 void ref_maxpool2_backward(float *din, const float *dout, const float *in,
                            int N, int H, int W, int C);
 
+/* MaxPool K x K, stride S, padding P on each side (PyTorch's MaxPool2d(K,
+ * S, P), ceil_mode False): padded positions are -inf, so they never win.
+ * Output (H + 2P - K)/S + 1 per axis (pool_out_size). The gradient goes to
+ * the FIRST maximum of each window in row-major order; overlapping windows
+ * add theirs. K = 2, S = 2, P = 0 is ref_maxpool2_*. */
+void ref_maxpool_forward(float *out, const float *in, int N, int H, int W, int C, int K, int S,
+                         int P);
+void ref_maxpool_backward(float *din, const float *dout, const float *in, int N, int H, int W,
+                          int C, int K, int S, int P);
+int pool_out_size(int H, int K, int S, int P);
+
 /* Elementwise sum of two inputs (a residual connection), optional ReLU.
  * Backward: both inputs get dout (din0/din1 may be NULL). */
 void ref_add_forward(float *out, const float *a, const float *b, long n, int relu);

@@ -419,7 +419,7 @@ void net_summary(const Net *net, FILE *f) {
         size_t n = L->n_params + L->n_state;
         total += n;
         non_trainable += L->n_state;
-        fprintf(f, " %-37s%-26s%zu\n", name, shape, n);
+        fprintf(f, " %-37s%s%-26s%zu\n", name, strlen(name) >= 37 ? " " : "", shape, n);
         fputs(i + 1 < net->n_layers ? "\n" : "", f);
     }
     char a[32], b[32], c[32];

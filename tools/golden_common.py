@@ -135,3 +135,113 @@ def load_ours_into_torch(model, tensors):
             sd[name + ".running_var"] = torch.from_numpy(t["moving_var"])
     dtype = next(model.parameters()).dtype
     model.load_state_dict({k: v.to(dtype) for k, v in sd.items()})
+
+
+# ---- golden weights by tensor NAME (tests/golden.c's golden_named_tensor) ----
+
+def golden_name_tag(name):
+    """FNV-1a 64 of the tensor's name."""
+    h = 0xcbf29ce484222325
+    for c in name.encode():
+        h = ((h ^ c) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def golden_named_tensor(name, shape):
+    """The values of tensor `name` in PyTorch's layout, float32 (formulas in
+    tests/golden.h)."""
+    n = int(np.prod(shape)) if len(shape) else 1
+    u = golden_unit(golden_name_tag(name), n)
+    scale, offset = np.float32(0.1), np.float32(0.0)
+    if name.endswith(".weight") and len(shape) >= 2:
+        rf = shape[2] * shape[3] if len(shape) == 4 else 1
+        scale = np.float32(math.sqrt(6.0 / (shape[1] * rf + shape[0] * rf)))
+    elif name.endswith(".weight"):
+        scale, offset = np.float32(0.25), np.float32(1.0)
+    elif name.endswith(".running_var"):
+        scale, offset = np.float32(0.5), np.float32(1.0)
+    return (offset + scale * u).astype(np.float32).reshape(shape)
+
+
+def set_named_weights(model):
+    """Every float tensor of model's state_dict from golden_named_tensor;
+    num_batches_tracked set to 0."""
+    sd = model.state_dict()
+    new = {}
+    for k, v in sd.items():
+        if k.endswith("num_batches_tracked"):
+            new[k] = torch.zeros_like(v)
+        else:
+            new[k] = torch.from_numpy(golden_named_tensor(k, tuple(v.shape))).to(v.dtype)
+    model.load_state_dict(new)
+
+
+def golden_batch_sized(step, B, H, W, C, classes):
+    """x [B][H][W][C] (NHWC) = (hash(1100+step) % 256) / 255, labels
+    hash(2100+step) % classes (tests/golden.c's golden_batch_sized)."""
+    k = (golden_hash(1100 + step, B * H * W * C) % np.uint64(256)).astype(np.float32)
+    x = (k / np.float32(255.0)).astype(np.float32).reshape(B, H, W, C)
+    y = (golden_hash(2100 + step, B) % np.uint64(classes)).astype(np.int64)
+    return x, y
+
+
+def build_torch_resnet18(variant):
+    """torchvision's resnet18: "resnet18-imagenet" as it is (1000 classes),
+    "resnet18" the CIFAR variant (3x3 stride-1 stem, no max-pool, 10
+    classes). The state_dict names are augprobe's built-in networks'."""
+    import torchvision
+    if variant == "resnet18-imagenet":
+        return torchvision.models.resnet18(num_classes=1000)
+    m = torchvision.models.resnet18(num_classes=10)
+    m.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)
+    m.maxpool = nn.Identity()
+    return m
+
+
+# ---- safetensors by hand (the `safetensors` package is not installed) ----
+
+_DTYPES = {np.dtype("<f4"): "F32", np.dtype("<f8"): "F64", np.dtype("<i8"): "I64"}
+
+
+def write_safetensors(path, tensors, metadata=None):
+    """The safetensors format: 8-byte little-endian header length, a JSON
+    header {name: {dtype, shape, data_offsets}} (plus __metadata__ when
+    given), padded with spaces to 8 bytes, then the raw little-endian data,
+    tensors in name order. tensors: name -> numpy array. Returns the header
+    bytes (length prefix included)."""
+    import json
+    header, blobs, off = {}, [], 0
+    if metadata:
+        header["__metadata__"] = metadata
+    for name in sorted(tensors):
+        a = np.ascontiguousarray(tensors[name])
+        a = a.astype(a.dtype.newbyteorder("<"))
+        raw = a.tobytes()
+        header[name] = {"dtype": _DTYPES[a.dtype], "shape": list(a.shape),
+                        "data_offsets": [off, off + len(raw)]}
+        blobs.append(raw)
+        off += len(raw)
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * ((8 - len(h) % 8) % 8)
+    prefix = len(h).to_bytes(8, "little") + h
+    with open(path, "wb") as f:
+        f.write(prefix)
+        for b in blobs:
+            f.write(b)
+    return prefix
+
+
+def read_safetensors(path):
+    """name -> numpy array, and the metadata dict."""
+    import json
+    raw = open(path, "rb").read()
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8:8 + n])
+    meta = header.pop("__metadata__", {})
+    data = raw[8 + n:]
+    rev = {v: k for k, v in _DTYPES.items()}
+    out = {}
+    for name, t in header.items():
+        b, e = t["data_offsets"]
+        out[name] = np.frombuffer(data[b:e], dtype=rev[t["dtype"]]).reshape(t["shape"])
+    return out, meta

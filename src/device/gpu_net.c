@@ -542,10 +542,12 @@ const NetBackend *gpu_net_backend(void) { return &DEVICE; }
  * kind, has none until its ops are written here: it is refused, not run
  * wrong). */
 static int has_ops(const Layer *L) {
-    switch (L->spec.kind) {
-    case LAYER_CONV:
-    case LAYER_BATCHNORM:
-    case LAYER_MAXPOOL:
+    const NodeSpec *s = &L->spec;
+    switch (s->kind) {
+    case LAYER_CONV: return !s->nobias;
+    case LAYER_BATCHNORM: /* Keras's constants only, no fused ReLU (yet) */
+        return s->momentum == NET_BN_MOMENTUM && s->eps == NET_BN_EPSILON && !s->relu;
+    case LAYER_MAXPOOL: return s->ksize == 2 && s->stride == 2 && s->pad == 0;
     case LAYER_FLATTEN:
     case LAYER_DROPOUT:
     case LAYER_DENSE:
@@ -559,8 +561,12 @@ static int check_runs_here(const Net *net, const DeviceOps *ops, Err *e) {
     for (int i = 0; i < net->n_layers; i++) {
         const Layer *L = &net->layers[i];
         if (!has_ops(L))
-            return err_set(e, "%s: node %s: the device has no %s yet (run it on the CPU)",
-                           ops->name, L->spec.name, kind_def(L->spec.kind)->name);
+            return err_set(e, "%s: node %s: the device has no %s%s yet (run it on the CPU)",
+                           ops->name, L->spec.name, kind_def(L->spec.kind)->name,
+                           L->spec.kind == LAYER_CONV ? " without a bias"
+                           : L->spec.kind == LAYER_BATCHNORM || L->spec.kind == LAYER_MAXPOOL
+                               ? " with these options"
+                               : "");
     }
     return 0;
 }
