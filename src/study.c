@@ -1030,6 +1030,16 @@ static int write_timings(const StudyConfig *c, const SchedRun *r, StudyClock clo
     /* study_run's wall time, report included (the data load before it is not) */
     cJSON_AddNumberToObject(o, "study_wall_seconds", now_seconds() - clock.wall0);
     cJSON_AddNumberToObject(o, "data_seconds", c->data_seconds);
+    /* the knobs that set the tasks' work: a plan for other knobs scales
+     * these tasks' times by their own work, not by its own */
+    cJSON *w = cJSON_AddObjectToObject(o, "work");
+    cJSON_AddNumberToObject(w, "epochs", c->epochs);
+    cJSON_AddNumberToObject(w, "train_limit", c->train_limit);
+    cJSON_AddNumberToObject(w, "eval_limit", c->eval_limit);
+    cJSON_AddNumberToObject(w, "passes", c->passes);
+    cJSON_AddNumberToObject(w, "probe_epochs", c->probe_epochs);
+    cJSON_AddNumberToObject(w, "probe_limit", c->probe_limit);
+    cJSON_AddNumberToObject(w, "mlp_all", c->mlp_all);
     cJSON *b = cJSON_AddArrayToObject(o, "rank_busy_seconds");
     for (int i = 0; i < r->ranks; i++) cJSON_AddItemToArray(b, cJSON_CreateNumber(r->rank_busy[i]));
     cJSON *ta = cJSON_AddArrayToObject(o, "tasks");

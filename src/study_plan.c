@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_util.h"
 #include "study.h"
 #include "study_grid.h"
 #include "study_sched.h"
@@ -141,9 +142,24 @@ static int units_from_timings(const StudyConfig *c, SchedTask *all, int n, const
     const cJSON *wall = cJSON_GetObjectItemCaseSensitive(o, "study_wall_seconds");
     const cJSON *rk = cJSON_GetObjectItemCaseSensitive(o, "ranks");
     const cJSON *ds = cJSON_GetObjectItemCaseSensitive(o, "data_seconds");
+    /* that run's own knobs: its tasks' work is estimated with them */
+    StudyConfig then = *c;
+    const cJSON *w = cJSON_GetObjectItemCaseSensitive(o, "work");
+    int have_work = cJSON_IsObject(w);
+    struct {
+        const char *key;
+        int *field;
+    } knobs[] = {{"epochs", &then.epochs},         {"train_limit", &then.train_limit},
+                 {"eval_limit", &then.eval_limit}, {"passes", &then.passes},
+                 {"probe_epochs", &then.probe_epochs}, {"probe_limit", &then.probe_limit},
+                 {"mlp_all", &then.mlp_all}};
+    for (size_t i = 0; have_work && i < sizeof knobs / sizeof knobs[0]; i++)
+        if (json_get_int(w, knobs[i].key, knobs[i].field)) have_work = 0;
     if (!cJSON_IsArray(tasks) || !cJSON_IsNumber(thr) || thr->valueint != c->threads ||
-        !cJSON_IsNumber(rk) || rk->valueint != 1 || !cJSON_IsNumber(wall)) {
-        cJSON_Delete(o); /* another thread count or a multi-rank run: keep the constants */
+        !cJSON_IsNumber(rk) || rk->valueint != 1 || !cJSON_IsNumber(wall) || !have_work) {
+        /* another thread count, a multi-rank run, or a file that does not say
+         * what its tasks did: keep the constants */
+        cJSON_Delete(o);
         return 0;
     }
     double meas[2] = {0, 0}, est[2] = {0, 0}, sum = 0;
@@ -167,9 +183,9 @@ static int units_from_timings(const StudyConfig *c, SchedTask *all, int n, const
         if (t.net < 0 || (!is_train && (t.slot < 0 || t.slot > STUDY_FAMILIES))) continue;
         if (!is_train && t.slot < STUDY_FAMILIES && !(c->family_mask >> fams[t.slot] & 1))
             continue;
-        Work w = task_work(c, &t, fams, n_train, n_val, n_test);
+        Work tw = task_work(&then, &t, fams, n_train, n_val, n_test);
         meas[!is_train] += secs->valuedouble;
-        est[!is_train] += work_cost(&w, u);
+        est[!is_train] += work_cost(&tw, u);
         sum += secs->valuedouble;
     }
     double wall_s = wall->valuedouble;

@@ -340,4 +340,27 @@ TEST(mpi_plan_for_one_rank_within_25_percent_of_a_measured_study) {
     REQUIRE(run("%s study --plan --ranks 3 --out %s %s", test_bin(), dir, knobs) == 0);
     double m3 = read_makespan(out, 3);
     CHECK(m3 <= planned + 1e-9);
+    /* a plan for 3 epochs from that 1-epoch run: its training task scaled
+     * by the run's own work (timings.json's "work"), so on one rank the plan
+     * grows by two more epochs of the measured training, not by nothing */
+    char *tpath = path_join(dir, "timings.json");
+    uint8_t *tt = NULL;
+    size_t tlen = 0;
+    REQUIRE(file_read_all(tpath, &tt, &tlen, NULL) == 0);
+    free(tpath);
+    cJSON *tj = cJSON_ParseWithLength((const char *)tt, tlen);
+    free(tt);
+    double train_s = NAN;
+    const cJSON *task;
+    cJSON_ArrayForEach(task, cJSON_GetObjectItem(tj, "tasks")) {
+        if (!strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(task, "kind")), "train"))
+            train_s = cJSON_GetNumberValue(cJSON_GetObjectItem(task, "seconds"));
+    }
+    cJSON_Delete(tj);
+    REQUIRE(isfinite(train_s));
+    REQUIRE(run("%s study --plan --ranks 1 --out %s %s --epochs 3", test_bin(), dir, knobs) == 0);
+    double p3 = read_makespan(out, 1);
+    fprintf(stderr, "  measured training %.1f s; planned %.1f s for 1 epoch, %.1f s for 3\n",
+            train_s, planned, p3);
+    CHECK(fabs((p3 - planned) - 2 * train_s) <= 0.05 * train_s + 1.5);
 }
