@@ -61,7 +61,7 @@ static const char USAGE[] =
     "                     minutes on 2 free cores; `--plan` estimates it here)\n"
     "  --full             the paper's: 50 epochs on all 40,000 images, 4 passes,\n"
     "                     50 probe epochs, the MLP head on every cell too, every\n"
-    "                     val/test image, 3 seeds (about a day on 2 cores)\n"
+    "                     val/test image, 3 seeds (days on 2 cores; `--plan`)\n"
     "  --arch NAME|FILE   the network trained and probed: seed_cnn (default),\n"
     "                     another built-in or a network file with tap=LABEL nodes\n"
     "                     (README); a network in the study's table (resnet18)\n"
