@@ -38,59 +38,48 @@ static const char SEED_CNN[] =
  * and eps 1e-5, BasicBlocks whose sum is followed by a ReLU, a strided 1x1
  * projection (conv + BN, "downsample") entering stages 2-4. The taps
  * (tap=) are the outputs the probe reads: the stem, each stage's last
- * block, the global average pool. */
+ * block, the global average pool. The two variants differ only in the stem
+ * (STEM names its last node, layer1.0's shortcut input) and the classes;
+ * RESNET18_BODY is their shared stages 1-4 and pool, so a change to one
+ * block is made once. */
+/* A BasicBlock pair "layer<N>.0", "layer<N>.1" of C channels entering
+ * with a stride-2 1x1 projection of PREV (stages 2-4). */
+#define RESNET18_DOWN_STAGE(N, C, PREV) \
+    "layer" N ".0.conv1        conv      filters=" C " kernel=3 stride=2 nobias\n" \
+    "layer" N ".0.bn1          batchnorm torch relu\n" \
+    "layer" N ".0.conv2        conv      filters=" C " kernel=3 nobias\n" \
+    "layer" N ".0.bn2          batchnorm torch\n" \
+    "layer" N ".0.downsample.0 conv      filters=" C " kernel=1 stride=2 nobias in=" PREV "\n" \
+    "layer" N ".0.downsample.1 batchnorm torch\n" \
+    "layer" N ".0              add       in=layer" N ".0.bn2,layer" N ".0.downsample.1 relu\n" \
+    "layer" N ".1.conv1        conv      filters=" C " kernel=3 nobias\n" \
+    "layer" N ".1.bn1          batchnorm torch relu\n" \
+    "layer" N ".1.conv2        conv      filters=" C " kernel=3 nobias\n" \
+    "layer" N ".1.bn2          batchnorm torch\n" \
+    "layer" N ".1              add       in=layer" N ".1.bn2,layer" N ".0 relu tap=layer" N "\n"
+
+#define RESNET18_BODY(STEM)  \
+    "layer1.0.conv1        conv      filters=64 kernel=3 nobias\n" \
+    "layer1.0.bn1          batchnorm torch relu\n" \
+    "layer1.0.conv2        conv      filters=64 kernel=3 nobias\n" \
+    "layer1.0.bn2          batchnorm torch\n" \
+    "layer1.0              add       in=layer1.0.bn2," STEM " relu\n" \
+    "layer1.1.conv1        conv      filters=64 kernel=3 nobias\n" \
+    "layer1.1.bn1          batchnorm torch relu\n" \
+    "layer1.1.conv2        conv      filters=64 kernel=3 nobias\n" \
+    "layer1.1.bn2          batchnorm torch\n" \
+    "layer1.1              add       in=layer1.1.bn2,layer1.0 relu tap=layer1\n" \
+    RESNET18_DOWN_STAGE("2", "128", "layer1.1") \
+    RESNET18_DOWN_STAGE("3", "256", "layer2.1") \
+    RESNET18_DOWN_STAGE("4", "512", "layer3.1") \
+    "avgpool               gap       tap=avgpool\n"
+
 static const char RESNET18[] =
     "# resnet18: ResNet-18 for 32x32 images (3x3 stem, no max-pool); node names\n"
     "# make the checkpoint's tensor names torchvision's state_dict names\n"
     "conv1                 conv      filters=64 kernel=3 nobias\n"
     "bn1                   batchnorm torch relu tap=stem\n"
-    "layer1.0.conv1        conv      filters=64 kernel=3 nobias\n"
-    "layer1.0.bn1          batchnorm torch relu\n"
-    "layer1.0.conv2        conv      filters=64 kernel=3 nobias\n"
-    "layer1.0.bn2          batchnorm torch\n"
-    "layer1.0              add       in=layer1.0.bn2,bn1 relu\n"
-    "layer1.1.conv1        conv      filters=64 kernel=3 nobias\n"
-    "layer1.1.bn1          batchnorm torch relu\n"
-    "layer1.1.conv2        conv      filters=64 kernel=3 nobias\n"
-    "layer1.1.bn2          batchnorm torch\n"
-    "layer1.1              add       in=layer1.1.bn2,layer1.0 relu tap=layer1\n"
-    "layer2.0.conv1        conv      filters=128 kernel=3 stride=2 nobias\n"
-    "layer2.0.bn1          batchnorm torch relu\n"
-    "layer2.0.conv2        conv      filters=128 kernel=3 nobias\n"
-    "layer2.0.bn2          batchnorm torch\n"
-    "layer2.0.downsample.0 conv      filters=128 kernel=1 stride=2 nobias in=layer1.1\n"
-    "layer2.0.downsample.1 batchnorm torch\n"
-    "layer2.0              add       in=layer2.0.bn2,layer2.0.downsample.1 relu\n"
-    "layer2.1.conv1        conv      filters=128 kernel=3 nobias\n"
-    "layer2.1.bn1          batchnorm torch relu\n"
-    "layer2.1.conv2        conv      filters=128 kernel=3 nobias\n"
-    "layer2.1.bn2          batchnorm torch\n"
-    "layer2.1              add       in=layer2.1.bn2,layer2.0 relu tap=layer2\n"
-    "layer3.0.conv1        conv      filters=256 kernel=3 stride=2 nobias\n"
-    "layer3.0.bn1          batchnorm torch relu\n"
-    "layer3.0.conv2        conv      filters=256 kernel=3 nobias\n"
-    "layer3.0.bn2          batchnorm torch\n"
-    "layer3.0.downsample.0 conv      filters=256 kernel=1 stride=2 nobias in=layer2.1\n"
-    "layer3.0.downsample.1 batchnorm torch\n"
-    "layer3.0              add       in=layer3.0.bn2,layer3.0.downsample.1 relu\n"
-    "layer3.1.conv1        conv      filters=256 kernel=3 nobias\n"
-    "layer3.1.bn1          batchnorm torch relu\n"
-    "layer3.1.conv2        conv      filters=256 kernel=3 nobias\n"
-    "layer3.1.bn2          batchnorm torch\n"
-    "layer3.1              add       in=layer3.1.bn2,layer3.0 relu tap=layer3\n"
-    "layer4.0.conv1        conv      filters=512 kernel=3 stride=2 nobias\n"
-    "layer4.0.bn1          batchnorm torch relu\n"
-    "layer4.0.conv2        conv      filters=512 kernel=3 nobias\n"
-    "layer4.0.bn2          batchnorm torch\n"
-    "layer4.0.downsample.0 conv      filters=512 kernel=1 stride=2 nobias in=layer3.1\n"
-    "layer4.0.downsample.1 batchnorm torch\n"
-    "layer4.0              add       in=layer4.0.bn2,layer4.0.downsample.1 relu\n"
-    "layer4.1.conv1        conv      filters=512 kernel=3 nobias\n"
-    "layer4.1.bn1          batchnorm torch relu\n"
-    "layer4.1.conv2        conv      filters=512 kernel=3 nobias\n"
-    "layer4.1.bn2          batchnorm torch\n"
-    "layer4.1              add       in=layer4.1.bn2,layer4.0 relu tap=layer4\n"
-    "avgpool               gap       tap=avgpool\n"
+    RESNET18_BODY("bn1")
     "fc                    dense     units=10\n";
 
 static const char RESNET18_IMAGENET[] =
@@ -99,54 +88,11 @@ static const char RESNET18_IMAGENET[] =
     "conv1                 conv      filters=64 kernel=7 stride=2 nobias\n"
     "bn1                   batchnorm torch relu\n"
     "maxpool               maxpool   kernel=3 stride=2 pad=1 tap=stem\n"
-    "layer1.0.conv1        conv      filters=64 kernel=3 nobias\n"
-    "layer1.0.bn1          batchnorm torch relu\n"
-    "layer1.0.conv2        conv      filters=64 kernel=3 nobias\n"
-    "layer1.0.bn2          batchnorm torch\n"
-    "layer1.0              add       in=layer1.0.bn2,maxpool relu\n"
-    "layer1.1.conv1        conv      filters=64 kernel=3 nobias\n"
-    "layer1.1.bn1          batchnorm torch relu\n"
-    "layer1.1.conv2        conv      filters=64 kernel=3 nobias\n"
-    "layer1.1.bn2          batchnorm torch\n"
-    "layer1.1              add       in=layer1.1.bn2,layer1.0 relu tap=layer1\n"
-    "layer2.0.conv1        conv      filters=128 kernel=3 stride=2 nobias\n"
-    "layer2.0.bn1          batchnorm torch relu\n"
-    "layer2.0.conv2        conv      filters=128 kernel=3 nobias\n"
-    "layer2.0.bn2          batchnorm torch\n"
-    "layer2.0.downsample.0 conv      filters=128 kernel=1 stride=2 nobias in=layer1.1\n"
-    "layer2.0.downsample.1 batchnorm torch\n"
-    "layer2.0              add       in=layer2.0.bn2,layer2.0.downsample.1 relu\n"
-    "layer2.1.conv1        conv      filters=128 kernel=3 nobias\n"
-    "layer2.1.bn1          batchnorm torch relu\n"
-    "layer2.1.conv2        conv      filters=128 kernel=3 nobias\n"
-    "layer2.1.bn2          batchnorm torch\n"
-    "layer2.1              add       in=layer2.1.bn2,layer2.0 relu tap=layer2\n"
-    "layer3.0.conv1        conv      filters=256 kernel=3 stride=2 nobias\n"
-    "layer3.0.bn1          batchnorm torch relu\n"
-    "layer3.0.conv2        conv      filters=256 kernel=3 nobias\n"
-    "layer3.0.bn2          batchnorm torch\n"
-    "layer3.0.downsample.0 conv      filters=256 kernel=1 stride=2 nobias in=layer2.1\n"
-    "layer3.0.downsample.1 batchnorm torch\n"
-    "layer3.0              add       in=layer3.0.bn2,layer3.0.downsample.1 relu\n"
-    "layer3.1.conv1        conv      filters=256 kernel=3 nobias\n"
-    "layer3.1.bn1          batchnorm torch relu\n"
-    "layer3.1.conv2        conv      filters=256 kernel=3 nobias\n"
-    "layer3.1.bn2          batchnorm torch\n"
-    "layer3.1              add       in=layer3.1.bn2,layer3.0 relu tap=layer3\n"
-    "layer4.0.conv1        conv      filters=512 kernel=3 stride=2 nobias\n"
-    "layer4.0.bn1          batchnorm torch relu\n"
-    "layer4.0.conv2        conv      filters=512 kernel=3 nobias\n"
-    "layer4.0.bn2          batchnorm torch\n"
-    "layer4.0.downsample.0 conv      filters=512 kernel=1 stride=2 nobias in=layer3.1\n"
-    "layer4.0.downsample.1 batchnorm torch\n"
-    "layer4.0              add       in=layer4.0.bn2,layer4.0.downsample.1 relu\n"
-    "layer4.1.conv1        conv      filters=512 kernel=3 nobias\n"
-    "layer4.1.bn1          batchnorm torch relu\n"
-    "layer4.1.conv2        conv      filters=512 kernel=3 nobias\n"
-    "layer4.1.bn2          batchnorm torch\n"
-    "layer4.1              add       in=layer4.1.bn2,layer4.0 relu tap=layer4\n"
-    "avgpool               gap       tap=avgpool\n"
+    RESNET18_BODY("maxpool")
     "fc                    dense     units=1000\n";
+
+#undef RESNET18_BODY
+#undef RESNET18_DOWN_STAGE
 
 /* The probe's RankNet head, on feature vectors. */
 static const char RANKNET_HEAD[] =

@@ -169,7 +169,7 @@ static void config_seed_cnn(StudyConfig *c) {
  * an Intel Xeon; a linear head costs well under a second per cell, so the
  * probe's share is the feature passes (7 levels x 2,000 images per network
  * and family). */
-enum { QUICK_EPOCHS = 5, QUICK_TRAIN_LIMIT = 0 };
+enum { QUICK_EPOCHS = 3, QUICK_TRAIN_LIMIT = 0 };
 void study_config_quick(StudyConfig *c) {
     config_common(c);
     snprintf(c->profile, sizeof c->profile, "quick");
@@ -503,9 +503,11 @@ static int get_count(const cJSON *o, const char *key, ProbeCount *k) {
     return 0;
 }
 
-/* Reads a finished importance cell: as read_cell. */
-static int read_imp(const StudyConfig *c, int seed, const Task *t) {
-    ImpCell *x = t->imp;
+/* Opens task t's cell file. Returns 1 with *out its JSON when it is there
+ * and was made with the current settings (the caller deletes *out), 0 when
+ * absent, 2 when stale (unreadable, not JSON or other settings). */
+static int open_cell(const StudyConfig *c, int seed, const Task *t, cJSON **out) {
+    *out = NULL;
     char *path = cell_path(c, seed, t);
     uint8_t *text = NULL;
     size_t len;
@@ -519,12 +521,25 @@ static int read_imp(const StudyConfig *c, int seed, const Task *t) {
     char settings[1024];
     cell_settings(c, t, settings, sizeof settings);
     const cJSON *s = cJSON_GetObjectItemCaseSensitive(o, "settings");
+    if (!o || !cJSON_IsString(s) || strcmp(s->valuestring, settings) != 0) {
+        cJSON_Delete(o);
+        return 2;
+    }
+    *out = o;
+    return 1;
+}
+
+/* Reads a finished importance cell: as read_cell. */
+static int read_imp(const StudyConfig *c, int seed, const Task *t) {
+    ImpCell *x = t->imp;
+    cJSON *o;
+    int r = open_cell(c, seed, t, &o);
+    if (r != 1) return r;
     const cJSON *w = cJSON_GetObjectItemCaseSensitive(o, "accuracy_without");
     const cJSON *hex = cJSON_GetObjectItemCaseSensitive(o, "outcome");
     imp_free(x);
     int n = cJSON_GetArraySize(w);
-    int bad = !o || !cJSON_IsString(s) || strcmp(s->valuestring, settings) != 0 ||
-              !cJSON_IsArray(w) || n < 2 || n > STUDY_TAPS || json_get_int(o, "dim", &x->f.dim) ||
+    int bad = !cJSON_IsArray(w) || n < 2 || n > STUDY_TAPS || json_get_int(o, "dim", &x->f.dim) ||
               json_get_int(o, "pairs_test", &x->f.pairs_test) || x->f.pairs_test < 0 ||
               x->f.pairs_test > (1 << 24) ||
               json_get_number_or_null(o, "accuracy_all", &x->f.acc_all) ||
@@ -554,26 +569,15 @@ static int read_imp(const StudyConfig *c, int seed, const Task *t) {
 static int read_cell(const StudyConfig *c, int seed, const Task *t) {
     if (t->imp) return read_imp(c, seed, t);
     Cell *x = t->cell;
-    char *path = cell_path(c, seed, t);
-    uint8_t *text = NULL;
-    size_t len;
-    int found = path_exists(path);
-    int ok = found && file_read_all(path, &text, &len, NULL) == 0;
-    free(path);
-    if (!found) return 0;
-    if (!ok) return 2;
-    cJSON *o = cJSON_Parse((const char *)text);
-    free(text);
-    char settings[1024];
-    cell_settings(c, t, settings, sizeof settings);
-    const cJSON *s = cJSON_GetObjectItemCaseSensitive(o, "settings");
+    cJSON *o;
+    int r = open_cell(c, seed, t, &o);
+    if (r != 1) return r;
     const cJSON *th = cJSON_GetObjectItemCaseSensitive(o, "threshold75");
     const cJSON *w = cJSON_GetObjectItemCaseSensitive(th, "where");
     const cJSON *g = cJSON_GetObjectItemCaseSensitive(o, "by_gap");
     const cJSON *hex = cJSON_GetObjectItemCaseSensitive(o, "outcome");
     cell_free(x);
-    int bad = !o || !cJSON_IsString(s) || strcmp(s->valuestring, settings) != 0 ||
-              json_get_int(o, "dim", &x->dim) ||
+    int bad = json_get_int(o, "dim", &x->dim) ||
               json_get_number_or_null(o, "accuracy", &x->accuracy) ||
               get_pair(cJSON_GetObjectItemCaseSensitive(o, "accuracy_ci95"), &x->acc_lo,
                        &x->acc_hi) ||
