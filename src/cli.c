@@ -2,6 +2,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
 
+#include "arch.h"
 #include "common.h"
 #include "device/device.h"
 
@@ -181,4 +182,19 @@ void cli_apply_threads(const GlobalOpts *g) {
 #else
     (void)g;
 #endif
+}
+
+int cli_arch_flag(const char *cmd, const char *spec, char *out, size_t len) {
+    Arch a;
+    Err e;
+    int too_long = out && strlen(spec) >= len;
+    int rc = too_long ? ARCH_NOT_FOUND : arch_load(&a, spec, &e);
+    if (too_long) err_set(&e, "--arch: path too long");
+    if (rc != ARCH_NOT_FOUND) arch_free(&a);
+    if (rc == 0) {
+        if (out) snprintf(out, len, "%s", spec);
+        return 0;
+    }
+    fprintf(stderr, "augprobe %s: %s%s\n", cmd, rc == -1 ? "--arch: " : "", e.msg);
+    return rc == ARCH_NOT_FOUND ? EXIT_USAGE : EXIT_FAIL;
 }

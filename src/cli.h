@@ -74,6 +74,13 @@ int cli_usage_error(const char *usage);
  * cli_usage_error. A result >= 0 is the command's exit code. */
 int cli_global_result(int r, const char *usage);
 
+/* --arch NAME|FILE, checked when parsed (the network text loads and is
+ * valid) and, when out is not NULL, copied into out[len]. Returns 0, or
+ * after one printed line "augprobe CMD: ..." the exit code: EXIT_USAGE when
+ * spec is neither a built-in name nor a file (or longer than out),
+ * EXIT_FAIL when the file cannot be read or has an error. */
+int cli_arch_flag(const char *cmd, const char *spec, char *out, size_t len);
+
 /* Applies --threads to OpenMP. */
 void cli_apply_threads(const GlobalOpts *g);
 

@@ -142,19 +142,6 @@ static Net *probe_trunk(const char *model, const char *arch, int size, int threa
     return net;
 }
 
-/* --arch NAME|FILE, checked now: 0, or the exit code (EXIT_USAGE: neither
- * a built-in name nor a file; EXIT_FAIL: a file that cannot be read or has
- * an error), the line printed. */
-static int arch_flag(const char *spec) {
-    Arch a;
-    Err e;
-    int rc = arch_load(&a, spec, &e);
-    if (rc != ARCH_NOT_FOUND) arch_free(&a);
-    if (rc == 0) return 0;
-    fprintf(stderr, "augprobe probe: %s%s\n", rc == -1 ? "--arch: " : "", e.msg);
-    return rc == ARCH_NOT_FOUND ? EXIT_USAGE : EXIT_FAIL;
-}
-
 /* --layer LABEL naming a tap (tap=LABEL) rather than a layer: the tap's
  * node into c->layer, and (unless --pool was given) avg for a spatial one.
  * A layer name is left as it is. */
@@ -279,7 +266,7 @@ int cmd_probe(int argc, char **argv, GlobalOpts *g) {
             out_dir = optarg;
             break;
         case OPT_ARCH: {
-            int r = arch_flag(optarg);
+            int r = cli_arch_flag("probe", optarg, NULL, 0);
             if (r) return r == EXIT_USAGE ? usage_error() : r;
             arch = optarg;
             break;

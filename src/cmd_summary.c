@@ -28,6 +28,8 @@ int cmd_summary(int argc, char **argv, GlobalOpts *g) {
     int c;
     while ((c = getopt_long(argc, argv, CLI_OPTSTRING(""), opts, NULL)) != -1) {
         if (c == OPT_ARCH) {
+            int r = cli_arch_flag("summary", optarg, NULL, 0);
+            if (r) return r == EXIT_USAGE ? cli_usage_error(use) : r;
             arch = optarg;
             continue;
         }

@@ -72,23 +72,6 @@ typedef struct TrainFlagsSet {
     int epochs, aug, batch, lr, lr_schedule, limit, eval_limit, seed, threads, kernels, arch;
 } TrainFlagsSet;
 
-/* --arch NAME|FILE, checked now and copied into out: 0, or the exit code
- * (2: neither a name nor a file, or too long; 1: a file that cannot be
- * read or has an error), the line printed. */
-static int arch_flag(const char *cmd, const char *spec, char *out, size_t len) {
-    Arch a;
-    Err e;
-    int rc = strlen(spec) < len ? arch_load(&a, spec, &e) : ARCH_NOT_FOUND;
-    if (strlen(spec) >= len) err_set(&e, "--arch: path too long");
-    if (rc != ARCH_NOT_FOUND) arch_free(&a);
-    if (rc == 0) {
-        snprintf(out, len, "%s", spec);
-        return 0;
-    }
-    fprintf(stderr, "augprobe %s: %s%s\n", cmd, rc == -1 ? "--arch: " : "", e.msg);
-    return rc == ARCH_NOT_FOUND ? EXIT_USAGE : EXIT_FAIL;
-}
-
 static int check_kernels_flag(const char *cmd, const char *name) {
     if (!strcmp(name, "auto") || kernels_by_name(name)) return 0;
     fprintf(stderr, "augprobe %s: --kernels: '%s' is unknown or not supported here (compiled: %s)\n",
@@ -117,20 +100,10 @@ static int merge_resume(TrainConfig *cfg, const TrainFlagsSet *set, const char *
                      (set->lr_schedule ? TRAIN_CFG_LR_SCHEDULE : 0) |
                      (set->limit ? TRAIN_CFG_LIMIT : 0) |
                      (set->eval_limit ? TRAIN_CFG_EVAL_LIMIT : 0) |
-                     (set->seed ? TRAIN_CFG_SEED : 0) | (set->arch ? TRAIN_CFG_ARCH : 0);
-    if (train_config_check(cfg, &st, given, ckpt, &e)) {
+                     (set->seed ? TRAIN_CFG_SEED : 0) | (set->arch ? TRAIN_CFG_ARCH : 0) |
+                     (set->epochs ? TRAIN_CFG_EPOCHS : 0);
+    if (train_config_check(cfg, &st, done, given, ckpt, &e)) {
         fprintf(stderr, "augprobe train: %s\n", e.msg);
-        return -1;
-    }
-    if (set->epochs && cfg->epochs < done) {
-        fprintf(stderr, "augprobe train: --epochs %d is less than the %d epochs already done (%s)\n",
-                cfg->epochs, done, ckpt);
-        return -1;
-    }
-    if (set->epochs && st.lr_cosine && cfg->epochs != st.epochs) {
-        fprintf(stderr, "augprobe train: --epochs %d conflicts with the checkpoint's %d: its "
-                        "cosine learning-rate schedule spans %d epochs (%s)\n",
-                cfg->epochs, st.epochs, st.epochs, ckpt);
         return -1;
     }
     int epochs = set->epochs ? cfg->epochs : st.epochs;
@@ -276,7 +249,7 @@ int cmd_train(int argc, char **argv, GlobalOpts *g) {
             cfg.resume = 1;
             break;
         case OPT_ARCH:
-            if ((r = arch_flag("train", optarg, cfg.arch, sizeof cfg.arch)) == EXIT_FAIL)
+            if ((r = cli_arch_flag("train", optarg, cfg.arch, sizeof cfg.arch)) == EXIT_FAIL)
                 return EXIT_FAIL;
             r = r ? -1 : 0; /* a usage error */
             set.arch = 1;
@@ -405,7 +378,7 @@ int cmd_eval(int argc, char **argv, GlobalOpts *g) {
             kernels = optarg;
             break;
         case OPT_ARCH:
-            if ((r = arch_flag("eval", optarg, arch, sizeof arch)) == EXIT_FAIL) return EXIT_FAIL;
+            if ((r = cli_arch_flag("eval", optarg, arch, sizeof arch)) == EXIT_FAIL) return EXIT_FAIL;
             r = r ? -1 : 0; /* a usage error */
             break;
         default:

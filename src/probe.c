@@ -548,20 +548,34 @@ static float *train_linear(const ProbeConfig *c, const ProbeFeatures *train,
                            const ProbePairs *pairs, int *order, int m, double *loss_out) {
     const int D = train->dim, B = c->batch;
     const long rows = (long)train->n_levels * train->n_images;
-    /* 1 / sd of every feature (0 for a constant one: it cannot rank) */
+    /* 1 / sd of every feature (0 for a constant one: it cannot rank). The
+     * sums run over rows in order for each feature (the same bits at any
+     * thread count), a block of features per thread walking the rows, so
+     * memory is read along rows, not down columns. */
     float *inv_sd = xmalloc(sizeof(float) * (size_t)D);
+    enum { COLS = 64 };
 #pragma omp parallel for schedule(static)
-    for (int j = 0; j < D; j++) {
-        double s = 0, q = 0;
-        for (long k = 0; k < rows; k++) s += train->x[(size_t)k * D + j];
-        double mean = s / rows;
+    for (int j0 = 0; j0 < D; j0 += COLS) {
+        int nj = D - j0 < COLS ? D - j0 : COLS;
+        double s[COLS] = {0}, q[COLS] = {0}, mean[COLS];
         for (long k = 0; k < rows; k++) {
-            double u = train->x[(size_t)k * D + j] - mean;
-            q += u * u;
+            const float *x = train->x + (size_t)k * D + j0;
+            for (int j = 0; j < nj; j++) s[j] += x[j];
         }
-        double sd = sqrt(q / rows);
-        inv_sd[j] = sd > 1e-12 * (1 + fabs(mean)) ? (float)(1.0 / sd) : 0.0f;
-        if (c->drop && c->drop[j]) inv_sd[j] = 0.0f; /* z_j = 0: v_j gets no gradient */
+        for (int j = 0; j < nj; j++) mean[j] = s[j] / rows;
+        for (long k = 0; k < rows; k++) {
+            const float *x = train->x + (size_t)k * D + j0;
+            for (int j = 0; j < nj; j++) {
+                double u = x[j] - mean[j];
+                q[j] += u * u;
+            }
+        }
+        for (int j = 0; j < nj; j++) {
+            double sd = sqrt(q[j] / rows);
+            inv_sd[j0 + j] = sd > 1e-12 * (1 + fabs(mean[j])) ? (float)(1.0 / sd) : 0.0f;
+            /* z_j = 0: v_j gets no gradient */
+            if (c->drop && c->drop[j0 + j]) inv_sd[j0 + j] = 0.0f;
+        }
     }
     float *v = xcalloc((size_t)D, sizeof(float)), *grad = xmalloc(sizeof(float) * (size_t)D);
     float *dz = xalloc_floats((size_t)B * D); /* standardised differences of a batch */
@@ -595,11 +609,18 @@ static float *train_linear(const ProbeConfig *c, const ProbeFeatures *train,
             }
             double batch_loss = 0; /* summed in order: the same bits at any thread count */
             for (int i = 0; i < nb; i++) batch_loss += pair_loss[i];
+            /* grad_j = sum over the batch's pairs i, in order, of g_i dz_ij;
+             * a block of features per thread walks the pairs' rows */
 #pragma omp parallel for schedule(static)
-            for (int j = 0; j < D; j++) {
-                double s = 0;
-                for (int i = 0; i < nb; i++) s += (double)g[i] * dz[(size_t)i * D + j];
-                grad[j] = (float)(s + PROBE_LINEAR_L2 * v[j]);
+            for (int j0 = 0; j0 < D; j0 += COLS) {
+                int nj = D - j0 < COLS ? D - j0 : COLS;
+                double s[COLS] = {0};
+                for (int i = 0; i < nb; i++) {
+                    const float *z = dz + (size_t)i * D + j0;
+                    for (int j = 0; j < nj; j++) s[j] += (double)g[i] * z[j];
+                }
+                for (int j = 0; j < nj; j++)
+                    grad[j0 + j] = (float)(s[j] + PROBE_LINEAR_L2 * v[j0 + j]);
             }
             adam_step(&opt, v, grad);
             loss_sum += batch_loss;

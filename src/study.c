@@ -169,7 +169,7 @@ static void config_seed_cnn(StudyConfig *c) {
  * an Intel Xeon; a linear head costs well under a second per cell, so the
  * probe's share is the feature passes (7 levels x 2,000 images per network
  * and family). */
-enum { QUICK_EPOCHS = 3, QUICK_TRAIN_LIMIT = 0 };
+enum { QUICK_EPOCHS = 4, QUICK_TRAIN_LIMIT = 0 };
 void study_config_quick(StudyConfig *c) {
     config_common(c);
     snprintf(c->profile, sizeof c->profile, "quick");
@@ -650,14 +650,6 @@ static void train_config(const StudyConfig *c, int seed, int net, const char *di
     tc->quiet = c->quiet;
 }
 
-static int same_aug(const char *a, const char *b) {
-    AugSpec sa, sb;
-    char ta[256] = "?a", tb[256] = "?b";
-    if (aug_parse(&sa, a, NULL) == 0) aug_format(&sa, ta, sizeof ta);
-    if (aug_parse(&sb, b, NULL) == 0) aug_format(&sb, tb, sizeof tb);
-    return strcmp(ta, tb) == 0;
-}
-
 /* Makes sure seed<s>/<net> holds a network trained as c asks: reused when
  * complete, resumed from its checkpoint when not, trained otherwise. A run
  * made with other settings is an error (it may have cost hours). */
@@ -676,18 +668,22 @@ static int ensure_trained(const StudyConfig *c, const Cifar10 *data, int seed, i
             rc = -1;
             goto out;
         }
-        const char *what = !same_aug(stored.aug, tc.aug)         ? "augmentation"
-                           : stored.limit != tc.limit             ? "--train-limit"
-                           : stored.eval_limit != tc.eval_limit   ? "--eval-limit"
-                           : stored.seed != tc.seed               ? "seed"
-                           : stored.split_seed != tc.split_seed   ? "split seed (--seed)"
-                           : stored.batch != tc.batch             ? "batch"
-                           : strcmp(stored.arch[0] ? stored.arch : "seed_cnn",
-                                    tc.arch[0] ? tc.arch : "seed_cnn") ? "network (--arch)"
-                           : stored.lr_cosine != tc.lr_cosine     ? "learning-rate schedule"
-                           : done > tc.epochs                     ? "--epochs"
-                           : tc.lr_cosine && stored.epochs != tc.epochs ? "--epochs (cosine schedule)"
-                                                                  : NULL;
+        const char *what;
+        switch (train_config_diff(&tc, &stored, done, TRAIN_CFG_ALL)) {
+        case 0: what = NULL; break;
+        case TRAIN_CFG_AUG: what = "augmentation"; break;
+        case TRAIN_CFG_LIMIT: what = "--train-limit"; break;
+        case TRAIN_CFG_EVAL_LIMIT: what = "--eval-limit"; break;
+        case TRAIN_CFG_SEED: what = "seed"; break;
+        case TRAIN_CFG_SPLIT_SEED: what = "split seed (--seed)"; break;
+        case TRAIN_CFG_BATCH: what = "batch"; break;
+        case TRAIN_CFG_ARCH: what = "network (--arch)"; break;
+        case TRAIN_CFG_LR_SCHEDULE: what = "learning-rate schedule"; break;
+        case TRAIN_CFG_EPOCHS:
+            what = done > tc.epochs ? "--epochs" : "--epochs (cosine schedule)";
+            break;
+        default: what = "training setting (learning rate or evaluation batch)"; break;
+        }
         if (what) {
             rc = err_set(e, "%s: a network trained with another %s is there; use another --out "
                             "or remove it", dir, what);

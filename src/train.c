@@ -274,51 +274,83 @@ done:
     return rc;
 }
 
-int train_config_check(const TrainConfig *want, const TrainConfig *got, unsigned which,
-                       const char *path, Err *e) {
-    if (which & TRAIN_CFG_AUG) {
-        AugSpec sa, sb;
-        char ta[256] = "", tb[256] = "";
-        if (aug_parse(&sa, want->aug, NULL) == 0) aug_format(&sa, ta, sizeof ta);
-        if (aug_parse(&sb, got->aug, NULL) == 0) aug_format(&sb, tb, sizeof tb);
-        if (strcmp(ta, tb))
-            return err_set(e, "--aug '%s' conflicts with the checkpoint's '%s' (%s)",
-                           want->aug[0] ? want->aug : "none", got->aug[0] ? got->aug : "none",
-                           path);
-    }
-#define DIFFERS(bit, field) ((which & (bit)) && want->field != got->field)
-    if (DIFFERS(TRAIN_CFG_BATCH, batch))
+static int same_aug_text(const char *a, const char *b) {
+    AugSpec sa, sb;
+    char ta[256] = "", tb[256] = "";
+    if (aug_parse(&sa, a, NULL) == 0) aug_format(&sa, ta, sizeof ta);
+    if (aug_parse(&sb, b, NULL) == 0) aug_format(&sb, tb, sizeof tb);
+    return strcmp(ta, tb) == 0;
+}
+
+static const char *arch_or_seed(const TrainConfig *c) { return c->arch[0] ? c->arch : "seed_cnn"; }
+
+unsigned train_config_diff(const TrainConfig *want, const TrainConfig *got, int epochs_done,
+                           unsigned which) {
+    const unsigned differs[] = {
+        TRAIN_CFG_AUG * !same_aug_text(want->aug, got->aug),
+        TRAIN_CFG_BATCH * (want->batch != got->batch),
+        TRAIN_CFG_EVAL_BATCH * (want->eval_batch != got->eval_batch),
+        TRAIN_CFG_LIMIT * (want->limit != got->limit),
+        TRAIN_CFG_EVAL_LIMIT * (want->eval_limit != got->eval_limit),
+        TRAIN_CFG_LR * (want->lr != got->lr),
+        TRAIN_CFG_LR_SCHEDULE * (want->lr_cosine != got->lr_cosine),
+        TRAIN_CFG_SEED * (want->seed != got->seed),
+        TRAIN_CFG_SPLIT_SEED * (want->split_seed != got->split_seed),
+        TRAIN_CFG_ARCH * (strcmp(arch_or_seed(want), arch_or_seed(got)) != 0),
+        /* the annealed rate depends on the run's length: a cosine run keeps it */
+        TRAIN_CFG_EPOCHS * (want->epochs < epochs_done ||
+                            (want->lr_cosine && want->epochs != got->epochs)),
+    };
+    for (size_t i = 0; i < sizeof differs / sizeof differs[0]; i++)
+        if (differs[i] & which) return differs[i];
+    return 0;
+}
+
+int train_config_check(const TrainConfig *want, const TrainConfig *got, int epochs_done,
+                       unsigned which, const char *path, Err *e) {
+    switch (train_config_diff(want, got, epochs_done, which)) {
+    case 0: return 0;
+    case TRAIN_CFG_AUG:
+        return err_set(e, "--aug '%s' conflicts with the checkpoint's '%s' (%s)",
+                       want->aug[0] ? want->aug : "none", got->aug[0] ? got->aug : "none",
+                       path);
+    case TRAIN_CFG_BATCH:
         return err_set(e, "--batch %d conflicts with the checkpoint's %d (%s)", want->batch,
                        got->batch, path);
-    if (DIFFERS(TRAIN_CFG_EVAL_BATCH, eval_batch))
+    case TRAIN_CFG_EVAL_BATCH:
         return err_set(e, "eval batch %d conflicts with the checkpoint's %d (%s)",
                        want->eval_batch, got->eval_batch, path);
-    if (DIFFERS(TRAIN_CFG_LIMIT, limit))
+    case TRAIN_CFG_LIMIT:
         return err_set(e, "--limit %d conflicts with the checkpoint's %d (%s)", want->limit,
                        got->limit, path);
-    if (DIFFERS(TRAIN_CFG_EVAL_LIMIT, eval_limit))
+    case TRAIN_CFG_EVAL_LIMIT:
         return err_set(e, "--eval-limit %d conflicts with the checkpoint's %d (%s)",
                        want->eval_limit, got->eval_limit, path);
-    if (DIFFERS(TRAIN_CFG_LR, lr))
+    case TRAIN_CFG_LR:
         return err_set(e, "--lr %g conflicts with the checkpoint's %g (%s)", (double)want->lr,
                        (double)got->lr, path);
-    if (DIFFERS(TRAIN_CFG_LR_SCHEDULE, lr_cosine))
+    case TRAIN_CFG_LR_SCHEDULE:
         return err_set(e, "--lr-schedule %s conflicts with the checkpoint's %s (%s)",
                        train_lr_schedule_name(want->lr_cosine),
                        train_lr_schedule_name(got->lr_cosine), path);
-    if (DIFFERS(TRAIN_CFG_SEED, seed))
+    case TRAIN_CFG_SEED:
         return err_set(e, "--seed %llu conflicts with the checkpoint's %llu (%s)",
                        (unsigned long long)want->seed, (unsigned long long)got->seed, path);
-    if (DIFFERS(TRAIN_CFG_SPLIT_SEED, split_seed))
+    case TRAIN_CFG_SPLIT_SEED:
         return err_set(e, "split seed %llu conflicts with the checkpoint's %llu (%s)",
                        (unsigned long long)want->split_seed,
                        (unsigned long long)got->split_seed, path);
-#undef DIFFERS
-    const char *wa = want->arch[0] ? want->arch : "seed_cnn";
-    const char *ga = got->arch[0] ? got->arch : "seed_cnn";
-    if ((which & TRAIN_CFG_ARCH) && strcmp(wa, ga))
-        return err_set(e, "--arch %s conflicts with the checkpoint's %s (%s)", wa, ga, path);
-    return 0;
+    case TRAIN_CFG_ARCH:
+        return err_set(e, "--arch %s conflicts with the checkpoint's %s (%s)",
+                       arch_or_seed(want), arch_or_seed(got), path);
+    default: /* TRAIN_CFG_EPOCHS */
+        if (want->epochs < epochs_done)
+            return err_set(e, "--epochs %d is less than the %d epochs already done (%s)",
+                           want->epochs, epochs_done, path);
+        return err_set(e, "--epochs %d conflicts with the checkpoint's %d: its cosine "
+                          "learning-rate schedule spans %d epochs (%s)",
+                       want->epochs, got->epochs, got->epochs, path);
+    }
 }
 
 uint64_t train_split_seed(const CheckpointMeta *meta, uint64_t fallback) {
@@ -330,21 +362,6 @@ uint64_t train_split_seed(const CheckpointMeta *meta, uint64_t fallback) {
     }
     cJSON_Delete(o);
     return seed;
-}
-
-/* The fields that define a run must match the checkpoint's on resume. */
-static int check_resume_config(const TrainConfig *want, const TrainConfig *got,
-                               const char *path, int epochs_done, Err *e) {
-    if (train_config_check(want, got, TRAIN_CFG_ALL, path, e)) return -1;
-    if (want->epochs < epochs_done)
-        return err_set(e, "--epochs %d is less than the %d epochs already done (%s)",
-                       want->epochs, epochs_done, path);
-    /* the annealed rate depends on the run's length: extending changes it */
-    if (want->lr_cosine && want->epochs != got->epochs)
-        return err_set(e, "--epochs %d conflicts with the checkpoint's %d: its cosine "
-                          "learning-rate schedule spans %d epochs (%s)",
-                       want->epochs, got->epochs, got->epochs, path);
-    return 0;
 }
 
 const char *train_lr_schedule_name(int lr_cosine) { return lr_cosine ? "cosine" : "constant"; }
@@ -677,7 +694,7 @@ static int resume_from_checkpoint(Run *r, Err *e) {
         return err_set(e, "%s: no checkpoint to resume from", r->ckpt_path);
     if (checkpoint_load(r->ckpt_path, r->net, &r->opt, &rng, &meta, e) ||
         config_from_json(meta.extra, r->ckpt_path, &stored, e) ||
-        check_resume_config(&r->cfg, &stored, r->ckpt_path, meta.epoch, e))
+        train_config_check(&r->cfg, &stored, meta.epoch, TRAIN_CFG_ALL, r->ckpt_path, e))
         return -1;
     Rng want = rng_stream(r->cfg.seed, rng_mix(RNG_TAG_SHUFFLE, (uint64_t)meta.epoch));
     if (memcmp(&want, &rng, sizeof rng) != 0)

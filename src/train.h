@@ -99,14 +99,24 @@ enum {
     TRAIN_CFG_SPLIT_SEED = 1 << 7,
     TRAIN_CFG_ARCH = 1 << 8,
     TRAIN_CFG_LR_SCHEDULE = 1 << 9,
-    TRAIN_CFG_ALL = (1 << 10) - 1,
+    TRAIN_CFG_EPOCHS = 1 << 10, /* may grow, not shrink; not at all when cosine */
+    TRAIN_CFG_ALL = (1 << 11) - 1,
 };
-/* The one check of a config against a checkpoint's: the first of the
- * fields in `which` where want and got differ, as one line naming the
- * flag, both values and path ("--batch 64 conflicts with the checkpoint's
- * 32 (DIR/checkpoint.safetensors)"). 0 when they agree. */
-int train_config_check(const TrainConfig *want, const TrainConfig *got, unsigned which,
-                       const char *path, Err *e);
+/* The one check of a config against a checkpoint's (got, epochs_done of
+ * its epochs done): the first of the fields in `which` where want and got
+ * differ, as one line naming the flag, both values and path ("--batch 64
+ * conflicts with the checkpoint's 32 (DIR/checkpoint.safetensors)"). Epochs
+ * differ when want->epochs < epochs_done, or, under a cosine schedule (whose
+ * rate depends on the run's length), when want->epochs != got->epochs.
+ * 0 when they agree. */
+int train_config_check(const TrainConfig *want, const TrainConfig *got, int epochs_done,
+                       unsigned which, const char *path, Err *e);
+/* The rule train_config_check words: the first TRAIN_CFG_* field of
+ * `which` where want and got differ (in the order aug, batch, eval batch,
+ * limit, eval limit, lr, schedule, seed, split seed, arch, epochs), 0 when
+ * none does; for callers that name the fields by their own flags (study). */
+unsigned train_config_diff(const TrainConfig *want, const TrainConfig *got, int epochs_done,
+                           unsigned which);
 /* The learning rate of the step after `step` steps of a run of `steps`:
  * cfg->lr, or with cfg->lr_cosine lr * (1 + cos(pi * step / steps)) / 2
  * (SGDR's cosine annealing without restarts, from lr at the first step

@@ -271,6 +271,45 @@ TEST(train_lr_schedule_values) {
     CHECK(!strcmp(train_lr_schedule_name(1), "cosine"));
 }
 
+/* The one rule of what a resume may change: each field alone is named by
+ * its bit; the first in the documented order wins; --epochs may grow but
+ * not shrink, and not change at all under a cosine schedule. */
+TEST(train_config_diff_names_the_first_differing_field) {
+    TrainConfig a, b;
+    train_config_default(&a);
+    b = a;
+    CHECK(train_config_diff(&a, &b, 3, TRAIN_CFG_ALL) == 0);
+    snprintf(b.aug, sizeof b.aug, "hflip");
+    CHECK(train_config_diff(&a, &b, 0, TRAIN_CFG_ALL) == TRAIN_CFG_AUG);
+    CHECK(train_config_diff(&a, &b, 0, TRAIN_CFG_ALL & ~TRAIN_CFG_AUG) == 0);
+    b.batch = a.batch + 1;
+    CHECK(train_config_diff(&a, &b, 0, TRAIN_CFG_ALL) == TRAIN_CFG_AUG); /* aug comes first */
+    CHECK(train_config_diff(&a, &b, 0, TRAIN_CFG_ALL & ~TRAIN_CFG_AUG) == TRAIN_CFG_BATCH);
+    b = a;
+    b.seed = a.seed + 1;
+    CHECK(train_config_diff(&a, &b, 0, TRAIN_CFG_ALL) == TRAIN_CFG_SEED);
+    b = a;
+    snprintf(b.arch, sizeof b.arch, "seed_cnn"); /* "" is seed_cnn */
+    CHECK(train_config_diff(&a, &b, 0, TRAIN_CFG_ALL) == 0);
+    snprintf(b.arch, sizeof b.arch, "resnet18");
+    CHECK(train_config_diff(&a, &b, 0, TRAIN_CFG_ALL) == TRAIN_CFG_ARCH);
+    b = a;
+    b.lr_cosine = 1;
+    CHECK(train_config_diff(&a, &b, 0, TRAIN_CFG_ALL) == TRAIN_CFG_LR_SCHEDULE);
+    b = a;
+    a.epochs = 5;
+    b.epochs = 3;
+    CHECK(train_config_diff(&a, &b, 3, TRAIN_CFG_ALL) == 0); /* a constant rate: may grow */
+    CHECK(train_config_diff(&a, &b, 6, TRAIN_CFG_ALL) == TRAIN_CFG_EPOCHS); /* < done */
+    a.lr_cosine = b.lr_cosine = 1;
+    CHECK(train_config_diff(&a, &b, 3, TRAIN_CFG_ALL) == TRAIN_CFG_EPOCHS);
+    CHECK(train_config_diff(&a, &b, 3, TRAIN_CFG_ALL & ~TRAIN_CFG_EPOCHS) == 0);
+    Err e;
+    CHECK(train_config_check(&a, &b, 3, TRAIN_CFG_ALL, "X/checkpoint.safetensors", &e) != 0);
+    CHECK_STR_CONTAINS(e.msg, "--epochs 5 conflicts with the checkpoint's 3: its cosine");
+    CHECK_STR_CONTAINS(e.msg, "(X/checkpoint.safetensors)");
+}
+
 /* A cosine run resumes bit-identically (the rate is a function of the step
  * count), differs from the constant-rate run, records its schedule, and a
  * resume may not change its length or its schedule. */
