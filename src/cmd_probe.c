@@ -126,18 +126,18 @@ static int usage_error(void) {
 /* The frozen trunk, its parameters still zero: --arch's network, else the
  * one the model file records (a file whose header cannot be read, or no
  * file: seed_cnn, so that loading it names the problem), for inputs of
- * size x size (a batch of 128 at 32x32, fewer for larger inputs). Any
- * number of outputs: the probe reads layers, not classes. */
-static Net *probe_trunk(const char *model, const char *arch, int size, int threads, Err *e) {
+ * size x size (a batch of 128 at 32x32, fewer for larger inputs), and its
+ * host memory in *net_bytes (net_memory_bytes). Any number of outputs: the
+ * probe reads layers, not classes. */
+static Net *probe_trunk(const char *model, const char *arch, int size, int threads,
+                        uint64_t *net_bytes, Err *e) {
     Arch a;
-    Err ignored;
-    int rc = arch ? arch_load(&a, arch, e)
-             : model && checkpoint_read_arch(model, &a, &ignored) == 0 ? 0
-                                                                       : arch_load(&a, "seed_cnn", e);
-    if (rc) return NULL;
+    if (train_model_arch(model, arch, &a, e)) return NULL;
     long batch = 128L * CIFAR_H * CIFAR_W / ((long)size * size);
-    Net *net = net_create(&a, size, size, CIFAR_C, batch < 1 ? 1 : batch > 128 ? 128 : (int)batch,
-                          threads > 0 ? threads : 1, e);
+    int max_batch = batch < 1 ? 1 : batch > 128 ? 128 : (int)batch;
+    Net *net = net_memory_bytes(&a, size, size, CIFAR_C, max_batch, 0, net_bytes, e)
+                   ? NULL
+                   : net_create(&a, size, size, CIFAR_C, max_batch, threads > 0 ? threads : 1, e);
     arch_free(&a);
     return net;
 }
@@ -320,8 +320,9 @@ int cmd_probe(int argc, char **argv, GlobalOpts *g) {
 
     int rc = EXIT_FAIL;
     int floor_input = !strcmp(model, "pixels") || !strcmp(model, "stats");
+    uint64_t trunk_bytes = 0;
     Net *trunk = probe_trunk(strcmp(model, "random") && !floor_input ? model : NULL,
-                             floor_input ? NULL : arch, input_size, g->threads, &e);
+                             floor_input ? NULL : arch, input_size, g->threads, &trunk_bytes, &e);
     Cifar10 data;
     memset(&data, 0, sizeof data);
     ProbeResult r;
@@ -334,6 +335,7 @@ int cmd_probe(int argc, char **argv, GlobalOpts *g) {
         c.pool = PROBE_POOL_FLATTEN;
         net_free(trunk);
         trunk = NULL;
+        trunk_bytes = 0;
     }
     if (!floor_input) layer_from_tap(trunk, &c, pool_given);
     int tap = floor_input ? 0 : probe_find_tap(trunk, c.layer, &e);
@@ -356,7 +358,7 @@ int cmd_probe(int argc, char **argv, GlobalOpts *g) {
         goto fail;
     }
     /* and both splits' caches must fit the machine, whatever --max-memory says */
-    if (mem_check_probe(c.layer, max_mb, (uint64_t)need, &e)) goto fail;
+    if (mem_check_probe(c.layer, max_mb, (uint64_t)need, trunk_bytes, &e)) goto fail;
     int is_random = !strcmp(model, "random") || floor_input;
     if (floor_input) {
         /* nothing to load or place */

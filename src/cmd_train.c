@@ -141,19 +141,21 @@ static int merge_resume(TrainConfig *cfg, const TrainFlagsSet *set, const char *
     return 0;
 }
 
-/* Refuses a batch whose memory need (the network at the larger of the
+/* Refuses a batch whose memory need (network a at the larger of the
  * training and evaluation batches, Adam's moments when training, the data
- * set) is over what this machine allows. */
-static int train_memory_check(int batch, int eval_batch, int training, Err *e) {
+ * set) is over what this machine allows, and a's shape errors (net_create's
+ * line). */
+static int train_memory_check(const Arch *a, int batch, int eval_batch, int training, Err *e) {
     int max_batch = batch > eval_batch ? batch : eval_batch;
-    uint64_t net = mem_seed_net_bytes(max_batch, training);
+    uint64_t net;
+    if (net_memory_bytes(a, CIFAR_H, CIFAR_W, CIFAR_C, max_batch, training, &net, e)) return -1;
     uint64_t data = (uint64_t)(CIFAR_TRAIN_ALL + CIFAR_TEST) * CIFAR_RECORD;
-    char flag[32], a[32], b[32], breakdown[160];
+    char flag[32], na[32], nb[32], breakdown[192];
     snprintf(flag, sizeof flag, "--batch %d", batch);
-    mem_format(a, sizeof a, net);
-    mem_format(b, sizeof b, data);
-    snprintf(breakdown, sizeof breakdown, "the network%s at batch %d: %s, CIFAR-10: %s",
-             training ? " and Adam" : "", max_batch, a, b);
+    mem_format(na, sizeof na, net);
+    mem_format(nb, sizeof nb, data);
+    snprintf(breakdown, sizeof breakdown, "%s%s at batch %d: %s, CIFAR-10: %s", a->name,
+             training ? " and Adam" : "", max_batch, na, nb);
     return mem_check(net + data, flag, breakdown, e);
 }
 
@@ -287,7 +289,12 @@ int cmd_train(int argc, char **argv, GlobalOpts *g) {
     /* A batch this machine cannot hold fails now, before anything big is
      * allocated (the network's buffers grow with the batch). */
     Err e;
-    if (train_memory_check(cfg.batch, cfg.eval_batch > 0 ? cfg.eval_batch : 128, 1, &e)) {
+    Arch arch;
+    int mrc = arch_load(&arch, cfg.arch[0] ? cfg.arch : "seed_cnn", &e) ? -1
+              : train_memory_check(&arch, cfg.batch, cfg.eval_batch > 0 ? cfg.eval_batch : 128,
+                                   1, &e);
+    arch_free(&arch);
+    if (mrc) {
         fprintf(stderr, "augprobe train: %s\n", e.msg);
         return EXIT_FAIL;
     }
@@ -398,7 +405,11 @@ int cmd_eval(int argc, char **argv, GlobalOpts *g) {
     }
     cli_apply_threads(g);
     Err e;
-    if (train_memory_check(batch, batch, 0, &e)) {
+    Arch net_arch;
+    int mrc = train_model_arch(model, arch[0] ? arch : NULL, &net_arch, &e) ? -1
+              : train_memory_check(&net_arch, batch, batch, 0, &e);
+    arch_free(&net_arch);
+    if (mrc) {
         fprintf(stderr, "augprobe eval: %s\n", e.msg);
         return EXIT_FAIL;
     }

@@ -57,6 +57,7 @@ static int conv_infer(Layer *L, const Layer *in1, Err *e) {
     L->w = conv_out_size(L->in_w, s->ksize, s->stride);
     L->c = s->units;
     L->n_params = (size_t)s->ksize * s->ksize * L->in_c * s->units + bias_len(L);
+    L->macs = (size_t)s->ksize * s->ksize * L->in_c * s->units * L->h * L->w;
     if (s->stride > 1) L->scratch = (size_t)L->h * L->w * s->ksize * s->ksize * L->in_c;
     return 0;
 }
@@ -306,6 +307,7 @@ static int dense_infer(Layer *L, const Layer *in1, Err *e) {
     (void)in1;
     if (L->spec.units <= 0) return err_set(e, "dense needs units > 0");
     L->n_params = (size_t)L->in_h * L->in_w * L->in_c * L->spec.units + (size_t)L->spec.units;
+    L->macs = L->n_params - (size_t)L->spec.units;
     L->h = L->w = 1, L->c = L->spec.units;
     return 0;
 }

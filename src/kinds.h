@@ -96,7 +96,7 @@ typedef struct KindDef {
     int spatial;       /* the summary prints (None, h, w, c) rather than (None, c) */
     int alias;         /* out is its input's buffer and the gradient stays in place
                           (flatten: NHWC already is (h, w, c) order); no forward/backward */
-    /* Output shape, n_params, n_state and scratch/aux sizes of L from its inputs'
+    /* Output shape, n_params, n_state, scratch/aux sizes and macs of L from its inputs'
      * shapes (already in L->in_h/in_w/in_c; in1: the second input or NULL).
      * -1 with e set (the caller adds the file and line). */
     int (*infer)(struct Layer *L, const struct Layer *in1, Err *e);

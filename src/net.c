@@ -103,19 +103,51 @@ static int plan_backward(Layer *layers, int n) {
     return n_slots;
 }
 
-Net *net_create(const Arch *a, int in_h, int in_w, int in_c, int max_batch, int threads,
-                Err *e) {
+/* The sizes of net_create's buffers besides the per-node ones (Layer.out,
+ * .aux), from its plan. */
+typedef struct Sizes {
+    size_t n_params, n_state;
+    size_t in_size;     /* floats of one input example */
+    size_t max_act;     /* the largest activation of one example (the input's included) */
+    size_t max_scratch; /* the largest im2col scratch of one example (0: none) */
+    int n_gbuf;         /* activation-gradient buffers, of max_act per example each */
+} Sizes;
+
+/* net_create's plan for arch: its nodes with their shapes (returned,
+ * a->n of them) and the buffer sizes. NULL with e set for no nodes, a bad
+ * input shape or batch, or a shape error. One rule for net_create,
+ * net_memory_bytes and net_forward_macs. */
+static Layer *plan_net(const Arch *a, int in_h, int in_w, int in_c, int max_batch, Sizes *s,
+                       Err *e) {
     if (a->n <= 0) return err_set(e, "net %s: no nodes", a->name), NULL;
     if (in_h <= 0 || in_w <= 0 || in_c <= 0 || max_batch <= 0)
         return err_set(e, "net %s: bad input shape %dx%dx%d or batch %d", a->name, in_h, in_w,
                        in_c, max_batch),
                NULL;
     Layer *layers = xcalloc((size_t)a->n, sizeof *layers);
-    size_t n_params, n_state;
-    if (infer_shapes(a, layers, in_h, in_w, in_c, &n_params, &n_state, e)) {
+    if (infer_shapes(a, layers, in_h, in_w, in_c, &s->n_params, &s->n_state, e)) {
         free(layers);
         return NULL;
     }
+    s->in_size = (size_t)in_h * in_w * in_c;
+    s->max_act = s->in_size, s->max_scratch = 0;
+    for (int i = 0; i < a->n; i++) {
+        size_t act = (size_t)layers[i].h * layers[i].w * layers[i].c;
+        if (act > s->max_act) s->max_act = act;
+        if (layers[i].scratch > s->max_scratch) s->max_scratch = layers[i].scratch;
+    }
+    s->n_gbuf = plan_backward(layers, a->n);
+    int adds = 0;
+    for (int i = 0; i < a->n; i++) adds |= layers[i].din_add[0] | layers[i].din_add[1];
+    if (adds) s->n_gbuf += 2; /* what the gradients added into others are written to */
+    return layers;
+}
+
+Net *net_create(const Arch *a, int in_h, int in_w, int in_c, int max_batch, int threads,
+                Err *e) {
+    Sizes s;
+    Layer *layers = plan_net(a, in_h, in_w, in_c, max_batch, &s, e);
+    if (!layers) return NULL;
     Net *net = xcalloc(1, sizeof *net);
     snprintf(net->arch, sizeof net->arch, "%s", a->name);
     snprintf(net->arch_source, sizeof net->arch_source, "%s", a->source);
@@ -124,29 +156,21 @@ Net *net_create(const Arch *a, int in_h, int in_w, int in_c, int max_batch, int 
     net->layers = layers;
     net->in_h = in_h, net->in_w = in_w, net->in_c = in_c;
     net->max_batch = max_batch;
-    net->n_params = n_params;
-    net->n_state = n_state;
-    net->params = xalloc_floats(n_params ? n_params : 1);
-    net->grads = xalloc_floats(n_params ? n_params : 1);
-    net->state = xalloc_floats(n_state ? n_state : 1);
-    size_t in_size = (size_t)in_h * in_w * in_c, max_act = in_size, max_scratch = 0;
-    for (int i = 0; i < a->n; i++) {
-        if (net_layer_size(net, i) > max_act) max_act = net_layer_size(net, i);
-        if (layers[i].scratch > max_scratch) max_scratch = layers[i].scratch;
-    }
-    net->n_gbuf = plan_backward(layers, a->n);
-    int adds = 0;
-    for (int i = 0; i < a->n; i++) adds |= layers[i].din_add[0] | layers[i].din_add[1];
-    if (adds) net->n_gbuf += 2; /* what the gradients added into others are written to */
+    net->n_params = s.n_params;
+    net->n_state = s.n_state;
+    net->params = xalloc_floats(s.n_params ? s.n_params : 1);
+    net->grads = xalloc_floats(s.n_params ? s.n_params : 1);
+    net->state = xalloc_floats(s.n_state ? s.n_state : 1);
+    net->n_gbuf = s.n_gbuf;
     net->gbuf = xcalloc((size_t)net->n_gbuf, sizeof *net->gbuf);
     for (int b = 0; b < net->n_gbuf; b++)
-        net->gbuf[b] = xalloc_floats(max_act * (size_t)max_batch);
-    if (max_scratch) {
-        net->col = xalloc_floats(max_scratch * (size_t)max_batch);
-        net->dcol = xalloc_floats(max_scratch * (size_t)max_batch);
+        net->gbuf[b] = xalloc_floats(s.max_act * (size_t)max_batch);
+    if (s.max_scratch) {
+        net->col = xalloc_floats(s.max_scratch * (size_t)max_batch);
+        net->dcol = xalloc_floats(s.max_scratch * (size_t)max_batch);
     }
-    net->input = xalloc_floats(in_size * (size_t)max_batch);
-    net->images_x = xalloc_floats(in_size * (size_t)max_batch);
+    net->input = xalloc_floats(s.in_size * (size_t)max_batch);
+    net->images_x = xalloc_floats(s.in_size * (size_t)max_batch);
     for (int i = 0; i < a->n; i++) {
         Layer *L = &layers[i];
         size_t act = net_layer_size(net, i) * (size_t)max_batch;
@@ -162,6 +186,38 @@ Net *net_create(const Arch *a, int in_h, int in_w, int in_c, int max_batch, int 
     net->k = kernels_cpu_best();
     net->backend = net_backend_cpu();
     return net;
+}
+
+int net_memory_bytes(const Arch *a, int in_h, int in_w, int in_c, int max_batch, int with_adam,
+                     uint64_t *bytes, Err *e) {
+    Sizes s;
+    Layer *layers = plan_net(a, in_h, in_w, in_c, max_batch, &s, e);
+    if (!layers) return -1;
+    const uint64_t B = (uint64_t)max_batch;
+    /* what net_create allocates, buffer by buffer */
+    uint64_t floats = (uint64_t)s.n_params * 2 + s.n_state;          /* params, grads, state */
+    floats += (uint64_t)s.n_gbuf * s.max_act * B;                    /* gradient buffers */
+    floats += 2 * (uint64_t)s.max_scratch * B;                       /* col, dcol */
+    floats += 2 * (uint64_t)s.in_size * B;                           /* input, images_x */
+    for (int i = 0; i < a->n; i++) {
+        const Layer *L = &layers[i];
+        if (!kind_def(L->spec.kind)->alias) floats += (uint64_t)L->h * L->w * L->c * B;
+        floats += L->aux_fixed + L->aux_per_example * B;
+    }
+    if (with_adam) floats += (uint64_t)s.n_params * 2; /* adam_init's m and v */
+    free(layers);
+    *bytes = floats * sizeof(float);
+    return 0;
+}
+
+int net_forward_macs(const Arch *a, int in_h, int in_w, int in_c, uint64_t *macs, Err *e) {
+    Sizes s;
+    Layer *layers = plan_net(a, in_h, in_w, in_c, 1, &s, e);
+    if (!layers) return -1;
+    *macs = 0;
+    for (int i = 0; i < a->n; i++) *macs += layers[i].macs;
+    free(layers);
+    return 0;
 }
 
 Net *net_create_text(const char *name, const char *text, int in_h, int in_w, int in_c,

@@ -55,6 +55,8 @@ typedef struct Layer {
     size_t scratch;        /* floats per example of im2col scratch (strided conv) */
     size_t aux_fixed;      /* floats of aux, plus aux_per_example per example of the */
     size_t aux_per_example; /*   batch (both set by the kind's infer) */
+    size_t macs;           /* multiply-accumulates of one example's forward (conv, dense;
+                              set by the kind's infer; 0 for the kinds without a product) */
     float *out;            /* activations [max_batch][h*w*c] (alias kinds: the input's) */
     float *aux;            /* BN: saved mean and invstd (2*c); dropout: mask */
     /* backward plan (net_create): */
@@ -115,6 +117,20 @@ struct Net {
  * the node's line: "seed_cnn (built-in):5: node block1_pool: ...". */
 Net *net_create(const Arch *arch, int in_h, int in_w, int in_c, int max_batch, int threads,
                 Err *e);
+/* What net_create(a, in_h, in_w, in_c, max_batch) allocates on the host,
+ * buffer by buffer from its own plan: parameters and their gradients, BN
+ * statistics and saved batch statistics, every node's activations, dropout
+ * masks, the backward plan's gradient buffers, strided convolutions' im2col
+ * scratch, the input copies; plus Adam's two moments when with_adam. A
+ * lower bound: the kernels' scratch (grown on first use), a device's
+ * mirror and malloc's own overhead are not counted. 0 with *bytes set, or
+ * -1 with net_create's error in e. */
+int net_memory_bytes(const Arch *a, int in_h, int in_w, int in_c, int max_batch, int with_adam,
+                     uint64_t *bytes, Err *e);
+/* Multiply-accumulates of one example's forward through a at in_h x in_w x
+ * in_c: conv K*K*Cin*Cout*Ho*Wo, dense In*Out, the other kinds 0 (Layer.macs
+ * summed). 0, or -1 with net_create's error in e. */
+int net_forward_macs(const Arch *a, int in_h, int in_w, int in_c, uint64_t *macs, Err *e);
 /* arch_parse + net_create, for networks written inline (tests, tools). */
 Net *net_create_text(const char *name, const char *text, int in_h, int in_w, int in_c,
                      int max_batch, int threads, Err *e);

@@ -3,8 +3,6 @@
 #define _DEFAULT_SOURCE
 #include "resources.h"
 
-#include "arch.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +10,6 @@
 #include <unistd.h>
 
 #include "cifar10.h"
-#include "net.h"
 
 static void take(MemLimit *m, uint64_t bytes, const char *what) {
     if (bytes && bytes < m->bytes) {
@@ -67,56 +64,19 @@ int mem_check(uint64_t need, const char *flag, const char *breakdown, Err *e) {
                       "(%s)", flag, a, breakdown, b, m.what);
 }
 
-uint64_t mem_seed_net_bytes(int max_batch, int with_adam) {
-    /* The same arithmetic as net_create, from the layers' shapes (a
-     * batch-of-one net would allocate 30 MB to tell). */
-    Arch a;
-    if (arch_parse(&a, "seed_cnn", "seed_cnn (built-in)", arch_builtin("seed_cnn"), NULL))
-        return 0; /* cannot happen: the built-in text is tested */
-    const int n = a.n;
-    const NodeSpec *s = a.nodes;
-    uint64_t h = CIFAR_H, w = CIFAR_W, c = CIFAR_C, in = h * w * c;
-    uint64_t params = 0, state = 0, max_act = in, per_image = 2 * in; /* input, images_x */
-    for (int i = 0; i < n; i++) {
-        switch (s[i].kind) {
-        case LAYER_CONV:
-            params += (uint64_t)s[i].ksize * s[i].ksize * c * s[i].units + s[i].units;
-            c = (uint64_t)s[i].units;
-            break;
-        case LAYER_BATCHNORM:
-            params += 2 * c, state += 2 * c;
-            break;
-        case LAYER_MAXPOOL:
-            h /= 2, w /= 2;
-            break;
-        case LAYER_FLATTEN:
-            c = h * w * c, h = w = 1;
-            break;
-        case LAYER_DENSE:
-            params += h * w * c * s[i].units + s[i].units;
-            h = w = 1, c = (uint64_t)s[i].units;
-            break;
-        default:
-            break;
-        }
-        uint64_t act = h * w * c;
-        if (s[i].kind != LAYER_FLATTEN) per_image += act;   /* its output */
-        if (s[i].kind == LAYER_DROPOUT) per_image += act;   /* its mask */
-        if (act > max_act) max_act = act;
-    }
-    arch_free(&a);
-    per_image += 2 * max_act; /* the two gradient buffers */
-    uint64_t floats = params * (with_adam ? 4 : 2) + state + per_image * (uint64_t)max_batch;
-    return floats * sizeof(float);
-}
-
-int mem_check_probe(const char *layer, int max_mb, uint64_t cache_bytes, Err *e) {
-    char flag[96], a[32], breakdown[128];
+int mem_check_probe(const char *layer, int max_mb, uint64_t cache_bytes, uint64_t net_bytes,
+                    Err *e) {
+    char flag[96], a[32], b[48] = "", breakdown[160];
     snprintf(flag, sizeof flag, "--layer %s with --max-memory %d", layer, max_mb);
     mem_format(a, sizeof a, cache_bytes);
+    if (net_bytes) {
+        char n[32];
+        mem_format(n, sizeof n, net_bytes);
+        snprintf(b, sizeof b, ", the network: %s", n);
+    }
     snprintf(breakdown, sizeof breakdown,
-             "a feature cache of %s for each of 2 splits, the network, CIFAR-10", a);
-    uint64_t total = 2 * cache_bytes + mem_seed_net_bytes(128, 0) +
+             "a feature cache of %s for each of 2 splits%s, CIFAR-10", a, b);
+    uint64_t total = 2 * cache_bytes + net_bytes +
                      (uint64_t)(CIFAR_TRAIN_ALL + CIFAR_TEST) * CIFAR_RECORD;
     return mem_check(total, flag, breakdown, e);
 }

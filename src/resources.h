@@ -24,13 +24,11 @@ void mem_limit(MemLimit *m);
  *    machine allows (WHAT)" */
 int mem_check(uint64_t need, const char *flag, const char *breakdown, Err *e);
 
-/* Host memory of a seed-CNN network for a batch of max_batch, with Adam's
- * moments when with_adam (a lower bound: kernel scratch is not counted). */
-uint64_t mem_seed_net_bytes(int max_batch, int with_adam);
-
-/* probe: two feature caches of cache_bytes (val and test), the network at
- * batch 128, the data set; flag text "--layer L with --max-memory M". */
-int mem_check_probe(const char *layer, int max_mb, uint64_t cache_bytes, Err *e);
+/* probe: two feature caches of cache_bytes (val and test), the trunk's
+ * net_bytes (net_memory_bytes of the network it reads; 0 for a floor), the
+ * data set; flag text "--layer L with --max-memory M". */
+int mem_check_probe(const char *layer, int max_mb, uint64_t cache_bytes, uint64_t net_bytes,
+                    Err *e);
 
 /* "1.5 GB", "184 MB" */
 void mem_format(char *buf, size_t cap, uint64_t bytes);

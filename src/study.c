@@ -1027,6 +1027,8 @@ static int write_timings(const StudyConfig *c, const SchedRun *r, StudyClock clo
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "ranks", r->ranks);
     cJSON_AddNumberToObject(o, "threads", c->threads);
+    /* the network the times are of (a plan for another network keeps its constants) */
+    cJSON_AddStringToObject(o, "arch", c->arch_name);
     /* study_run's wall time, report included (the data load before it is not) */
     cJSON_AddNumberToObject(o, "study_wall_seconds", now_seconds() - clock.wall0);
     cJSON_AddNumberToObject(o, "data_seconds", c->data_seconds);

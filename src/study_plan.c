@@ -8,18 +8,23 @@
 #include <string.h>
 
 #include "json_util.h"
+#include "net.h"
 #include "study.h"
 #include "study_grid.h"
 #include "study_sched.h"
 
-/* Unit costs in seconds at 1 thread, measured on this project's shared
- * 2-core VM (AVX-512 kernels; load average about 5 from other users, so a
- * free machine is faster) from the timings.json, history.csv and cells of a
- * small study (--train-limit 1000 --epochs 1 --probe-limit 200 --passes 2
- * --probe-epochs 5, 1 thread): a training image-epoch 5.3 ms, an inference
- * image 1.6 ms, the rest below. More threads are assumed to divide the
- * compute parts evenly (optimistic). An earlier run in --out with the same
- * --threads replaces them by its own measured task times. */
+/* Unit costs in seconds at 1 thread, measured with seed_cnn on this
+ * project's shared 2-core VM (AVX-512 kernels; load average about 5 from
+ * other users, so a free machine is faster) from the timings.json,
+ * history.csv and cells of a small study (--train-limit 1000 --epochs 1
+ * --probe-limit 200 --passes 2 --probe-epochs 5, 1 thread): a training
+ * image-epoch 5.3 ms, an inference image 1.6 ms, the rest below. Another
+ * network's training and inference images cost these times its forward
+ * multiply-accumulates over seed_cnn's (net_forward_macs); the heads' costs
+ * follow its taps' dimensions. More threads are assumed to divide the
+ * compute parts evenly (optimistic). An earlier run of the same network in
+ * --out with the same --threads replaces them by its own measured task
+ * times. */
 typedef struct Units {
     double train_img;   /* one training image-epoch: forward, backward, Adam (batch 32) */
     double train_epoch; /* per epoch: checkpoint, history, curves.png */
@@ -124,9 +129,10 @@ static double work_cost(const Work *w, const Units *u) {
            w->tasks * u->task;
 }
 
-/* An earlier run's DIR/timings.json: scales the constants so the same
- * tasks cost what they cost then (one factor for trainings, one for probe
- * groups, and the run's fixed part). Returns 1 when used. */
+/* An earlier run's DIR/timings.json of the same network (its "arch"; none:
+ * seed_cnn): scales the constants so the same tasks cost what they cost
+ * then (one factor for trainings, one for probe groups, and the run's fixed
+ * part). Returns 1 when used. */
 static int units_from_timings(const StudyConfig *c, SchedTask *all, int n, const int *fams,
                               int n_train, int n_val, int n_test, Units *u) {
     char *path = path_join(c->out_dir, "timings.json");
@@ -142,6 +148,9 @@ static int units_from_timings(const StudyConfig *c, SchedTask *all, int n, const
     const cJSON *wall = cJSON_GetObjectItemCaseSensitive(o, "study_wall_seconds");
     const cJSON *rk = cJSON_GetObjectItemCaseSensitive(o, "ranks");
     const cJSON *ds = cJSON_GetObjectItemCaseSensitive(o, "data_seconds");
+    const cJSON *ar = cJSON_GetObjectItemCaseSensitive(o, "arch");
+    /* a file from before timings.json named its network is seed_cnn's */
+    const char *then_arch = cJSON_IsString(ar) ? ar->valuestring : "seed_cnn";
     /* that run's own knobs: its tasks' work is estimated with them */
     StudyConfig then = *c;
     const cJSON *w = cJSON_GetObjectItemCaseSensitive(o, "work");
@@ -155,10 +164,11 @@ static int units_from_timings(const StudyConfig *c, SchedTask *all, int n, const
                  {"mlp_all", &then.mlp_all}};
     for (size_t i = 0; have_work && i < sizeof knobs / sizeof knobs[0]; i++)
         if (json_get_int(w, knobs[i].key, knobs[i].field)) have_work = 0;
-    if (!cJSON_IsArray(tasks) || !cJSON_IsNumber(thr) || thr->valueint != c->threads ||
-        !cJSON_IsNumber(rk) || rk->valueint != 1 || !cJSON_IsNumber(wall) || !have_work) {
-        /* another thread count, a multi-rank run, or a file that does not say
-         * what its tasks did: keep the constants */
+    if (strcmp(then_arch, c->arch_name) || !cJSON_IsArray(tasks) || !cJSON_IsNumber(thr) ||
+        thr->valueint != c->threads || !cJSON_IsNumber(rk) || rk->valueint != 1 ||
+        !cJSON_IsNumber(wall) || !have_work) {
+        /* another network, another thread count, a multi-rank run, or a
+         * file that does not say what its tasks did: keep the constants */
         cJSON_Delete(o);
         return 0;
     }
@@ -212,16 +222,29 @@ static int units_from_timings(const StudyConfig *c, SchedTask *all, int n, const
     return 1;
 }
 
+/* Forward multiply-accumulates per CIFAR-10 image of the network spec
+ * names (a built-in name or a file). 0, or -1 with e set. */
+static int arch_macs(const char *spec, uint64_t *macs, Err *e) {
+    Arch a;
+    int rc = arch_load(&a, spec, e) ? -1
+             : net_forward_macs(&a, CIFAR_H, CIFAR_W, CIFAR_C, macs, e);
+    arch_free(&a);
+    return rc;
+}
+
 int study_plan(const StudyConfig *c, int n_train, int n_val, int n_test, int ranks, Err *e) {
+    uint64_t macs, seed_macs;
+    if (arch_macs(c->arch, &macs, e) || arch_macs("seed_cnn", &seed_macs, e)) return -1;
+    const double ratio = (double)macs / (double)seed_macs;
     SchedTask *t = NULL;
     int fams[STUDY_FAMILIES];
     int n = study_task_graph(c, &t, fams);
     if (n < 0) return err_set(e, "the grid is empty (--networks, --families, --taps, --pairs)");
     Units u = MEASURED;
     double scale = 1.0 / (c->threads > 0 ? c->threads : 1);
-    u.train_img *= scale, u.fwd_img *= scale, u.floor_img *= scale, u.pair_epoch *= scale;
-    u.mlp_value *= scale;
-    units_from_timings(c, t, n, fams, n_train, n_val, n_test, &u);
+    u.train_img *= scale * ratio, u.fwd_img *= scale * ratio, u.floor_img *= scale;
+    u.pair_epoch *= scale, u.mlp_value *= scale;
+    int measured = units_from_timings(c, t, n, fams, n_train, n_val, n_test, &u);
     int n_trainings = 0, n_groups = 0, cells = 0;
     for (int i = 0; i < n; i++) {
         Work w = task_work(c, &t[i], fams, n_train, n_val, n_test);
@@ -238,7 +261,10 @@ int study_plan(const StudyConfig *c, int n_train, int n_val, int n_test, int ran
     printf("task graph: %d tasks: %d training%s, then %d probe groups (%d cells), each group of "
            "a trained network after its training\n",
            n, n_trainings, n_trainings == 1 ? "" : "s", n_groups, cells);
-    printf("unit costs (%s):\n", u.source);
+    printf("unit costs (%s; %s: %.1f M multiply-accumulates per image forward, %.2fx "
+           "seed_cnn's %.1f M%s):\n",
+           u.source, c->arch_name, (double)macs / 1e6, ratio, (double)seed_macs / 1e6,
+           measured ? "" : ", the factor on its training and inference images");
     printf("  training image-epoch %.3g ms, inference image %.3g ms, floor image %.3g ms\n",
            u.train_img * 1e3, u.fwd_img * 1e3, u.floor_img * 1e3);
     printf("  linear head pair-epoch per 64 values %.3g us, MLP pair-epoch per value %.3g us\n",

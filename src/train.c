@@ -100,14 +100,19 @@ Net *train_net_create_arch(const char *arch, int max_batch, int threads, const c
     return net;
 }
 
-Net *train_model_net(const char *path, int max_batch, int threads, const char *kernels,
-                     Err *e) {
+int train_model_arch(const char *path, const char *arch, Arch *a, Err *e) {
+    if (arch) return arch_load(a, arch, e) ? -1 : 0;
     /* if its header cannot be read, checkpoint_load will say precisely what
      * is wrong with it */
-    Arch a;
     Err ignored;
-    if ((!path || checkpoint_read_arch(path, &a, &ignored)) && arch_load(&a, "seed_cnn", e))
-        return NULL;
+    if (path && checkpoint_read_arch(path, a, &ignored) == 0) return 0;
+    return arch_load(a, "seed_cnn", e) ? -1 : 0;
+}
+
+Net *train_model_net(const char *path, int max_batch, int threads, const char *kernels,
+                     Err *e) {
+    Arch a;
+    if (train_model_arch(path, NULL, &a, e)) return NULL;
     Net *net = classifier_create(&a, max_batch, threads, kernels, e);
     arch_free(&a);
     return net;
@@ -120,15 +125,10 @@ Net *train_load_model(const char *path, int max_batch, int threads, const char *
 
 Net *train_load_model_arch(const char *path, const char *arch, int max_batch, int threads,
                            const char *kernels, CheckpointMeta *meta, Err *e) {
-    Net *net = NULL;
-    if (arch) {
-        Arch a;
-        if (arch_load(&a, arch, e)) return NULL;
-        net = classifier_create(&a, max_batch, threads, kernels, e);
-        arch_free(&a);
-    } else {
-        net = train_model_net(path, max_batch, threads, kernels, e);
-    }
+    Arch a;
+    if (train_model_arch(path, arch, &a, e)) return NULL;
+    Net *net = classifier_create(&a, max_batch, threads, kernels, e);
+    arch_free(&a);
     if (!net) return NULL;
     CheckpointMeta m;
     memset(&m, 0, sizeof m);

@@ -145,6 +145,12 @@ Net *train_net_create(int max_batch, int threads, const char *kernels, Err *e);
  * CIFAR-10's 32x32x3 images; its output must have 10 values. */
 Net *train_net_create_arch(const char *arch, int max_batch, int threads, const char *kernels,
                            Err *e);
+/* The network a model file goes into: arch's (a built-in name or a
+ * network file) when arch is not NULL, else the one path records
+ * (checkpoint_read_arch), else (path NULL or a header that cannot be read,
+ * so that loading it names the problem) the seed CNN. 0, or -1 with e set
+ * (arch_load's error). */
+int train_model_arch(const char *path, const char *arch, Arch *a, Err *e);
 /* The network a model or checkpoint file records (checkpoint_read_arch;
  * the seed CNN for path NULL or a file whose header cannot be read, so
  * that loading it names the problem), with its parameters still zero. */

@@ -99,6 +99,90 @@ TEST(mpi_plan_table_and_usage) {
     CHECK_INT_EQ(run("%s study --plan --ranks 0", test_bin()), 2);
 }
 
+/* The plan's "training image-epoch X ms, inference image Y ms" from out. */
+static int unit_costs(double *train_ms, double *fwd_ms) {
+    const char *p = strstr(out, "training image-epoch ");
+    return p && sscanf(p, "training image-epoch %lf ms, inference image %lf ms", train_ms,
+                       fwd_ms) == 2;
+}
+
+/* Forward multiply-accumulates of one 32x32x3 image (conv K*K*Cin*Cout*Ho*Wo,
+ * dense In*Out). seed_cnn: 3*3*3*32*32*32 = 884,736; 3*3*32*32*32*32 =
+ * 9,437,184; 3*3*32*64*16*16 = 4,718,592; 3*3*64*64*16*16 = 9,437,184;
+ * 3*3*64*128*8*8 = 4,718,592; 3*3*128*128*8*8 = 9,437,184; dense 2048*1024 =
+ * 2,097,152 and 1024*10 = 10,240: 40,740,864 in all. ResNet-18 for CIFAR
+ * (torchvision's with a 3x3 stem and no max-pool): about 555.4 million. */
+#define SEED_CNN_MACS 40740864.0
+#define RESNET18_MACS 555.4e6
+
+TEST(mpi_plan_scales_compute_by_the_networks_multiply_accumulates) {
+    /* an empty --out: the constants (no earlier run's timings.json) */
+    const char *dir = test_tmpdir();
+    double ts, fs, tr, fr;
+    REQUIRE(run("%s study --plan --quick --ranks 1 --out %s", test_bin(), dir) == 0);
+    REQUIRE(unit_costs(&ts, &fs));
+    CHECK_STR_CONTAINS(out, "seed_cnn: 40.7 M multiply-accumulates per image forward, 1.00x");
+    REQUIRE(run("%s study --plan --quick --arch resnet18 --ranks 1 --out %s", test_bin(),
+                dir) == 0);
+    REQUIRE(unit_costs(&tr, &fr));
+    CHECK_STR_CONTAINS(out, "resnet18: 555.4 M multiply-accumulates per image forward, 13.63x "
+                            "seed_cnn's 40.7 M");
+    const double ratio = RESNET18_MACS / SEED_CNN_MACS;
+    fprintf(stderr, "  training image %.3g -> %.3g ms, inference image %.3g -> %.3g ms (x%.2f)\n",
+            ts, tr, fs, fr, ratio);
+    CHECK_NEAR(tr / ts / ratio, 1, 0.01);
+    CHECK_NEAR(fr / fs / ratio, 1, 0.01);
+}
+
+/* DIR/timings.json of a one-training run (arch: its "arch", NULL: none). */
+static void write_timings(const char *dir, const char *arch) {
+    char *path = path_join(dir, "timings.json");
+    FILE *f = fopen(path, "w");
+    free(path);
+    REQUIRE(f);
+    char key[64] = "";
+    if (arch) snprintf(key, sizeof key, "\"arch\": \"%s\", ", arch);
+    fprintf(f, "{%s\"ranks\": 1, \"threads\": 1, \"study_wall_seconds\": 700, "
+               "\"data_seconds\": 1.5, \"work\": {\"epochs\": 1, \"train_limit\": 1000, "
+               "\"eval_limit\": 100, \"passes\": 1, \"probe_epochs\": 1, \"probe_limit\": 100, "
+               "\"mlp_all\": 0}, \"tasks\": [{\"kind\": \"train\", \"seed\": 1, "
+               "\"network\": \"aug\", \"rank\": 0, \"seconds\": 600}]}\n",
+            key);
+    REQUIRE(fclose(f) == 0);
+}
+
+/* `study --plan --quick` of arch for 1 rank at 1 thread (the file's) with --out dir. */
+static int plan_1(const char *arch, const char *dir) {
+    return run("%s study --plan --quick --arch %s --ranks 1 --threads 1 --out %s", test_bin(),
+               arch, dir);
+}
+
+TEST(mpi_plan_takes_an_earlier_runs_timings_only_for_its_network) {
+    const char *dir = test_tmpdir();
+    double t0, f0, t, f;
+    REQUIRE(plan_1("resnet18", dir) == 0);
+    REQUIRE(unit_costs(&t0, &f0)); /* the constants, scaled (--out still empty) */
+    /* a file without "arch" (written before it was recorded) is seed_cnn's */
+    write_timings(dir, NULL);
+    REQUIRE(plan_1("seed_cnn", dir) == 0);
+    CHECK_STR_CONTAINS(out, "scaled to the task times of the earlier run");
+    REQUIRE(plan_1("resnet18", dir) == 0);
+    CHECK(!strstr(out, "scaled to the task times"));
+    REQUIRE(unit_costs(&t, &f));
+    CHECK(t == t0 && f == f0);
+    write_timings(dir, "seed_cnn");
+    REQUIRE(plan_1("resnet18", dir) == 0);
+    CHECK(!strstr(out, "scaled to the task times"));
+    /* a resnet18 run's times are resnet18's plan's, and not seed_cnn's */
+    write_timings(dir, "resnet18");
+    REQUIRE(plan_1("resnet18", dir) == 0);
+    CHECK_STR_CONTAINS(out, "scaled to the task times of the earlier run");
+    REQUIRE(unit_costs(&t, &f));
+    CHECK(t != t0);
+    REQUIRE(plan_1("seed_cnn", dir) == 0);
+    CHECK(!strstr(out, "scaled to the task times"));
+}
+
 /* ---- end to end under mpirun ---- */
 
 #define TINY "--train-limit 64 --epochs 1 --eval-limit 16 --probe-limit 8 --passes 1 " \
@@ -356,6 +440,8 @@ TEST(mpi_plan_for_one_rank_within_25_percent_of_a_measured_study) {
         if (!strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(task, "kind")), "train"))
             train_s = cJSON_GetNumberValue(cJSON_GetObjectItem(task, "seconds"));
     }
+    const char *arch = cJSON_GetStringValue(cJSON_GetObjectItem(tj, "arch"));
+    CHECK(arch && !strcmp(arch, "seed_cnn")); /* the network its times are of */
     cJSON_Delete(tj);
     REQUIRE(isfinite(train_s));
     REQUIRE(run("%s study --plan --ranks 1 --out %s %s --epochs 3", test_bin(), dir, knobs) == 0);
