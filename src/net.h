@@ -39,10 +39,6 @@
 #include "optim.h"
 #include "rng.h"
 
-/* Keras BatchNormalization's defaults (CPU and device paths alike). */
-#define NET_BN_MOMENTUM 0.99f
-#define NET_BN_EPSILON 1e-3f
-
 typedef struct Layer {
     NodeSpec spec;
     int in[2];             /* input node indices; -1: the network's input */

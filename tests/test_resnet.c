@@ -4,9 +4,9 @@
  * paths against the reference); the built-in resnet18 and
  * resnet18-imagenet (parameter counts, torchvision's tensor names, taps);
  * golden tests against torchvision in float64 (tools/make_resnet_golden.py:
- * logits, loss, every gradient, BN running statistics after a step); a
- * state_dict written on PyTorch's side loaded as it is; a checkpoint given
- * with another --arch refused. */
+ * logits, loss, every gradient, BN running statistics after a step), on the
+ * CPU and on the emulated device; a state_dict written on PyTorch's side
+ * loaded as it is; a checkpoint given with another --arch refused. */
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -506,7 +506,9 @@ static double xent(float *dl, const float *z, const int64_t *y, int B, int C) {
     return total / B;
 }
 
-static void resnet_golden(const char *arch, int size, int classes, const char *fixture) {
+/* The golden run of arch on the CPU, or (device: a --device value) there. */
+static void resnet_golden(const char *arch, int size, int classes, const char *fixture,
+                          const char *device) {
     enum { B = 2 };
     Fixture f;
     if (fixture_open(&f, fixture)) return;
@@ -517,6 +519,11 @@ static void resnet_golden(const char *arch, int size, int classes, const char *f
     arch_free(&a);
     REQUIRE(net);
     golden_set_named_weights(net);
+    if (device && net_place(net, device, NULL, &e)) {
+        test_fail(__FILE__, __LINE__, "%s", e.msg);
+        net_free(net), fixture_close(&f);
+        return;
+    }
     size_t nx = (size_t)B * size * size * 3;
     float *x = malloc(nx * sizeof(float)), *dl = malloc(sizeof(float) * B * classes);
     int64_t y[B];
@@ -526,6 +533,7 @@ static void resnet_golden(const char *arch, int size, int classes, const char *f
     REQUIRE(logits);
     float loss = (float)xent(dl, logits, y, B, classes);
     REQUIRE(net_backward(net, dl, B) == 0);
+    REQUIRE(net_sync_host(net, NULL, &e) == 0); /* a device's gradients and statistics */
     const double rel = 1e-4, abs_tol = 1e-5; /* the seed CNN's golden tolerances */
     Worst wl = {0}, wg = {0}, ws = {0};
     compare_key(&f, "logits", logits, (size_t)B * classes, rel, abs_tol, &wl);
@@ -548,22 +556,34 @@ static void resnet_golden(const char *arch, int size, int classes, const char *f
     CHECK_INT_EQ(wg.tensors, 62); /* every parameter's gradient */
     CHECK_INT_EQ(ws.tensors, 40); /* every running_mean and running_var */
     if (getenv("AUGPROBE_TEST_VERBOSE"))
-        printf("    %s %dx%d vs torchvision (float64): logits+loss max abs %.3g max rel %.3g; "
-               "grads %zu values max abs %.3g max rel %.3g; running stats %zu values max abs "
-               "%.3g max rel %.3g\n",
-               arch, size, size, wl.max_abs, wl.max_rel, wg.n, wg.max_abs, wg.max_rel, ws.n,
-               ws.max_abs, ws.max_rel);
+        printf("    %s %dx%d on %s vs torchvision (float64): logits+loss max abs %.3g max rel "
+               "%.3g; grads %zu values max abs %.3g max rel %.3g; running stats %zu values max "
+               "abs %.3g max rel %.3g\n",
+               arch, size, size, device ? device : "cpu", wl.max_abs, wl.max_rel, wg.n,
+               wg.max_abs, wg.max_rel, ws.n, ws.max_abs, ws.max_rel);
     free(x), free(dl);
     net_free(net);
     fixture_close(&f);
 }
 
 TEST(resnet18_golden_matches_torchvision_logits_grads_and_running_stats) {
-    resnet_golden("resnet18", 32, 10, "resnet/resnet18.golden.safetensors");
+    resnet_golden("resnet18", 32, 10, "resnet/resnet18.golden.safetensors", NULL);
 }
 
 TEST(resnet18_imagenet_golden_matches_torchvision_at_128x128) {
-    resnet_golden("resnet18-imagenet", 128, 1000, "resnet/resnet18-imagenet.golden.safetensors");
+    resnet_golden("resnet18-imagenet", 128, 1000, "resnet/resnet18-imagenet.golden.safetensors",
+                  NULL);
+}
+
+/* The same on the emulated device: the GPU path's ops and orchestration
+ * (on CUDA, resnet18 is checked against the CPU in test_device_graph.c). */
+TEST(resnet18_golden_emulated_device_matches_torchvision) {
+    resnet_golden("resnet18", 32, 10, "resnet/resnet18.golden.safetensors", "emulated");
+}
+
+TEST(resnet18_imagenet_golden_emulated_device_matches_torchvision_at_128x128) {
+    resnet_golden("resnet18-imagenet", 128, 1000, "resnet/resnet18-imagenet.golden.safetensors",
+                  "emulated");
 }
 
 /* ---- a state_dict written on PyTorch's side ---- */

@@ -286,12 +286,13 @@ static void dev_bn_infer_invstd(Device *d, long n, float *invstd, const float *m
 
 static __global__ void k_bn_apply(long n, float *out, const float *in, const float *mean,
                                   const float *invstd, const float *gamma, const float *beta,
-                                  int C) {
-    EACH_INDEX(n) op_bn_apply(i, out, in, mean, invstd, gamma, beta, C);
+                                  int C, int relu) {
+    EACH_INDEX(n) op_bn_apply(i, out, in, mean, invstd, gamma, beta, C, relu);
 }
 static void dev_bn_apply(Device *d, long n, float *out, const float *in, const float *mean,
-                         const float *invstd, const float *gamma, const float *beta, int C) {
-    launch(d, "bn_apply", k_bn_apply, n, out, in, mean, invstd, gamma, beta, C);
+                         const float *invstd, const float *gamma, const float *beta, int C,
+                         int relu) {
+    launch(d, "bn_apply", k_bn_apply, n, out, in, mean, invstd, gamma, beta, C, relu);
 }
 
 static __global__ void k_bn_backward(long n, float *din, const float *dout, const float *in,
@@ -306,21 +307,23 @@ static void dev_bn_backward(Device *d, long n, float *din, const float *dout, co
            C);
 }
 
-static __global__ void k_maxpool_forward(long n, float *out, const float *in, int H, int W, int C) {
-    EACH_INDEX(n) op_maxpool_forward(i, out, in, H, W, C);
+static __global__ void k_maxpool_forward(long n, float *out, const float *in, int H, int W, int C,
+                                         int K, int S, int P, int Ho, int Wo) {
+    EACH_INDEX(n) op_maxpool_forward(i, out, in, H, W, C, K, S, P, Ho, Wo);
 }
 static void dev_maxpool_forward(Device *d, long n, float *out, const float *in, int H, int W,
-                                int C) {
-    launch(d, "maxpool_forward", k_maxpool_forward, n, out, in, H, W, C);
+                                int C, int K, int S, int P, int Ho, int Wo) {
+    launch(d, "maxpool_forward", k_maxpool_forward, n, out, in, H, W, C, K, S, P, Ho, Wo);
 }
 
 static __global__ void k_maxpool_backward(long n, float *din, const float *dout, const float *in,
-                                          int H, int W, int C) {
-    EACH_INDEX(n) op_maxpool_backward(i, din, dout, in, H, W, C);
+                                          int H, int W, int C, int K, int S, int P, int Ho,
+                                          int Wo) {
+    EACH_INDEX(n) op_maxpool_backward(i, din, dout, in, H, W, C, K, S, P, Ho, Wo);
 }
 static void dev_maxpool_backward(Device *d, long n, float *din, const float *dout, const float *in,
-                                 int H, int W, int C) {
-    launch(d, "maxpool_backward", k_maxpool_backward, n, din, dout, in, H, W, C);
+                                 int H, int W, int C, int K, int S, int P, int Ho, int Wo) {
+    launch(d, "maxpool_backward", k_maxpool_backward, n, din, dout, in, H, W, C, K, S, P, Ho, Wo);
 }
 
 static __global__ void k_dropout_forward(long n, float *out, float *mask, const float *in,

@@ -53,6 +53,7 @@ typedef struct DeviceOps {
                    int K, int S, int Ho, int Wo);
     void (*col2im)(Device *d, long n, float *din, const float *dcol, int N, int H, int W, int C,
                    int K, int S, int Ho, int Wo);
+    /* bias NULL: none (a conv with nobias), only the ReLU */
     void (*bias_act)(Device *d, long n, float *out, const float *bias, int C, int relu);
     void (*relu_backward)(Device *d, long n, float *g, const float *out);
     void (*col_partial)(Device *d, long n, double *part, const float *x, const float *y,
@@ -68,13 +69,16 @@ typedef struct DeviceOps {
     void (*bn_infer_invstd)(Device *d, long n, float *invstd, const float *moving_var,
                             float eps);
     void (*bn_apply)(Device *d, long n, float *out, const float *in, const float *mean,
-                     const float *invstd, const float *gamma, const float *beta, int C);
+                     const float *invstd, const float *gamma, const float *beta, int C,
+                     int relu);
     void (*bn_backward)(Device *d, long n, float *din, const float *dout, const float *in,
                         const float *mean, const float *invstd, const float *gamma,
                         const double *sum_g, const double *sum_gx, long M, int C);
-    void (*maxpool_forward)(Device *d, long n, float *out, const float *in, int H, int W, int C);
+    /* K x K windows, stride S, padding P, on H x W in and Ho x Wo out */
+    void (*maxpool_forward)(Device *d, long n, float *out, const float *in, int H, int W, int C,
+                            int K, int S, int P, int Ho, int Wo);
     void (*maxpool_backward)(Device *d, long n, float *din, const float *dout, const float *in,
-                             int H, int W, int C);
+                             int H, int W, int C, int K, int S, int P, int Ho, int Wo);
     void (*dropout_forward)(Device *d, long n, float *out, float *mask, const float *in,
                             float rate, uint64_t key);
     void (*mul)(Device *d, long n, float *out, const float *a, const float *b);

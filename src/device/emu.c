@@ -169,7 +169,8 @@ static void emu_col2im(Device *d, long n, float *din, const float *dcol, int N, 
     LOOP(n, op_col2im(i, din, dcol, N, H, W, C, K, S, Ho, Wo));
 }
 static void emu_bias_act(Device *d, long n, float *out, const float *bias, int C, int relu) {
-    need(d, out, F(n), "bias_act"), need(d, bias, F(C), "bias_act");
+    need(d, out, F(n), "bias_act");
+    if (bias) need(d, bias, F(C), "bias_act");
     LOOP(n, op_bias_act(i, out, bias, C, relu));
 }
 static void emu_relu_backward(Device *d, long n, float *g, const float *out) {
@@ -214,11 +215,12 @@ static void emu_bn_infer_invstd(Device *d, long n, float *invstd, const float *m
     LOOP(n, op_bn_infer_invstd(i, invstd, moving_var, eps));
 }
 static void emu_bn_apply(Device *d, long n, float *out, const float *in, const float *mean,
-                         const float *invstd, const float *gamma, const float *beta, int C) {
+                         const float *invstd, const float *gamma, const float *beta, int C,
+                         int relu) {
     need(d, out, F(n), "bn_apply"), need(d, in, F(n), "bn_apply");
     need(d, mean, F(C), "bn_apply"), need(d, invstd, F(C), "bn_apply");
     need(d, gamma, F(C), "bn_apply"), need(d, beta, F(C), "bn_apply");
-    LOOP(n, op_bn_apply(i, out, in, mean, invstd, gamma, beta, C));
+    LOOP(n, op_bn_apply(i, out, in, mean, invstd, gamma, beta, C, relu));
 }
 static void emu_bn_backward(Device *d, long n, float *din, const float *dout, const float *in,
                             const float *mean, const float *invstd, const float *gamma,
@@ -229,16 +231,21 @@ static void emu_bn_backward(Device *d, long n, float *din, const float *dout, co
     need(d, sum_g, D(C), "bn_backward"), need(d, sum_gx, D(C), "bn_backward");
     LOOP(n, op_bn_backward(i, din, dout, in, mean, invstd, gamma, sum_g, sum_gx, M, C));
 }
+/* n is the output's N*Ho*Wo*C (forward) or the input's N*H*W*C (backward);
+ * the other side has the same N and C. */
 static void emu_maxpool_forward(Device *d, long n, float *out, const float *in, int H, int W,
-                                int C) {
-    need(d, out, F(n), "maxpool_forward"), need(d, in, F(4 * n), "maxpool_forward");
-    LOOP(n, op_maxpool_forward(i, out, in, H, W, C));
+                                int C, int K, int S, int P, int Ho, int Wo) {
+    long N = n / ((long)Ho * Wo * C);
+    need(d, out, F(n), "maxpool_forward"), need(d, in, F(N * H * W * C), "maxpool_forward");
+    LOOP(n, op_maxpool_forward(i, out, in, H, W, C, K, S, P, Ho, Wo));
 }
 static void emu_maxpool_backward(Device *d, long n, float *din, const float *dout,
-                                 const float *in, int H, int W, int C) {
-    need(d, din, F(n), "maxpool_backward"), need(d, dout, F(n / 4), "maxpool_backward");
-    need(d, in, F(n), "maxpool_backward");
-    LOOP(n, op_maxpool_backward(i, din, dout, in, H, W, C));
+                                 const float *in, int H, int W, int C, int K, int S, int P,
+                                 int Ho, int Wo) {
+    long N = n / ((long)H * W * C);
+    need(d, din, F(n), "maxpool_backward"), need(d, in, F(n), "maxpool_backward");
+    need(d, dout, F(N * Ho * Wo * C), "maxpool_backward");
+    LOOP(n, op_maxpool_backward(i, din, dout, in, H, W, C, K, S, P, Ho, Wo));
 }
 static void emu_dropout_forward(Device *d, long n, float *out, float *mask, const float *in,
                                 float rate, uint64_t key) {

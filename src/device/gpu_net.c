@@ -283,7 +283,8 @@ static void node_forward(GpuNet *g, const Net *net, int i, int B, int training, 
                   L->h, L->w);
         /* out[Mo][Cout] = col[Mo][kkc] . w[kkc][Cout], column-major view */
         o->gemm(d, 0, 0, L->c, (int)Mo, kkc, 1.0f, p, L->c, g->col, kkc, 0.0f, G->out, L->c);
-        o->bias_act(d, n_out, G->out, p + L->n_params - L->spec.units, L->c, L->spec.relu);
+        const float *bias = L->spec.nobias ? NULL : p + L->n_params - L->spec.units;
+        if (bias || L->spec.relu) o->bias_act(d, n_out, G->out, bias, L->c, L->spec.relu);
         break;
     }
     case LAYER_DENSE: {
@@ -300,17 +301,18 @@ static void node_forward(GpuNet *g, const Net *net, int i, int B, int training, 
             o->bn_mean(d, C, G->mean_d, G->mean, g->sum_a, M);
             col_sums(g, g->sum_b, in, NULL, G->mean_d, NULL, NULL, M, C,
                      COL_SUMSQ_CENTERED);
-            o->bn_var(d, C, G->invstd, s, s + C, G->mean_d, g->sum_b, M, NET_BN_MOMENTUM,
-                      NET_BN_EPSILON);
-            o->bn_apply(d, M * C, G->out, in, G->mean, G->invstd, p, p + C, C);
+            o->bn_var(d, C, G->invstd, s, s + C, G->mean_d, g->sum_b, M, L->spec.momentum,
+                      L->spec.eps);
+            o->bn_apply(d, M * C, G->out, in, G->mean, G->invstd, p, p + C, C, L->spec.relu);
         } else {
-            o->bn_infer_invstd(d, C, g->tmp_c, s + C, NET_BN_EPSILON);
-            o->bn_apply(d, M * C, G->out, in, s, g->tmp_c, p, p + C, C);
+            o->bn_infer_invstd(d, C, g->tmp_c, s + C, L->spec.eps);
+            o->bn_apply(d, M * C, G->out, in, s, g->tmp_c, p, p + C, C, L->spec.relu);
         }
         break;
     }
     case LAYER_MAXPOOL:
-        o->maxpool_forward(d, n_out, G->out, in, L->in_h, L->in_w, L->in_c);
+        o->maxpool_forward(d, n_out, G->out, in, L->in_h, L->in_w, L->in_c, L->spec.ksize,
+                           L->spec.stride, L->spec.pad, L->h, L->w);
         break;
     case LAYER_FLATTEN:
         break; /* out aliases in */
@@ -379,8 +381,10 @@ static void node_backward(GpuNet *g, const Net *net, int i, int B, const float *
                   L->h, L->w);
         /* dw[kkc][Co] += col^T . g */
         o->gemm(d, 0, 1, Co, kkc, (int)Mo, 1.0f, gr, Co, g->col, kkc, 1.0f, gp, Co);
-        col_sums(g, g->sum_a, gr, NULL, NULL, NULL, NULL, Mo, Co, COL_SUM);
-        o->add_sums(d, Co, gp + L->n_params - L->spec.units, g->sum_a);
+        if (!L->spec.nobias) { /* db += the column sums of g */
+            col_sums(g, g->sum_a, gr, NULL, NULL, NULL, NULL, Mo, Co, COL_SUM);
+            o->add_sums(d, Co, gp + L->n_params - L->spec.units, g->sum_a);
+        }
         if (din) {
             /* dcol[Mo][kkc] = g . w^T, then scattered back as a gather */
             o->gemm(d, 1, 0, kkc, (int)Mo, Co, 1.0f, p, Co, gr, Co, 0.0f, g->col, kkc);
@@ -410,7 +414,8 @@ static void node_backward(GpuNet *g, const Net *net, int i, int B, const float *
     }
     case LAYER_MAXPOOL:
         if (din)
-            o->maxpool_backward(d, M * L->in_c, din, gr, in, L->in_h, L->in_w, L->in_c);
+            o->maxpool_backward(d, M * L->in_c, din, gr, in, L->in_h, L->in_w, L->in_c,
+                                L->spec.ksize, L->spec.stride, L->spec.pad, L->h, L->w);
         break;
     case LAYER_DROPOUT:
         if (din) o->mul(d, n_out, din, gr, G->mask);
@@ -538,16 +543,17 @@ static const NetBackend DEVICE = {
 const NetBackend *gpu_net_backend(void) { return &DEVICE; }
 
 
-/* Whether the device has ops for node L (a new kind, or a new option of a
- * kind, has none until its ops are written here: it is refused, not run
- * wrong). */
+/* Whether the device has ops for node L: a new kind has none until its
+ * ops are written here, so it is refused, not run wrong (a new option of a
+ * kind that the ops do not implement adds its test here). Every option of
+ * the kinds below runs: conv with or without a bias, batchnorm with any
+ * momentum/eps and a fused ReLU, max-pool with any window, stride and
+ * padding. */
 static int has_ops(const Layer *L) {
-    const NodeSpec *s = &L->spec;
-    switch (s->kind) {
-    case LAYER_CONV: return !s->nobias;
-    case LAYER_BATCHNORM: /* Keras's constants only, no fused ReLU (yet) */
-        return s->momentum == NET_BN_MOMENTUM && s->eps == NET_BN_EPSILON && !s->relu;
-    case LAYER_MAXPOOL: return s->ksize == 2 && s->stride == 2 && s->pad == 0;
+    switch (L->spec.kind) {
+    case LAYER_CONV:
+    case LAYER_BATCHNORM:
+    case LAYER_MAXPOOL:
     case LAYER_FLATTEN:
     case LAYER_DROPOUT:
     case LAYER_DENSE:
@@ -561,12 +567,8 @@ static int check_runs_here(const Net *net, const DeviceOps *ops, Err *e) {
     for (int i = 0; i < net->n_layers; i++) {
         const Layer *L = &net->layers[i];
         if (!has_ops(L))
-            return err_set(e, "%s: node %s: the device has no %s%s yet (run it on the CPU)",
-                           ops->name, L->spec.name, kind_def(L->spec.kind)->name,
-                           L->spec.kind == LAYER_CONV ? " without a bias"
-                           : L->spec.kind == LAYER_BATCHNORM || L->spec.kind == LAYER_MAXPOOL
-                               ? " with these options"
-                               : "");
+            return err_set(e, "%s: node %s: the device has no %s yet (run it on the CPU)",
+                           ops->name, L->spec.name, kind_def(L->spec.kind)->name);
     }
     return 0;
 }

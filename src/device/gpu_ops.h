@@ -67,9 +67,10 @@ GPU_HD void op_col2im(long i, float *din, const float *dcol, int N, int H, int W
     din[i] = acc;
 }
 
-/* out[m][c] += bias[c], then ReLU when relu; i over M*C. */
+/* out[m][c] += bias[c] (bias NULL: a conv without one, nothing added),
+ * then ReLU when relu; i over M*C. */
 GPU_HD void op_bias_act(long i, float *out, const float *bias, int C, int relu) {
-    float v = out[i] + bias[i % C];
+    float v = bias ? out[i] + bias[i % C] : out[i];
     out[i] = relu && !(v > 0.0f) ? 0.0f : v;
 }
 
@@ -144,11 +145,14 @@ GPU_HD void op_bn_infer_invstd(long i, float *invstd, const float *moving_var, f
     invstd[i] = 1.0f / sqrtf(moving_var[i] + eps);
 }
 
-/* out = ((in - mean) * invstd) * gamma + beta; i over M*C. */
+/* out = ((in - mean) * invstd) * gamma + beta, then ReLU when relu (a
+ * fused `batchnorm relu`, as kinds.c's bn_forward); i over M*C. */
 GPU_HD void op_bn_apply(long i, float *out, const float *in, const float *mean,
-                        const float *invstd, const float *gamma, const float *beta, int C) {
+                        const float *invstd, const float *gamma, const float *beta, int C,
+                        int relu) {
     int c = (int)(i % C);
-    out[i] = ((in[i] - mean[c]) * invstd[c]) * gamma[c] + beta[c];
+    float v = ((in[i] - mean[c]) * invstd[c]) * gamma[c] + beta[c];
+    out[i] = relu && !(v > 0.0f) ? 0.0f : v;
 }
 
 /* din = gamma*invstd/M * (M*g - sum(g) - xhat*sum(g*xhat)); i over M*C. */
@@ -161,43 +165,65 @@ GPU_HD void op_bn_backward(long i, float *din, const float *dout, const float *i
     din[i] = (float)(k * ((double)M * dout[i] - sum_g[c] - xhat * sum_gx[c]));
 }
 
-/* ---- 2x2 max-pool ---- */
+/* ---- max-pool: K x K windows, stride S, padding P (layers.h's ref_maxpool_*) ---- */
 
-/* i over N*(H/2)*(W/2)*C. */
-GPU_HD void op_maxpool_forward(long i, float *out, const float *in, int H, int W, int C) {
-    int Ho = H / 2, Wo = W / 2, c = (int)(i % C);
-    long t = i / C;
-    int x = (int)(t % Wo), y = (int)((t / Wo) % Ho);
-    long n = t / ((long)Wo * Ho);
-    float best = -INFINITY;
-    for (int dy = 0; dy < 2; dy++)
-        for (int dx = 0; dx < 2; dx++) {
-            float v = in[((n * H + 2 * y + dy) * W + 2 * x + dx) * C + c];
-            if (v > best) best = v;
-        }
-    out[i] = best;
-}
-
-/* The gradient goes to the FIRST maximum of each window (as the reference);
- * i over the INPUT N*H*W*C, a gather. */
-GPU_HD void op_maxpool_backward(long i, float *din, const float *dout, const float *in, int H,
-                                int W, int C) {
-    int Ho = H / 2, Wo = W / 2, c = (int)(i % C);
-    long t = i / C;
-    int w = (int)(t % W), h = (int)((t / W) % H);
-    long n = t / ((long)W * H);
-    int y = h / 2, x = w / 2;
+/* The input index of window (y, x)'s FIRST maximum in row-major order, in
+ * channel c of example n (as the reference's pool_argmax: padding is
+ * outside every window, so it never wins); -1 for a window wholly in the
+ * padding, which P <= K/2 rules out. */
+GPU_HD long op_pool_argmax(const float *in, long n, int H, int W, int C, int c, int y, int x,
+                           int K, int S, int P) {
     long best_i = -1;
     float best = -INFINITY;
-    for (int dy = 0; dy < 2; dy++)
-        for (int dx = 0; dx < 2; dx++) {
-            long j = ((n * H + 2 * y + dy) * W + 2 * x + dx) * C + c;
+    for (int ky = 0; ky < K; ky++) {
+        int iy = y * S + ky - P;
+        if (iy < 0 || iy >= H) continue;
+        for (int kx = 0; kx < K; kx++) {
+            int ix = x * S + kx - P;
+            if (ix < 0 || ix >= W) continue;
+            long j = ((n * H + iy) * W + ix) * C + c;
             if (best_i < 0 || in[j] > best) {
                 best = in[j];
                 best_i = j;
             }
         }
-    din[i] = best_i == i ? dout[((n * Ho + y) * Wo + x) * C + c] : 0.0f;
+    }
+    return best_i;
+}
+
+/* out = each window's maximum; i over the OUTPUT N*Ho*Wo*C. */
+GPU_HD void op_maxpool_forward(long i, float *out, const float *in, int H, int W, int C, int K,
+                               int S, int P, int Ho, int Wo) {
+    int c = (int)(i % C);
+    long t = i / C;
+    int x = (int)(t % Wo), y = (int)((t / Wo) % Ho);
+    long n = t / ((long)Wo * Ho);
+    long j = op_pool_argmax(in, n, H, W, C, c, y, x, K, S, P);
+    out[i] = j < 0 ? -INFINITY : in[j];
+}
+
+/* din = the sum of dout over the windows whose first maximum is this
+ * element (windows overlap when S < K), a gather: i over the INPUT
+ * N*H*W*C. Window y covers rows y*S-P .. y*S-P+K-1, so row h is in windows
+ * ceil((h+P-K+1)/S) .. (h+P)/S (likewise columns); they are visited in
+ * row-major order from 0, the order in which the reference adds into
+ * din, so the sum has the same bits. */
+GPU_HD void op_maxpool_backward(long i, float *din, const float *dout, const float *in, int H,
+                                int W, int C, int K, int S, int P, int Ho, int Wo) {
+    int c = (int)(i % C);
+    long t = i / C;
+    int w = (int)(t % W), h = (int)((t / W) % H);
+    long n = t / ((long)W * H);
+    int y0 = h + P - K + 1 > 0 ? (h + P - K + S) / S : 0, y1 = (h + P) / S;
+    int x0 = w + P - K + 1 > 0 ? (w + P - K + S) / S : 0, x1 = (w + P) / S;
+    if (y1 > Ho - 1) y1 = Ho - 1;
+    if (x1 > Wo - 1) x1 = Wo - 1;
+    float acc = 0.0f;
+    for (int y = y0; y <= y1; y++)
+        for (int x = x0; x <= x1; x++)
+            if (op_pool_argmax(in, n, H, W, C, c, y, x, K, S, P) == i)
+                acc += dout[((n * Ho + y) * Wo + x) * C + c];
+    din[i] = acc;
 }
 
 /* ---- dropout, products, Adam ---- */
