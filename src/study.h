@@ -118,9 +118,10 @@ typedef struct StudyConfig {
 } StudyConfig;
 
 /* Profiles. quick: `make run`, trained networks worth probing (>= 0.60 test
- * accuracy) within about 20 minutes on 2 cores: 5 epochs with the learning
- * rate cosine-annealed (aug 0.621, noaug 0.798 on this session's AMD EPYC;
- * a constant rate needed 8 epochs, about 28 minutes on an Intel Xeon);
+ * accuracy) within 20 minutes on 2 cores: 4 epochs with the learning rate
+ * cosine-annealed (aug 0.612, noaug 0.773; `make run` 16 min 48 s on 2 free
+ * cores of an AMD EPYC Zen 3; 3 epochs gave aug only 0.588, 5 took 24 min
+ * there; a constant rate needed 8 epochs);
  * full: the paper's settings (50 epochs at the notebook's constant rate,
  * 4 passes, 50 probe epochs, the mlp head on every cell, 3 seeds, every
  * image). Both select the whole grid. */
