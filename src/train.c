@@ -297,9 +297,10 @@ unsigned train_config_diff(const TrainConfig *want, const TrainConfig *got, int 
         TRAIN_CFG_SEED * (want->seed != got->seed),
         TRAIN_CFG_SPLIT_SEED * (want->split_seed != got->split_seed),
         TRAIN_CFG_ARCH * (strcmp(arch_or_seed(want), arch_or_seed(got)) != 0),
-        /* the annealed rate depends on the run's length: a cosine run keeps it */
+        /* the annealed rate depends on the run's length: a cosine run keeps it
+         * (the checkpoint's schedule: a resume may leave --lr-schedule unset) */
         TRAIN_CFG_EPOCHS * (want->epochs < epochs_done ||
-                            (want->lr_cosine && want->epochs != got->epochs)),
+                            (got->lr_cosine && want->epochs != got->epochs)),
     };
     for (size_t i = 0; i < sizeof differs / sizeof differs[0]; i++)
         if (differs[i] & which) return differs[i];

@@ -106,8 +106,8 @@ enum {
  * its epochs done): the first of the fields in `which` where want and got
  * differ, as one line naming the flag, both values and path ("--batch 64
  * conflicts with the checkpoint's 32 (DIR/checkpoint.safetensors)"). Epochs
- * differ when want->epochs < epochs_done, or, under a cosine schedule (whose
- * rate depends on the run's length), when want->epochs != got->epochs.
+ * differ when want->epochs < epochs_done, or, when got's schedule is cosine
+ * (whose rate depends on the run's length), when want->epochs != got->epochs.
  * 0 when they agree. */
 int train_config_check(const TrainConfig *want, const TrainConfig *got, int epochs_done,
                        unsigned which, const char *path, Err *e);

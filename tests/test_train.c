@@ -301,7 +301,9 @@ TEST(train_config_diff_names_the_first_differing_field) {
     b.epochs = 3;
     CHECK(train_config_diff(&a, &b, 3, TRAIN_CFG_ALL) == 0); /* a constant rate: may grow */
     CHECK(train_config_diff(&a, &b, 6, TRAIN_CFG_ALL) == TRAIN_CFG_EPOCHS); /* < done */
-    a.lr_cosine = b.lr_cosine = 1;
+    b.lr_cosine = 1; /* the checkpoint's schedule rules, even when want's is unset */
+    CHECK(train_config_diff(&a, &b, 3, TRAIN_CFG_ALL & ~TRAIN_CFG_LR_SCHEDULE) == TRAIN_CFG_EPOCHS);
+    a.lr_cosine = 1;
     CHECK(train_config_diff(&a, &b, 3, TRAIN_CFG_ALL) == TRAIN_CFG_EPOCHS);
     CHECK(train_config_diff(&a, &b, 3, TRAIN_CFG_ALL & ~TRAIN_CFG_EPOCHS) == 0);
     Err e;
