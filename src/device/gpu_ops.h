@@ -170,7 +170,8 @@ GPU_HD void op_bn_backward(long i, float *din, const float *dout, const float *i
 /* The input index of window (y, x)'s FIRST maximum in row-major order, in
  * channel c of example n (as the reference's pool_argmax: padding is
  * outside every window, so it never wins); -1 for a window wholly in the
- * padding, which P <= K/2 rules out. */
+ * padding, which P <= K/2 rules out. Deliberately a second copy of
+ * layers.c's pool_argmax: that one is this op's oracle in the tests. */
 GPU_HD long op_pool_argmax(const float *in, long n, int H, int W, int C, int c, int y, int x,
                            int K, int S, int P) {
     long best_i = -1;
