@@ -185,6 +185,9 @@ int eval_split(Net *net, const ImageSet *set, float *loss, float *acc,
     return 0;
 }
 
+/* A config's network: "" (the default) is seed_cnn. */
+static const char *arch_or_seed(const TrainConfig *c) { return c->arch[0] ? c->arch : "seed_cnn"; }
+
 /* ---- the config as JSON (checkpoint meta.extra, run.json) ---- */
 
 static cJSON *config_to_cjson(const TrainConfig *cfg, const char *kernels_used) {
@@ -208,7 +211,7 @@ static cJSON *config_to_cjson(const TrainConfig *cfg, const char *kernels_used) 
     cJSON_AddNumberToObject(o, "threads", cfg->threads);
     cJSON_AddStringToObject(o, "kernels", kernels_used);
     cJSON_AddStringToObject(o, "device", cfg->device);
-    cJSON_AddStringToObject(o, "arch", cfg->arch[0] ? cfg->arch : "seed_cnn");
+    cJSON_AddStringToObject(o, "arch", arch_or_seed(cfg));
     return o;
 }
 
@@ -282,7 +285,6 @@ static int same_aug_text(const char *a, const char *b) {
     return strcmp(ta, tb) == 0;
 }
 
-static const char *arch_or_seed(const TrainConfig *c) { return c->arch[0] ? c->arch : "seed_cnn"; }
 
 unsigned train_config_diff(const TrainConfig *want, const TrainConfig *got, int epochs_done,
                            unsigned which) {
