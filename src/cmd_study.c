@@ -299,6 +299,10 @@ int cmd_study(int argc, char **argv, GlobalOpts *g) {
         }
         return EXIT_OK;
     }
+    if (study_memory_check(&cfg, &e)) { /* before anything is read or written */
+        fprintf(stderr, "augprobe study: %s\n", e.msg);
+        return EXIT_FAIL;
+    }
     if (study_mpi_begin(cfg.device, &e)) {
         fprintf(stderr, "augprobe study: %s\n", e.msg);
         return EXIT_FAIL;

@@ -1,6 +1,6 @@
 /* report.c - the study's answer from its finished cells: pooled accuracies
  * with bootstrap intervals, paired differences (tap - pixels, trained -
- * random, aug - noaug), the three literature predictions, a findings
+ * random, aug - noaug, aug - stats), the three literature predictions, a findings
  * paragraph that states only what the intervals support, and the files:
  * report.md, results.json, results.csv, depth.png. */
 #define _XOPEN_SOURCE 700
@@ -176,12 +176,16 @@ static Ref none(void) { return (Ref){-1, 0, 0, 0}; }
 static int real_diff(const Est *d) { return d->n && (d->lo > 0 || d->hi < 0); }
 
 /* The paired comparisons the report makes, per (mode, family, tap). */
+/* aug - stats: whether a layer holds more than the image statistics that
+ * already rank some families well (PROBING.md) */
 enum { CMP_AUG_PIXELS, CMP_NOAUG_PIXELS, CMP_RANDOM_PIXELS, CMP_AUG_RANDOM, CMP_NOAUG_RANDOM,
-       CMP_AUG_NOAUG, CMP_KINDS };
-static const int CMP_A[CMP_KINDS] = {STUDY_NET_AUG,   STUDY_NET_NOAUG, STUDY_NET_RANDOM,
-                                     STUDY_NET_AUG,   STUDY_NET_NOAUG, STUDY_NET_AUG};
+       CMP_AUG_NOAUG, CMP_AUG_STATS, CMP_KINDS };
+static const int CMP_A[CMP_KINDS] = {STUDY_NET_AUG,    STUDY_NET_NOAUG,  STUDY_NET_RANDOM,
+                                     STUDY_NET_AUG,    STUDY_NET_NOAUG,  STUDY_NET_AUG,
+                                     STUDY_NET_AUG};
 static const int CMP_B[CMP_KINDS] = {STUDY_NET_PIXELS, STUDY_NET_PIXELS, STUDY_NET_PIXELS,
-                                     STUDY_NET_RANDOM, STUDY_NET_RANDOM, STUDY_NET_NOAUG};
+                                     STUDY_NET_RANDOM, STUDY_NET_RANDOM, STUDY_NET_NOAUG,
+                                     STUDY_NET_STATS};
 
 typedef struct Diffs {
     Est d[STUDY_MODES][STUDY_FAMILIES][STUDY_TAPS][CMP_KINDS];
@@ -736,9 +740,10 @@ static void analyse_findings(const Grid *g, Analysis *A) {
                             "(the network discards the change there). ",
                        below);
     }
-    /* trained vs untrained, aug vs noaug: counts of real differences */
-    const int kinds[3] = {CMP_AUG_RANDOM, CMP_NOAUG_RANDOM, CMP_AUG_NOAUG};
-    for (int i = 0; i < 3; i++) {
+    /* trained vs untrained, aug vs noaug, aug vs the stats floor: counts of
+     * real differences */
+    const int kinds[4] = {CMP_AUG_RANDOM, CMP_NOAUG_RANDOM, CMP_AUG_NOAUG, CMP_AUG_STATS};
+    for (int i = 0; i < 4; i++) {
         int k = kinds[i], up = 0, down = 0, n = 0;
         for (int fi = 0; fi < g->n_fams; fi++)
             for (int ti = 0; ti < g->n_taps; ti++) {
@@ -750,9 +755,23 @@ static void analyse_findings(const Grid *g, Analysis *A) {
             }
         if (!n) continue;
         str_printf(out, "**%s - %s**: higher in %d, lower in %d, no real difference in %d of %d "
-                        "family x tap cells. ",
+                        "family x tap cells",
                    STUDY_NET_NAMES[CMP_A[k]], STUDY_NET_NAMES[CMP_B[k]], up, down, n - up - down,
                    n);
+        if (k == CMP_AUG_STATS) { /* the families no layer decodes beyond the statistics */
+            int none = 0;
+            for (int fi = 0; fi < g->n_fams; fi++) {
+                int f = g->fams[fi], any = 0, have = 0;
+                for (int ti = 0; ti < g->n_taps; ti++) {
+                    const Est *d = &A->diffs.d[M][f][g->taps[ti]][k];
+                    have += d->n > 0;
+                    any += real_diff(d) && d->value > 0;
+                }
+                if (have && !any)
+                    str_printf(out, "%s%s", none++ ? ", " : "; no tap is above it for ", FAM(f));
+            }
+        }
+        str_printf(out, ". ");
     }
     /* predictions */
     str_printf(out, "**Predictions from the literature**: ");

@@ -15,6 +15,7 @@
 #include "json_util.h"
 #include "net.h"
 #include "report_html.h"
+#include "resources.h"
 #include "probe.h"
 #include "preview.h"
 #include "study_grid.h"
@@ -925,6 +926,69 @@ static int probe_group(const StudyConfig *c, const Cifar10 *data, Net *trunk, in
 
 /* ---- the run ---- */
 
+int study_memory_check(const StudyConfig *c, Err *e) {
+    int trains = c->net_mask & (1u << STUDY_NET_AUG | 1u << STUDY_NET_NOAUG);
+    int trunks = trains || c->net_mask & 1u << STUDY_NET_RANDOM;
+    Arch a;
+    if (arch_load(&a, c->arch, e)) return -1;
+    TrainConfig tc;
+    train_config_default(&tc);
+    int train_batch = c->train_batch > tc.eval_batch ? c->train_batch : tc.eval_batch;
+    uint64_t train_net = 0, trunk = 0;
+    int rc = 0;
+    if (trains)
+        rc = net_memory_bytes(&a, CIFAR_H, CIFAR_W, CIFAR_C, train_batch, 1, &train_net, e);
+    if (rc == 0 && trunks)
+        rc = net_memory_bytes(&a, CIFAR_H, CIFAR_W, CIFAR_C, TRUNK_BATCH, 0, &trunk, e);
+    char name[sizeof a.name];
+    snprintf(name, sizeof name, "%s", a.name);
+    arch_free(&a);
+    if (rc) return -1;
+    /* one group's caches of the larger split, at the most levels of a
+     * selected family (or the notebook's cell): a network's selected taps,
+     * twice while an importance task copies them, or a floor's one input */
+    int n_val = c->probe_limit > 0 && c->probe_limit < CIFAR_VAL ? c->probe_limit : CIFAR_VAL;
+    int n_test = c->probe_limit > 0 && c->probe_limit < CIFAR_TEST ? c->probe_limit : CIFAR_TEST;
+    int n_images = n_val > n_test ? n_val : n_test;
+    float levels[PROBE_MAX_LEVELS];
+    int most = aug_default_levels(AUG_ZOOM, levels);
+    for (int f = 0; f < STUDY_FAMILIES; f++)
+        if (c->family_mask >> f & 1 && study_levels(f, levels) > most)
+            most = study_levels(f, levels);
+    double per_value = (double)n_images * most * sizeof(float), dims = 0, floor_dims = 0;
+    for (int t = 0; trunks && t < c->n_taps; t++)
+        if (c->tap_mask >> t & 1) dims += c->taps[t].dim;
+    if (c->net_mask & 1u << STUDY_NET_PIXELS) floor_dims = CIFAR_PIXELS;
+    if (c->net_mask & 1u << STUDY_NET_STATS && floor_dims < PROBE_STATS_DIM)
+        floor_dims = PROBE_STATS_DIM;
+    double widest = dims > floor_dims ? dims : floor_dims;
+    if (widest * per_value > (double)MAX_FEATURE_BYTES)
+        return err_set(e,
+                       "--probe-limit %d: one split's feature caches need %.0f MB (%d images x "
+                       "%d levels x %.0f values), over the study's %.0f MB: use a smaller "
+                       "--probe-limit or fewer --taps",
+                       c->probe_limit, widest * per_value / 1048576.0, n_images, most, widest,
+                       (double)MAX_FEATURE_BYTES / 1048576.0);
+    int imp_taps[STUDY_TAPS];
+    double copies = study_importance_taps(c, imp_taps) >= 2 ? 2 : 1;
+    double caches = copies * dims > floor_dims ? copies * dims * per_value : floor_dims * per_value;
+    /* the trunk is kept while floors are probed; run_task frees it to train */
+    uint64_t probing = trunk + (uint64_t)caches;
+    uint64_t data = (uint64_t)(CIFAR_TRAIN_ALL + CIFAR_TEST) * CIFAR_RECORD;
+    uint64_t need = (train_net > probing ? train_net : probing) + data;
+    char flag[80], tn[32], tk[32], fc[32], dt[32], breakdown[256];
+    snprintf(flag, sizeof flag, "--arch %s", name);
+    mem_format(tn, sizeof tn, train_net);
+    mem_format(tk, sizeof tk, trunk);
+    mem_format(fc, sizeof fc, (uint64_t)caches);
+    mem_format(dt, sizeof dt, data);
+    snprintf(breakdown, sizeof breakdown,
+             "the larger of training at batch %d with Adam: %s and probing (trunk at batch "
+             "%d: %s, feature caches of %d images: %s), CIFAR-10: %s",
+             train_batch, tn, TRUNK_BATCH, tk, n_images, fc, dt);
+    return mem_check(need, flag, breakdown, e);
+}
+
 static int check_config(const StudyConfig *c, const Cifar10 *data, Err *e) {
     if (!c->out_dir || !*c->out_dir) return err_set(e, "--out: empty directory name");
     if (c->seeds < 1 || c->seeds > STUDY_MAX_SEEDS)
@@ -1088,6 +1152,9 @@ static int run_task(void *ctx, const SchedTask *t, Err *e) {
     RunCtx *x = ctx;
     const StudyConfig *c = x->c;
     if (t->kind == SCHED_TRAIN) {
+        /* a training's memory and a kept trunk's need not add up */
+        net_free(x->trunk);
+        x->trunk = NULL;
         StudyStats st;
         memset(&st, 0, sizeof st);
         int rc = ensure_trained(c, x->data, t->seed, t->net, &st, e);

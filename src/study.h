@@ -165,6 +165,15 @@ typedef struct StudyStats {
  * call again continues. */
 enum { STUDY_STOPPED = 1 };
 
+/* Refuses, before the data is read, a study whose memory need is over what
+ * this machine allows (resources.h's one-line message, flag "--arch NAME"),
+ * or whose feature caches of one split exceed the study's bound (a line
+ * naming --probe-limit and --taps). The need: the data set, a network in
+ * training (Adam, at the larger of its training and evaluation batches) or,
+ * whichever is larger, the probe trunk with one probe group's caches of the
+ * larger split, twice when an importance task copies them. 0 or -1. */
+int study_memory_check(const StudyConfig *c, Err *e);
+
 /* Runs the grid on data (already split with c->split_seed) and writes the
  * report. Returns 0, STUDY_STOPPED, or -1 with e set. stats may be NULL. */
 int study_run(const StudyConfig *c, const Cifar10 *data, StudyStats *stats, Err *e);

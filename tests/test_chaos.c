@@ -232,9 +232,20 @@ static void run_chaos(const Scenario *sc, const char *words) {
         if (fresh && !aim_write && mono() - start < t_est) t_est = mono() - start;
         rounds++;
         char why[512] = "";
-        if (!sc->same(dir, ref, why, sizeof why))
-            test_fail(__FILE__, __LINE__, "%s: round %d differs from the uninterrupted run: %s",
-                      sc->name, rounds, why);
+        if (!sc->same(dir, ref, why, sizeof why)) {
+            /* keep both directories for a post-mortem: the test's own tmp
+             * is removed at exit */
+            char keep[2400];
+            snprintf(keep, sizeof keep,
+                     "cp -a '%s' /tmp/augprobe-chaos-%d-round%d && "
+                     "cp -a '%s' /tmp/augprobe-chaos-%d-reference",
+                     dir, (int)getpid(), rounds, ref, (int)getpid());
+            int kept = system(keep) == 0;
+            test_fail(__FILE__, __LINE__,
+                      "%s: round %d differs from the uninterrupted run: %s (kept in "
+                      "/tmp/augprobe-chaos-%d-round%d: %s)",
+                      sc->name, rounds, why, (int)getpid(), rounds, kept ? "yes" : "no");
+        }
         CHECK_INT_EQ(test_count_temp_files(dir, 1), 0);
         printf("    round %d complete after %d kills in all: outputs identical to the reference%s\n",
                rounds, kill_no, why[0] ? " (NOT: see above)" : ", no temp file left");
@@ -329,6 +340,32 @@ static char *results_sans_timings(const char *path) {
     return text;
 }
 
+/* Writes into path the first place (a JSON path such as
+ * .cells[3].acc) where a and b differ, and both values; 1 if they differ. */
+static int first_difference(const cJSON *a, const cJSON *b, char *path, size_t cap,
+                            size_t used) {
+    if (cJSON_Compare(a, b, 1)) return 0;
+    if (a && b && a->type == b->type && (cJSON_IsObject(a) || cJSON_IsArray(a))) {
+        const cJSON *ca = a->child, *cb = b->child;
+        for (int i = 0; ca || cb; i++, ca = ca ? ca->next : NULL, cb = cb ? cb->next : NULL) {
+            size_t k = used;
+            if (cJSON_IsObject(a))
+                k += (size_t)snprintf(path + used, cap - used, ".%s",
+                                      ca ? ca->string : cb->string);
+            else
+                k += (size_t)snprintf(path + used, cap - used, "[%d]", i);
+            if (k >= cap) k = cap - 1;
+            if (first_difference(ca, cb, path, cap, k)) return 1;
+        }
+    }
+    char *ta = a ? cJSON_PrintUnformatted(a) : NULL, *tb = b ? cJSON_PrintUnformatted(b) : NULL;
+    snprintf(path + used, cap - used, ": %.120s vs the reference's %.120s", ta ? ta : "(absent)",
+             tb ? tb : "(absent)");
+    free(ta);
+    free(tb);
+    return 1;
+}
+
 static int same_study(const char *dir, const char *ref, char *why, size_t cap) {
     if (!same_file(dir, ref, "seed1/aug/model.safetensors", why, cap)) return 0;
     char a[1300], b[1300];
@@ -336,7 +373,15 @@ static int same_study(const char *dir, const char *ref, char *why, size_t cap) {
     snprintf(b, sizeof b, "%s/results.json", ref);
     char *ra = results_sans_timings(a), *rb = results_sans_timings(b);
     int eq = ra && rb && !strcmp(ra, rb);
-    if (!eq) snprintf(why, cap, "results.json differs (timings and stats excluded)");
+    if (!eq) {
+        /* say where: the first differing member, with both values */
+        cJSON *ja = ra ? cJSON_Parse(ra) : NULL, *jb = rb ? cJSON_Parse(rb) : NULL;
+        char where[400] = "";
+        first_difference(ja, jb, where, sizeof where, 0);
+        cJSON_Delete(ja);
+        cJSON_Delete(jb);
+        snprintf(why, cap, "results.json differs (timings and stats excluded) at %s", where);
+    }
     free(ra);
     free(rb);
     return eq;

@@ -212,3 +212,63 @@ TEST(resources_refuse_over_the_limit_up_front) {
              test_bin(), test_data_dir(), t);
     CHECK_INT_EQ(test_run(full, out, sizeof out), 0);
 }
+
+/* study checks its whole need before reading anything: ResNet-18's full
+ * profile (trunk and 10,000-image caches) is refused under a 1.4 GB limit
+ * that its quick profile passes; and a network whose tap would make one
+ * split's caches exceed the study's 2 GB bound is refused by --probe-limit,
+ * whatever the machine. Nothing is written in either case. */
+TEST(resources_study_refused_up_front) {
+    const char *t = test_tmpdir();
+    char out[OUT_CAP], line[2048], full[4096], dir[1100], arch[1100];
+    snprintf(dir, sizeof dir, "%s/study", t);
+    if (!getenv("AUGPROBE_ASAN")) { /* ulimit -v does not mix with ASan */
+        snprintf(full, sizeof full,
+                 "ulimit -v 1500000 && exec %s study --arch resnet18 --full --data /nonexistent "
+                 "--out %s --quiet",
+                 test_bin(), dir);
+        int rc = test_run(full, out, sizeof out);
+        printf("    study --arch resnet18 --full: exit %d: %s\n", rc,
+               first_line(out, line, sizeof line));
+        CHECK_INT_EQ(rc, 1);
+        check_error_line(out, "study", "--arch resnet18: needs about", " of memory (");
+        CHECK_STR_CONTAINS(line, "feature caches of 10000 images: ");
+        CHECK_STR_CONTAINS(line, " this machine allows (");
+        CHECK(!strstr(out, "/nonexistent"));
+        CHECK(!path_exists(dir));
+        snprintf(full, sizeof full,
+                 "ulimit -v 1500000 && exec %s study --arch resnet18 --quick --data /nonexistent "
+                 "--out %s-passed --quiet",
+                 test_bin(), dir);
+        rc = test_run(full, out, sizeof out);
+        printf("    study --arch resnet18 --quick: exit %d: %s\n", rc,
+               first_line(out, line, sizeof line));
+        CHECK_INT_EQ(rc, 1);
+        CHECK(!strstr(out, "needs about"));
+        CHECK_STR_CONTAINS(out, "/nonexistent");
+    }
+    /* 8,000 values a tap x 10,000 images x 7 levels x 4 bytes = 2.1 GiB */
+    snprintf(arch, sizeof arch, "%s/wide.net", t);
+    FILE *f = fopen(arch, "w");
+    REQUIRE(f);
+    fputs("flatten flatten\nwide dense units=8000 relu tap=wide\nlogits dense units=10\n", f);
+    REQUIRE(fclose(f) == 0);
+    snprintf(full, sizeof full,
+             "exec %s study --arch %s --probe-limit 0 --data /nonexistent --out %s --quiet",
+             test_bin(), arch, dir);
+    int rc = test_run(full, out, sizeof out);
+    printf("    study --arch wide.net --probe-limit 0: exit %d: %s\n", rc,
+           first_line(out, line, sizeof line));
+    CHECK_INT_EQ(rc, 1);
+    check_error_line(out, "study", "--probe-limit 0: one split's feature caches need 2136 MB",
+                     "(10000 images x 7 levels x 8000 values), over the study's 2048 MB");
+    CHECK(!path_exists(dir));
+    /* 1,000 images fit */
+    snprintf(full, sizeof full,
+             "exec %s study --arch %s --probe-limit 1000 --data /nonexistent --out %s-passed "
+             "--quiet",
+             test_bin(), arch, dir);
+    CHECK_INT_EQ(test_run(full, out, sizeof out), 1);
+    CHECK(!strstr(out, "feature caches need"));
+    CHECK_STR_CONTAINS(out, "/nonexistent");
+}

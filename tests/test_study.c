@@ -192,7 +192,7 @@ TEST(study_whole_grid_tiny_report_results_figures) {
         "where b has more aug :", "MLP − linear", "## Per augmentation", "### zoom", "### blur",
         "**cross pairs**", "**same pairs**", "| tap | aug | noaug | random | pixels | stats |",
         "| tap | aug − pixels | noaug − pixels | random − pixels | aug − random | noaug − random "
-        "| aug − noaug |",
+        "| aug − noaug | aug − stats |",
         "### zoom beside its blur control", "## Relative importance of the taps",
         "| all taps (accuracy) |", "](importance.png)", "## Predictions from the literature",
         "| 1 | colour augmentations", "| 2 | training data", "| 3 | scale (zoom)",
@@ -298,7 +298,7 @@ TEST(study_whole_grid_tiny_report_results_figures) {
         CHECK(cJSON_IsTrue(cJSON_GetObjectItem(d, "real")) == (lo > 0 || hi < 0));
         real += lo > 0 || hi < 0;
     }
-    CHECK_INT_EQ(cJSON_GetArraySize(cJSON_GetObjectItem(res, "differences")), 2 * 7 * 5 * 6);
+    CHECK_INT_EQ(cJSON_GetArraySize(cJSON_GetObjectItem(res, "differences")), 2 * 7 * 5 * 7);
     CHECK_INT_EQ(num(cJSON_GetObjectItem(res, "comparisons"), "real"), real);
 
     /* Findings: generated text, the same in both files, every number from results.json. */
@@ -309,6 +309,44 @@ TEST(study_whole_grid_tiny_report_results_figures) {
     CHECK_STR_CONTAINS(text->valuestring, "The pixels floor");
     CHECK_STR_CONTAINS(text->valuestring, "Predictions from the literature");
     CHECK_STR_CONTAINS(text->valuestring, "paired comparisons");
+    /* the aug - stats counts are those of results.json's cross-pair rows,
+     * and a family is named "no tap is above it" exactly when none of its
+     * rows is real and positive */
+    {
+        int up = 0, down = 0, n = 0, above[8] = {0}, fams = 0;
+        const char *names[8];
+        cJSON_ArrayForEach(d, cJSON_GetObjectItem(res, "differences")) {
+            if (strcmp(cJSON_GetObjectItem(d, "difference")->valuestring, "aug - stats") ||
+                strcmp(cJSON_GetObjectItem(d, "pairs")->valuestring, "cross"))
+                continue;
+            double v = num(cJSON_GetObjectItem(d, "accuracy"), "value");
+            int is_real = cJSON_IsTrue(cJSON_GetObjectItem(d, "real"));
+            const char *fam = cJSON_GetObjectItem(d, "augmentation")->valuestring;
+            int fi = 0;
+            while (fi < fams && strcmp(names[fi], fam)) fi++;
+            if (fi == fams && fams < 8) names[fams++] = fam;
+            n++;
+            up += is_real && v > 0;
+            down += is_real && v < 0;
+            if (fi < 8) above[fi] += is_real && v > 0;
+        }
+        CHECK_INT_EQ(n, 7 * 5);
+        char want[256];
+        snprintf(want, sizeof want,
+                 "**aug - stats**: higher in %d, lower in %d, no real difference in %d of %d "
+                 "family x tap cells",
+                 up, down, n - up - down, n);
+        CHECK_STR_CONTAINS(text->valuestring, want);
+        const char *tail = strstr(text->valuestring, want);
+        const char *stop = tail ? strstr(tail, ". ") : NULL;
+        for (int fi = 0; fi < fams && tail && stop; fi++) {
+            const char *at = strstr(tail, names[fi]);
+            int named = at && at < stop;
+            if (named != !above[fi])
+                test_fail(__FILE__, __LINE__, "%s: %d taps above stats, named: %d", names[fi],
+                          above[fi], named);
+        }
+    }
     static double vals[400000];
     int nv = 0;
     collect_numbers(res, vals, &nv, 400000);
