@@ -165,7 +165,9 @@ static void config_seed_cnn(StudyConfig *c) {
  * 1e-3, all 40,000 training images, 1,000 test images, seed 1): at a
  * constant rate aug reached 0.594 test accuracy after 6 epochs and 0.653-0.660
  * after 8, too slow for the 20-minute budget; annealed by a cosine schedule
- * it reaches 0.621 after 5 (0.650 after 6) and noaug 0.798 after 5. An
+ * it reaches 0.621 after 5 (0.650 after 6) and noaug 0.798 after 5; the
+ * profile's 4 reach 0.612 (noaug 0.773) and the whole `make run` took
+ * 16 min 48 s on free AVX2 cores (3 epochs: 0.588, under the 0.60 aimed at). An
  * epoch takes 71-81 s on an AMD EPYC (AVX2), about 50 s on a Zen 4, 92 s on
  * an Intel Xeon; a linear head costs well under a second per cell, so the
  * probe's share is the feature passes (7 levels x 2,000 images per network
