@@ -416,8 +416,13 @@ int arch_parse(Arch *a, const char *name, const char *source, const char *text, 
     return 0;
 }
 
+const char *arch_or_default(const char *name_or_file) {
+    return name_or_file && *name_or_file ? name_or_file : "seed_cnn";
+}
+
 int arch_load(Arch *a, const char *spec, Err *e) {
     memset(a, 0, sizeof *a);
+    spec = arch_or_default(spec);
     char source[256];
     const char *text = arch_builtin(spec);
     if (text) {

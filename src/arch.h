@@ -63,8 +63,13 @@ const char *arch_builtin_names(void);
 int arch_find_tap(const Arch *a, const char *label);
 int arch_n_taps(const Arch *a);
 
+/* The network an --arch that may be unset names: NULL or "" is seed_cnn,
+ * the default everywhere (train, eval, probe, study, a config's arch). */
+const char *arch_or_default(const char *name_or_file);
+
 enum { ARCH_NOT_FOUND = -2 };
-/* --arch NAME|FILE: a built-in name, else a file. Returns 0, -1 (a file
+/* --arch NAME|FILE: a built-in name, else a file; NULL or "" the default
+ * (arch_or_default). Returns 0, -1 (a file
  * that cannot be read or has an error: exit 1) or ARCH_NOT_FOUND (neither a
  * built-in name nor an existing file: a usage error, exit 2), e set. */
 int arch_load(Arch *a, const char *name_or_file, Err *e);

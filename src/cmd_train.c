@@ -290,7 +290,7 @@ int cmd_train(int argc, char **argv, GlobalOpts *g) {
      * allocated (the network's buffers grow with the batch). */
     Err e;
     Arch arch;
-    int mrc = arch_load(&arch, cfg.arch[0] ? cfg.arch : "seed_cnn", &e) ? -1
+    int mrc = arch_load(&arch, cfg.arch, &e) ? -1
               : train_memory_check(&arch, cfg.batch, cfg.eval_batch > 0 ? cfg.eval_batch : 128,
                                    1, &e);
     arch_free(&arch);

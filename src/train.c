@@ -94,7 +94,7 @@ Net *train_net_create(int max_batch, int threads, const char *kernels, Err *e) {
 Net *train_net_create_arch(const char *arch, int max_batch, int threads, const char *kernels,
                            Err *e) {
     Arch a;
-    if (arch_load(&a, arch && *arch ? arch : "seed_cnn", e)) return NULL;
+    if (arch_load(&a, arch, e)) return NULL;
     Net *net = classifier_create(&a, max_batch, threads, kernels, e);
     arch_free(&a);
     return net;
@@ -185,8 +185,8 @@ int eval_split(Net *net, const ImageSet *set, float *loss, float *acc,
     return 0;
 }
 
-/* A config's network: "" (the default) is seed_cnn. */
-static const char *arch_or_seed(const TrainConfig *c) { return c->arch[0] ? c->arch : "seed_cnn"; }
+/* A config's network, by name ("" is the default). */
+static const char *arch_or_seed(const TrainConfig *c) { return arch_or_default(c->arch); }
 
 /* ---- the config as JSON (checkpoint meta.extra, run.json) ---- */
 

@@ -141,8 +141,9 @@ int train_read_checkpoint_config(const char *dir, TrainConfig *cfg, int *epochs_
 /* Creates the seed CNN for batches up to max_batch with the named kernels
  * ("" / NULL / "auto": fastest). */
 Net *train_net_create(int max_batch, int threads, const char *kernels, Err *e);
-/* The same for arch: a built-in name or a network file (arch.h), on
- * CIFAR-10's 32x32x3 images; its output must have 10 values. */
+/* The same for arch: a built-in name or a network file (arch.h; NULL or ""
+ * the default, arch_or_default), on CIFAR-10's 32x32x3 images; its output
+ * must have 10 values. */
 Net *train_net_create_arch(const char *arch, int max_batch, int threads, const char *kernels,
                            Err *e);
 /* The network a model file goes into: arch's (a built-in name or a
