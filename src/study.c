@@ -692,14 +692,19 @@ static int ensure_trained(const StudyConfig *c, const Cifar10 *data, int seed, i
                             "or remove it", dir, what);
             goto out;
         }
-        if (done == tc.epochs && path_exists(model)) {
+        /* a kill after the last checkpoint but before the run's last
+         * run.json: the resume below only completes run.json */
+        if (done == tc.epochs && path_exists(model) && train_run_complete(dir, done)) {
             st->nets_reused++;
             if (!c->quiet) printf("study: reusing %s (%d epochs)\n", dir, done);
             goto out;
         }
         tc.resume = 1;
         st->nets_resumed++;
-        if (!c->quiet) printf("study: resuming %s after epoch %d of %d\n", dir, done, tc.epochs);
+        if (!c->quiet && done == tc.epochs)
+            printf("study: completing %s (trained; its run.json was not final)\n", dir);
+        else if (!c->quiet)
+            printf("study: resuming %s after epoch %d of %d\n", dir, done, tc.epochs);
     } else {
         st->nets_trained++;
         if (!c->quiet) printf("study: training %s\n", dir);

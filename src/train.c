@@ -250,6 +250,25 @@ static int config_from_json(const char *text, const char *path, TrainConfig *cfg
     return 0;
 }
 
+int train_run_complete(const char *dir, int epochs) {
+    char *path = path_join(dir, "run.json");
+    uint8_t *text = NULL;
+    size_t len;
+    int complete = 0;
+    if (path_exists(path) && file_read_all(path, &text, &len, NULL) == 0) {
+        cJSON *o = cJSON_ParseWithLength((const char *)text, len);
+        char status[32];
+        int done;
+        complete = o && json_get_string(o, "status", status, sizeof status) == 0 &&
+                   !strcmp(status, "complete") && json_get_int(o, "epochs_done", &done) == 0 &&
+                   done == epochs;
+        cJSON_Delete(o);
+    }
+    free(text);
+    free(path);
+    return complete;
+}
+
 int train_read_checkpoint_config(const char *dir, TrainConfig *cfg, int *epochs_done, Err *e) {
     char *path = path_join(dir, "checkpoint.safetensors");
     int rc = -1;

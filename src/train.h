@@ -133,6 +133,13 @@ uint64_t train_split_seed(const CheckpointMeta *meta, uint64_t fallback);
  * clear line, when it cannot be created or written. */
 int train_check_out_dir(const char *dir, Err *e);
 
+/* 1 when dir/run.json says the run is complete after `epochs` epochs: its
+ * last write happened. A kill between the last checkpoint and that write
+ * leaves a checkpoint that is done but a run.json that says "running"
+ * (and, before the epoch's own run.json, the previous epoch's figures);
+ * `train --resume` then only rewrites run.json. */
+int train_run_complete(const char *dir, int epochs);
+
 /* Reads the config and the number of completed epochs stored in
  * dir/checkpoint.safetensors (for --resume: fill in flags not given).
  * out_dir, resume and quiet are left as they are in cfg. */

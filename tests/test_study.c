@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 #include "../src/common.h"
+#include "../src/json_util.h"
 #include "../src/plot.h"
 #include "../src/study.h"
 #include "test.h"
@@ -531,6 +532,62 @@ TEST(study_rerun_recomputes_only_deleted_cells_with_same_numbers) {
     free(report_before);
     free(report_after);
     for (int i = 0; i < 8; i++) free(paths[i]), free(before[i]);
+}
+
+/* What a kill leaves between a network's last checkpoint and the run.json
+ * train_run writes last: the checkpoint and model are done, but run.json
+ * says "running" (or is still the previous epoch's, epochs_done 1) and no
+ * cell of the network exists yet. The rerun must complete run.json, not
+ * reuse the network as it is: its results.json equals an uninterrupted
+ * run's (the chaos test's occasional difference, found this way). */
+TEST(study_rerun_completes_run_json_left_by_a_kill) {
+    if (!test_data_dir()) SKIP("no offline CIFAR-10 (../shared/data/cifar10-q75)");
+    char ref_dir[1024], dir[1024];
+    snprintf(ref_dir, sizeof ref_dir, "%s/ref", test_tmpdir());
+    const char *grid = "--networks aug --families zoom --taps flatten --pairs cross --epochs 2";
+    REQUIRE(run_study(ref_dir, grid) == 0);
+    cJSON *want = read_json(ref_dir, "results.json");
+    REQUIRE(want);
+    drop_timings(want);
+    for (int variant = 0; variant < 2; variant++) {
+        snprintf(dir, sizeof dir, "%s/killed%d", test_tmpdir(), variant);
+        char cmd[8192], out_cmd[256];
+        snprintf(cmd, sizeof cmd, "cp -a '%s' '%s' && rm '%s/results.json' '%s'/cells/seed1-aug-*",
+                 ref_dir, dir, dir, dir);
+        REQUIRE(test_run(cmd, out_cmd, sizeof out_cmd) == 0);
+        /* run.json as the kill left it */
+        char *text = slurp(dir, "seed1/aug/run.json");
+        REQUIRE(text);
+        cJSON *rj = cJSON_Parse(text);
+        free(text);
+        REQUIRE(rj);
+        cJSON_ReplaceItemInObject(rj, "status", cJSON_CreateString("running"));
+        if (variant == 1) cJSON_ReplaceItemInObject(rj, "epochs_done", cJSON_CreateNumber(1));
+        char *rp = path_join(dir, "seed1/aug/run.json");
+        Err e;
+        REQUIRE(json_write_file(rp, rj, &e) == 0);
+        free(rp);
+        cJSON_Delete(rj);
+        REQUIRE(run_study(dir, grid) == 0);
+        cJSON *got = read_json(dir, "results.json");
+        REQUIRE(got);
+        const cJSON *nets = cJSON_GetObjectItem(got, "networks");
+        CHECK(!strcmp(cJSON_GetObjectItem(cJSON_GetArrayItem(nets, 0), "status")->valuestring,
+                      "complete"));
+        CHECK_INT_EQ(num(cJSON_GetArrayItem(nets, 0), "epochs_done"), 2);
+        CHECK_INT_EQ(num(cJSON_GetObjectItem(got, "stats"), "nets_trained"), 0);
+        drop_timings(got);
+        cJSON_DeleteItemFromObject(got, "stats");
+        cJSON *w = cJSON_Duplicate(want, 1);
+        cJSON_DeleteItemFromObject(w, "stats");
+        char *tg = cJSON_PrintUnformatted(got), *tw2 = cJSON_PrintUnformatted(w);
+        CHECK(!strcmp(tg, tw2));
+        free(tg);
+        free(tw2);
+        cJSON_Delete(w);
+        cJSON_Delete(got);
+    }
+    cJSON_Delete(want);
 }
 
 TEST(study_resumes_shorter_training_and_refuses_other_settings) {
