@@ -199,7 +199,6 @@ static double bench_probe_epoch(int pairs, int threads) {
 
 /* Milliseconds to augment a batch of 32 with the notebook's spec. */
 static double bench_augment(int threads) {
-    (void)threads;
     enum { N = 256, B = 32, REPS = 200 };
     uint8_t *img = xmalloc((size_t)N * CIFAR_PIXELS), *lab = xcalloc(N, 1);
     Rng r = rng_stream(5, 5);
@@ -216,7 +215,7 @@ static double bench_augment(int threads) {
     double t0 = now_seconds();
     for (int k = 0; k < REPS; k++) {
         for (int i = 0; i < B; i++) idx[i] = (k * B + i) % N;
-        aug_batch(&spec, &set, idx, B, 1, (uint64_t)k, out);
+        aug_batch(&spec, &set, idx, B, 1, (uint64_t)k, out, threads);
     }
     double ms = 1000.0 * (now_seconds() - t0) / REPS;
     free(img);

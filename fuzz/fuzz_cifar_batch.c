@@ -33,7 +33,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     snprintf(sums_path, sizeof sums_path, "%s/MD5SUMS", dir);
     for (size_t i = 0; i < BATCH_BYTES; i++) padded[i] = (uint8_t)(i % 251 % 10);
     Err e;
-    if (decode_batch("init.bin", padded, BATCH_BYTES, images, labels, &e)) abort();
+    if (decode_batch("init.bin", padded, BATCH_BYTES, images, labels, 1, &e)) abort();
     memset(padded, 0, BATCH_BYTES);
     return 0;
 }
@@ -49,7 +49,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     Err e = {{0}};
     switch (mode) {
     case 0:
-        if (decode_batch("fuzz.bin", data, size, images, labels, &e) == 0) {
+        if (decode_batch("fuzz.bin", data, size, images, labels, 1, &e) == 0) {
             if (size != BATCH_BYTES) abort();
         } else {
             check_msg(&e);
@@ -68,7 +68,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 bad_at = (int)r;
                 break;
             }
-        int rc = decode_batch("fuzz.bin", padded, BATCH_BYTES, images, labels, &e);
+        int rc = decode_batch("fuzz.bin", padded, BATCH_BYTES, images, labels, 1, &e);
         if ((rc != 0) != (bad_at >= 0)) abort();
         if (rc) {
             char want[64];

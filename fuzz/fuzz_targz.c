@@ -32,7 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     Cifar10 d;
     memset(&d, 0, sizeof d);
     Err e = {{0}};
-    int rc = cifar10_load(&d, path, 0, 1, &e);
+    int rc = cifar10_load(&d, path, 0, 1, 1, &e);
     if (rc == 0) {
         /* only a complete, well-formed data set may load */
         if (d.train.n != CIFAR_TRAIN_ALL || d.test.n != CIFAR_TEST) abort();

@@ -463,16 +463,16 @@ void aug_draw_batch(const AugSpec *spec, const int *idx, int n, uint64_t seed, u
 }
 
 void aug_batch(const AugSpec *spec, const ImageSet *set, const int *idx, int n, uint64_t seed,
-               uint64_t stream, float *out) {
+               uint64_t stream, float *out, int threads) {
     AugParams *p = xmalloc(sizeof(AugParams) * (size_t)(n > 0 ? n : 1));
     aug_draw_batch(spec, idx, n, seed, stream, p);
-    aug_apply_batch(p, set, idx, n, out);
+    aug_apply_batch(p, set, idx, n, out, threads);
     free(p);
 }
 
 void aug_apply_batch(const AugParams *params, const ImageSet *set, const int *idx, int n,
-                     float *out) {
-#pragma omp parallel for schedule(static) if (n > 1)
+                     float *out, int threads) {
+#pragma omp parallel for num_threads(threads) schedule(static) if (n > 1)
     for (int i = 0; i < n; i++)
         aug_apply(&params[i], set->images + (size_t)idx[i] * CIFAR_PIXELS,
                   out + (size_t)i * CIFAR_PIXELS, CIFAR_H, CIFAR_W);

@@ -148,15 +148,17 @@ void aug_draw_batch(const AugSpec *spec, const int *idx, int n, uint64_t seed, u
                     AugParams *out);
 
 /* out[i] = aug_apply(params[i]) of image idx[i] of set (n x 32 x 32 x 3
- * floats). Parallel (OpenMP); the result does not depend on the threads. */
+ * floats). Parallel on `threads` (>= 1) OpenMP threads; the result does not
+ * depend on the count. */
 void aug_apply_batch(const AugParams *params, const ImageSet *set, const int *idx, int n,
-                     float *out);
+                     float *out, int threads);
 
 /* Augments images idx[0..n) of set into out (n x 32 x 32 x 3 floats),
  * image i's parameters drawn from rng_stream(seed, rng_mix(stream, idx[i]))
  * so the result is independent of the thread count. spec may be NULL or
- * empty: plain conversion to float. Parallel (OpenMP). */
+ * empty: plain conversion to float. Parallel on `threads` (>= 1) OpenMP
+ * threads. */
 void aug_batch(const AugSpec *spec, const ImageSet *set, const int *idx, int n, uint64_t seed,
-               uint64_t stream, float *out);
+               uint64_t stream, float *out, int threads);
 
 #endif

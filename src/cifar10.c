@@ -103,9 +103,10 @@ static void planar_to_hwc(uint8_t *dst, const uint8_t *planes) {
 }
 
 /* Checks one batch file's bytes (size, labels) and converts its 10,000
- * records into images (HWC) and labels. `what` names the file in errors. */
+ * records into images (HWC) and labels, on `threads` (>= 1) OpenMP threads.
+ * `what` names the file in errors. */
 static int decode_batch(const char *what, const uint8_t *buf, size_t len, uint8_t *images,
-                        uint8_t *labels, Err *e) {
+                        uint8_t *labels, int threads, Err *e) {
     if (len != BATCH_BYTES)
         return err_set(e, "%s: %zu bytes, expected %zu (10,000 records of 3,073 bytes)", what,
                        len, BATCH_BYTES);
@@ -114,7 +115,7 @@ static int decode_batch(const char *what, const uint8_t *buf, size_t len, uint8_
         if (label >= CIFAR_CLASSES)
             return err_set(e, "%s: record %d has label %d (labels are 0..9)", what, r, label);
     }
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for num_threads(threads) schedule(static)
     for (int r = 0; r < CIFAR_BATCH_RECORDS; r++) {
         const uint8_t *rec = buf + (size_t)r * CIFAR_RECORD;
         labels[r] = rec[0];
@@ -245,7 +246,7 @@ static int read_dir_file(const char *dir, int i, const char *want_md5, uint8_t *
     return rc;
 }
 
-static int load_dir(Cifar10 *d, const char *dir, Err *e) {
+static int load_dir(Cifar10 *d, const char *dir, int threads, Err *e) {
     char sums[N_FILES][33];
     int have_sums = read_md5sums(dir, sums, e);
     if (have_sums < 0) return -1;
@@ -282,7 +283,7 @@ static int load_dir(Cifar10 *d, const char *dir, Err *e) {
      * error reported is that of the first bad file, whatever the threads. */
     Err errs[N_BATCHES];
     int bad[N_BATCHES];
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
     for (int i = 0; i < N_BATCHES; i++) {
         uint8_t *buf, *images, *labels;
         size_t len;
@@ -290,7 +291,7 @@ static int load_dir(Cifar10 *d, const char *dir, Err *e) {
         if (!bad[i]) {
             char *path = path_join(dir, FILE_NAMES[i]);
             batch_dest(d, i, &images, &labels);
-            bad[i] = decode_batch(path, buf, len, images, labels, &errs[i]);
+            bad[i] = decode_batch(path, buf, len, images, labels, 1, &errs[i]);
             free(path);
             free(buf);
         }
@@ -341,7 +342,7 @@ static int read_member(struct archive *a, const char *what, uint8_t *buf, size_t
     }
 }
 
-static int load_archive(Cifar10 *d, const char *path, Err *e) {
+static int load_archive(Cifar10 *d, const char *path, int threads, Err *e) {
     char md5[33];
     if (md5_file(path, md5, e)) return -1;
     struct archive *a = archive_read_new();
@@ -406,7 +407,7 @@ static int load_archive(Cifar10 *d, const char *path, Err *e) {
             uint8_t *images, *labels;
             if (!d->train_images) alloc_sets(d);
             batch_dest(d, i, &images, &labels);
-            rc = decode_batch(what, buf, got, images, labels, e);
+            rc = decode_batch(what, buf, got, images, labels, threads, e);
         }
         if (rc) break;
     }
@@ -655,7 +656,8 @@ static int resolve_path(const char *path, char **out, int *is_archive, Err *e) {
                    path);
 }
 
-int cifar10_load(Cifar10 *d, const char *path, int allow_download, int quiet, Err *e) {
+int cifar10_load(Cifar10 *d, const char *path, int allow_download, int quiet, int threads,
+                 Err *e) {
     memset(d, 0, sizeof *d);
     char *where = NULL;
     int is_archive = 0;
@@ -680,7 +682,7 @@ int cifar10_load(Cifar10 *d, const char *path, int allow_download, int quiet, Er
                        "directory or " ARCHIVE_NAME);
     }
     snprintf(d->source, sizeof d->source, "%s", where);
-    int rc = is_archive ? load_archive(d, where, e) : load_dir(d, where, e);
+    int rc = is_archive ? load_archive(d, where, threads, e) : load_dir(d, where, threads, e);
     free(where);
     if (rc) {
         cifar10_free(d);

@@ -54,8 +54,11 @@ typedef struct Cifar10 {
  * known); when it holds an MD5SUMS file, each file must match it.
  * AUGPROBE_CIFAR_URL / AUGPROBE_CIFAR_MD5 override the download's URL and
  * expected md5 (mirrors, tests); the result is verified only for the
- * official md5. On failure *d is left empty (free to cifar10_free). */
-int cifar10_load(Cifar10 *d, const char *path, int allow_download, int quiet, Err *e);
+ * official md5. Decoding runs on `threads` (>= 1) OpenMP threads; the result
+ * does not depend on the count. On failure *d is left empty (free to
+ * cifar10_free). */
+int cifar10_load(Cifar10 *d, const char *path, int allow_download, int quiet, int threads,
+                 Err *e);
 
 /* Splits the 50,000 training images into 40,000 train and 10,000 val by a
  * seeded shuffle, rearranging train_images in place (train first). The same

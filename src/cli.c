@@ -13,10 +13,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 const char CLI_GLOBAL_HELP[] =
     "Global flags:\n"
     "  --data DIR     CIFAR-10 directory or cifar-10-binary.tar.gz (default: $AUGPROBE_DATA,\n"
@@ -174,14 +170,6 @@ int cli_global_result(int r, const char *usage) {
         return EXIT_OK;
     }
     return cli_usage_error(usage);
-}
-
-void cli_apply_threads(const GlobalOpts *g) {
-#ifdef _OPENMP
-    omp_set_num_threads(g->threads);
-#else
-    (void)g;
-#endif
 }
 
 int cli_arch_flag(const char *cmd, const char *spec, char *out, size_t len) {

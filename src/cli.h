@@ -10,7 +10,8 @@
 typedef struct GlobalOpts {
     const char *data_dir; /* --data, else $AUGPROBE_DATA, else NULL (data/ or download) */
     uint64_t seed;        /* --seed, default 1 */
-    int threads;          /* --threads, default: all cores */
+    int threads;          /* --threads (>= 1), default: all cores; passed to every
+                             parallel loop, never set as OpenMP's global default */
     const char *device;   /* --device: cpu (default), cuda, auto, emulated */
     int quiet;            /* --quiet */
 } GlobalOpts;
@@ -80,9 +81,6 @@ int cli_global_result(int r, const char *usage);
  * spec is neither a built-in name nor a file (or longer than out),
  * EXIT_FAIL when the file cannot be read or has an error. */
 int cli_arch_flag(const char *cmd, const char *spec, char *out, size_t len);
-
-/* Applies --threads to OpenMP. */
-void cli_apply_threads(const GlobalOpts *g);
 
 /* Command entry points. */
 int cmd_info(int argc, char **argv, GlobalOpts *g);

@@ -41,7 +41,7 @@ static int parse_aug(const char *cmd, const char *text, AugSpec *spec) {
 
 static int load_data(const char *cmd, const GlobalOpts *g, Cifar10 *d) {
     Err e = {{0}};
-    if (cifar10_load(d, g->data_dir, 1, g->quiet, &e)) {
+    if (cifar10_load(d, g->data_dir, 1, g->quiet, g->threads, &e)) {
         fprintf(stderr, "augprobe %s: %s\n", cmd, e.msg);
         return -1;
     }
@@ -111,7 +111,6 @@ int cmd_export(int argc, char **argv, GlobalOpts *g) {
     if (missing || cli_no_positional("export", argc, argv) || parse_aug("export", aug_text, &spec)) {
         return cli_usage_error(EXPORT_USAGE);
     }
-    cli_apply_threads(g);
 
     /* The output first: an unwritable path fails before the data is read. */
     Err e = {{0}};
@@ -135,7 +134,7 @@ int cmd_export(int argc, char **argv, GlobalOpts *g) {
     for (int start = 0; start < n; start += CHUNK) {
         int m = n - start < CHUNK ? n - start : CHUNK;
         for (int i = 0; i < m; i++) idx[i] = start + i;
-        aug_batch(&spec, set, idx, m, g->seed, stream_of(split), buf);
+        aug_batch(&spec, set, idx, m, g->seed, stream_of(split), buf, g->threads);
         for (int i = 0; i < m; i++) {
             uint8_t *r = rec + (size_t)i * CIFAR_RECORD;
             const float *img = buf + (size_t)i * CIFAR_PIXELS;
@@ -161,13 +160,13 @@ int cmd_export(int argc, char **argv, GlobalOpts *g) {
 }
 
 int augment_preview_png(const char *path, const Cifar10 *d, const AugSpec *spec, uint64_t seed,
-                        int scale, int *n_drawn, Err *e) {
+                        int scale, int threads, int *n_drawn, Err *e) {
     enum { N = 25, COLS = 5 };
     int n = d->train.n < N ? d->train.n : N, idx[N];
     for (int i = 0; i < n; i++) idx[i] = i;
     float *buf = xalloc_floats((size_t)N * CIFAR_PIXELS);
     uint8_t *img = xmalloc((size_t)N * CIFAR_PIXELS);
-    aug_batch(spec, &d->train, idx, n, seed, stream_of(SPLIT_TRAIN), buf);
+    aug_batch(spec, &d->train, idx, n, seed, stream_of(SPLIT_TRAIN), buf, threads);
     for (size_t i = 0; i < (size_t)n * CIFAR_PIXELS; i++) img[i] = to_byte(buf[i]);
     const char *caps[N];
     for (int i = 0; i < n; i++) caps[i] = d->class_names[d->train.labels[i]];
@@ -221,13 +220,12 @@ int cmd_preview(int argc, char **argv, GlobalOpts *g) {
     if (cli_no_positional("preview", argc, argv) || parse_aug("preview", aug_text, &spec)) {
         return cli_usage_error(PREVIEW_USAGE);
     }
-    cli_apply_threads(g);
 
     Cifar10 d;
     if (load_data("preview", g, &d)) return EXIT_FAIL;
     Err e = {{0}};
     int n = 0;
-    int rc = augment_preview_png(out_path, &d, &spec, g->seed, scale, &n, &e);
+    int rc = augment_preview_png(out_path, &d, &spec, g->seed, scale, g->threads, &n, &e);
     if (rc)
         fprintf(stderr, "augprobe preview: %s\n", e.msg);
     else if (!g->quiet) {

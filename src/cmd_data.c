@@ -52,12 +52,11 @@ int cmd_data(int argc, char **argv, GlobalOpts *g) {
         if (rc >= 0) return rc;
     }
     if (cli_no_positional("data", argc, argv)) return cli_usage_error(USAGE);
-    cli_apply_threads(g);
 
     Cifar10 d;
     Err e = {{0}};
     double t0 = now_seconds();
-    if (cifar10_load(&d, g->data_dir, !no_download, g->quiet, &e)) {
+    if (cifar10_load(&d, g->data_dir, !no_download, g->quiet, g->threads, &e)) {
         fprintf(stderr, "augprobe data: %s\n", e.msg);
         return EXIT_FAIL;
     }

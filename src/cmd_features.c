@@ -109,7 +109,6 @@ int cmd_features(int argc, char **argv, GlobalOpts *g) {
         fprintf(stderr, "augprobe features: --aug: %s\n", e.msg);
         return cli_usage_error(USAGE);
     }
-    cli_apply_threads(g);
 
     /* the network the model records (the seed CNN for 'random') */
     Net *trunk = train_model_net(strcmp(model, "random") ? model : NULL, 128, g->threads, "", &e);
@@ -141,7 +140,7 @@ int cmd_features(int argc, char **argv, GlobalOpts *g) {
     else if (checkpoint_load(model, trunk, NULL, NULL, &meta, &e))
         goto done;
     if (net_place(trunk, g->device, NULL, &e)) goto done;
-    if (cifar10_load(&data, g->data_dir, 1, g->quiet, &e)) goto done;
+    if (cifar10_load(&data, g->data_dir, 1, g->quiet, g->threads, &e)) goto done;
     cifar10_split(&data, is_random ? 1 : train_split_seed(&meta, meta.seed));
     const ImageSet *set = split == 0 ? &data.train : split == 1 ? &data.val : &data.test;
     int n = limit > 0 && limit < set->n ? limit : set->n;

@@ -316,7 +316,6 @@ int cmd_probe(int argc, char **argv, GlobalOpts *g) {
     c.quiet = g->quiet;
     c.max_feature_bytes = (size_t)max_mb << 20;
     c.input_size = input_size;
-    cli_apply_threads(g);
 
     int rc = EXIT_FAIL;
     int floor_input = !strcmp(model, "pixels") || !strcmp(model, "stats");
@@ -368,7 +367,7 @@ int cmd_probe(int argc, char **argv, GlobalOpts *g) {
         goto fail;
     }
     if (trunk && net_place(trunk, c.device, NULL, &e)) goto fail;
-    if (cifar10_load(&data, g->data_dir, 1, g->quiet, &e)) goto fail;
+    if (cifar10_load(&data, g->data_dir, 1, g->quiet, g->threads, &e)) goto fail;
     /* --model random: the notebook's random_state = 1 */
     uint64_t split_seed = is_random ? 1 : train_split_seed(&meta, meta.seed);
     cifar10_split(&data, split_seed);

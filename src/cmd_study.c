@@ -287,7 +287,6 @@ int cmd_study(int argc, char **argv, GlobalOpts *g) {
     cfg.threads = g->threads;
     snprintf(cfg.device, sizeof cfg.device, "%s", g->device);
     cfg.quiet = g->quiet;
-    cli_apply_threads(g);
 
     Err e = {{0}};
     if (plan) {
@@ -317,7 +316,7 @@ int cmd_study(int argc, char **argv, GlobalOpts *g) {
     }
     Cifar10 d;
     double t0 = now_seconds();
-    if (cifar10_load(&d, g->data_dir, 1, g->quiet || rank > 0, &e)) {
+    if (cifar10_load(&d, g->data_dir, 1, g->quiet || rank > 0, g->threads, &e)) {
         fprintf(stderr, "augprobe study: %s\n", e.msg);
         study_mpi_abort(EXIT_FAIL); /* the other ranks may have loaded it: end them too */
         return EXIT_FAIL;

@@ -305,12 +305,11 @@ int cmd_train(int argc, char **argv, GlobalOpts *g) {
         return EXIT_FAIL;
     }
 
-    GlobalOpts g2 = *g;
-    g2.threads = cfg.threads;
-    cli_apply_threads(&g2);
+    /* --threads is >= 1, and so is a resumed run's stored count unless edited */
+    if (cfg.threads < 1) cfg.threads = 1;
     Cifar10 data;
     memset(&data, 0, sizeof data);
-    if (cifar10_load(&data, g->data_dir, 1, cfg.quiet, &e)) {
+    if (cifar10_load(&data, g->data_dir, 1, cfg.quiet, cfg.threads, &e)) {
         fprintf(stderr, "augprobe train: %s\n", e.msg);
         return EXIT_FAIL;
     }
@@ -403,7 +402,6 @@ int cmd_eval(int argc, char **argv, GlobalOpts *g) {
         fprintf(stderr, "augprobe eval: --model FILE is required\n");
         return cli_usage_error(EVAL_USAGE);
     }
-    cli_apply_threads(g);
     Err e;
     Arch net_arch;
     int mrc = train_model_arch(model, arch[0] ? arch : NULL, &net_arch, &e) ? -1
@@ -423,7 +421,7 @@ int cmd_eval(int argc, char **argv, GlobalOpts *g) {
     }
     Cifar10 data;
     memset(&data, 0, sizeof data);
-    if (cifar10_load(&data, g->data_dir, 1, g->quiet, &e)) {
+    if (cifar10_load(&data, g->data_dir, 1, g->quiet, g->threads, &e)) {
         fprintf(stderr, "augprobe eval: %s\n", e.msg);
         net_free(net);
         return EXIT_FAIL;

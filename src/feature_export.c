@@ -56,7 +56,7 @@ int features_write(Net *trunk, const ImageSet *set, int n, int layer_index, Prob
             rc = err_set(e, "features: %s", net_error(trunk));
             break;
         }
-        probe_tap_vectors(ly, act, nb, pool, out);
+        probe_tap_vectors(ly, act, nb, pool, out, trunk->kctx.threads);
         for (int j = 0; j < nb; j++) lab[j] = set->labels[start + j];
         if (npy_write_data(feats.f, NPY_F32, out, dim * (size_t)nb) ||
             npy_write_data(labels.f, NPY_I64, lab, (size_t)nb))

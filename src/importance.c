@@ -6,8 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The taps' caches side by side: [level][image][dim_0 + dim_1 + ...]. */
-static int concat(const ProbeFeatures *taps, int n, ProbeFeatures *out, Err *e) {
+/* The taps' caches side by side: [level][image][dim_0 + dim_1 + ...],
+ * copied on `threads` threads. */
+static int concat(const ProbeFeatures *taps, int n, int threads, ProbeFeatures *out, Err *e) {
     memset(out, 0, sizeof *out);
     if (n < 2 || n > IMPORTANCE_MAX_TAPS)
         return err_set(e, "importance: %d taps (2..%d)", n, IMPORTANCE_MAX_TAPS);
@@ -26,7 +27,7 @@ static int concat(const ProbeFeatures *taps, int n, ProbeFeatures *out, Err *e) 
     out->n_images = taps[0].n_images;
     out->n_levels = taps[0].n_levels;
     out->dim = (int)dim;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for num_threads(threads) schedule(static)
     for (size_t r = 0; r < rows; r++) {
         float *dst = out->x + r * dim;
         for (int t = 0; t < n; t++) {
@@ -52,7 +53,7 @@ int importance_train(const ProbeConfig *c, const ProbeFeatures *taps, int n, Imp
     memset(h, 0, sizeof *h);
     if (c->head != PROBE_HEAD_LINEAR) return err_set(e, "importance: needs the linear head");
     ProbeFeatures all;
-    if (concat(taps, n, &all, e)) return -1;
+    if (concat(taps, n, c->threads, &all, e)) return -1;
     h->n_taps = n;
     h->dim = all.dim;
     for (int t = 0; t < n; t++) h->dims[t] = taps[t].dim;
@@ -86,7 +87,7 @@ int importance_eval(const ProbeConfig *c, ImportanceHeads *h, const ProbeFeature
             return err_set(e, "importance: tap %d has %d features, its head %d", t, taps[t].dim,
                            h->dims[t]);
     ProbeFeatures all;
-    if (concat(taps, n, &all, e)) return -1;
+    if (concat(taps, n, c->threads, &all, e)) return -1;
     ProbeConfig cc = *c;
     cc.boot = 1; /* the intervals come from importance_boot; skip probe_head_eval's */
     int rc = 0;
@@ -127,12 +128,13 @@ int importance_shares(int n, double all, const double *without, double *loss, do
 
 void importance_boot(const ImportanceFit *f, int n_images, int passes, const float *levels,
                      int n_levels, uint64_t seed, AugKind family, ProbePairMode mode, int B,
-                     double *rep_all, double *rep_without) {
+                     int threads, double *rep_all, double *rep_without) {
     ProbePairs pairs;
-    probe_pairs_make(&pairs, n_images, passes, levels, n_levels, seed, PROBE_SPLIT_TEST, mode);
+    probe_pairs_make(&pairs, n_images, passes, levels, n_levels, seed, PROBE_SPLIT_TEST, mode,
+                     threads);
     int *gap_of = xmalloc(sizeof(int) * (size_t)(pairs.n > 0 ? pairs.n : 1));
     for (int k = 0; k < pairs.n; k++) gap_of[k] = pairs.target[k] == 0 ? -1 : 0;
-    int *draws = stats_boot_draws(seed, probe_boot_group(family, mode), n_images, B);
+    int *draws = stats_boot_draws(seed, probe_boot_group(family, mode), n_images, B, threads);
     for (int k = 0; k <= f->n_taps; k++) {
         double *dst = k ? rep_without + (size_t)(k - 1) * B : rep_all;
         if (pairs.n != f->pairs_test) { /* not these pairs: no replicates */
@@ -142,7 +144,7 @@ void importance_boot(const ImportanceFit *f, int n_images, int passes, const flo
         Outcomes o;
         outcomes_make(&o, n_images, 1, pairs.n, pairs.image, gap_of,
                       f->outcome + (size_t)k * f->pairs_test);
-        stats_boot_accuracy(&o, draws, B, dst);
+        stats_boot_accuracy(&o, draws, B, dst, threads);
         outcomes_free(&o);
     }
     free(draws);

@@ -62,10 +62,12 @@ int importance_shares(int n, double all, const double *without, double *loss, do
 /* Bootstrap replicates of the accuracies of a fit: rep_all[B] and
  * rep_without[t * B + r], from the test pairs (n_images, passes, levels,
  * seed, mode: as the probe drew them) and the draws of stats.h for
- * (seed, family, mode), the same draws as every probe on those pairs. */
+ * (seed, family, mode), the same draws as every probe on those pairs.
+ * Computed on `threads` (>= 1) OpenMP threads; the result does not depend
+ * on the count. */
 void importance_boot(const ImportanceFit *f, int n_images, int passes, const float *levels,
                      int n_levels, uint64_t seed, AugKind family, ProbePairMode mode, int B,
-                     double *rep_all, double *rep_without);
+                     int threads, double *rep_all, double *rep_without);
 
 /* 95% intervals of the losses and shares over B replicates (rep_all[B],
  * rep_without[t * B + r]): on each replicate the losses and shares as

@@ -47,7 +47,6 @@ int cmd_info(int argc, char **argv, GlobalOpts *g) {
         if (rc >= 0) return rc;
     }
     if (cli_no_positional("info", argc, argv)) return cli_usage_error(use);
-    cli_apply_threads(g);
     const Kernels *k = kernels_cpu_best();
     printf("augprobe %s\n", AUGPROBE_VERSION);
     printf("compiler:  gcc %s\n", __VERSION__);

@@ -12,9 +12,10 @@
 
 /* Draws d->train's first 25 images (fewer when the split is smaller), each
  * augmented by spec with parameters drawn from seed (the same images as
- * `augprobe preview --seed seed`), enlarged `scale` times. Sets *n_drawn
- * (may be NULL). Returns 0, or -1 with e set. */
+ * `augprobe preview --seed seed`) on `threads` (>= 1) OpenMP threads,
+ * enlarged `scale` times. Sets *n_drawn (may be NULL). Returns 0, or -1
+ * with e set. */
 int augment_preview_png(const char *path, const Cifar10 *d, const AugSpec *spec, uint64_t seed,
-                        int scale, int *n_drawn, Err *e);
+                        int scale, int threads, int *n_drawn, Err *e);
 
 #endif

@@ -98,7 +98,8 @@ int probe_more_is_lower(AugKind family, const float *levels, int n_levels) {
 /* ---- pairs ---- */
 
 void probe_pairs_make(ProbePairs *p, int n_images, int passes, const float *levels,
-                      int n_levels, uint64_t seed, ProbeSplit split, ProbePairMode mode) {
+                      int n_levels, uint64_t seed, ProbeSplit split, ProbePairMode mode,
+                      int threads) {
     long n = (long)passes * n_images;
     p->n = (int)n;
     p->image = xmalloc(sizeof(int) * (size_t)(n > 0 ? n : 1));
@@ -108,7 +109,7 @@ void probe_pairs_make(ProbePairs *p, int n_images, int passes, const float *leve
     p->lb = xmalloc((size_t)(n > 0 ? n : 1));
     p->target = xmalloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
     int ties = 0;
-#pragma omp parallel for schedule(static) reduction(+ : ties)
+#pragma omp parallel for num_threads(threads) schedule(static) reduction(+ : ties)
     for (long k = 0; k < n; k++) {
         uint64_t pass = (uint64_t)(k / n_images), image = (uint64_t)(k % n_images);
         Rng r = rng_stream(seed, probe_stream((uint64_t)split, pass << 32 | image));
@@ -190,12 +191,12 @@ int probe_features_compute(Net *trunk, const ImageSet *set, int n, AugKind famil
 /* Augmented images of a batch as the trunk takes them: 32x32 as they are,
  * else resized bilinearly to its input; normalised when norm says so.
  * x32[nb][32*32*3] in, the result in big (nb of the trunk's input) when
- * resized, else in x32. */
+ * resized, else in x32. Resized on the trunk's threads. */
 static float *prepare_batch(const Net *trunk, float *x32, float *big, int nb, ProbeNorm norm) {
     const int S = trunk->in_h;
     float *x = x32;
     if (S != CIFAR_H) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for num_threads(trunk->kctx.threads) schedule(static)
         for (int j = 0; j < nb; j++)
             resize_bilinear(x32 + (size_t)j * CIFAR_PIXELS, CIFAR_H, CIFAR_W, CIFAR_C,
                             big + (size_t)j * S * S * CIFAR_C, S, S);
@@ -267,7 +268,7 @@ int probe_features_compute_norm(Net *trunk, const ImageSet *set, int n, AugKind 
             for (int j = 0; j < nb; j++) img[j] = start + j;
             const float *x = NULL;
             if (host_x) {
-                aug_apply_batch(params, set, img, nb, host_x);
+                aug_apply_batch(params, set, img, nb, host_x, trunk->kctx.threads);
                 x = prepare_batch(trunk, host_x, big, nb, norm);
             }
             if (!(x ? net_forward(trunk, x, nb, 0, NULL, deepest)
@@ -284,7 +285,8 @@ int probe_features_compute_norm(Net *trunk, const ImageSet *set, int n, AugKind 
                     break;
                 }
                 probe_tap_vectors(ly, act, nb, taps[t].pool,
-                                  out[t].x + ((size_t)l * n + start) * dims[t]);
+                                  out[t].x + ((size_t)l * n + start) * dims[t],
+                                  trunk->kctx.threads);
             }
         }
     }
@@ -300,14 +302,15 @@ int probe_features_compute_norm(Net *trunk, const ImageSet *set, int n, AugKind 
     return 0;
 }
 
-void probe_tap_vectors(const Layer *ly, const float *act, int nb, ProbePool pool, float *dst) {
+void probe_tap_vectors(const Layer *ly, const float *act, int nb, ProbePool pool, float *dst,
+                       int threads) {
     size_t per = (size_t)ly->h * ly->w * ly->c;
     if (pool == PROBE_POOL_FLATTEN) {
         memcpy(dst, act, sizeof(float) * per * (size_t)nb);
         return;
     }
     int C = ly->c, S = ly->h * ly->w;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for num_threads(threads) schedule(static)
     for (int j = 0; j < nb; j++) {
         const float *a = act + (size_t)j * per;
         float *o = dst + (size_t)j * C;
@@ -363,7 +366,7 @@ void probe_stats_features(const float *img, int h, int w, float *out) {
 }
 
 int probe_features_input(ProbeInput input, const ImageSet *set, int n, AugKind family,
-                         const float *levels, int n_levels, size_t max_bytes,
+                         const float *levels, int n_levels, size_t max_bytes, int threads,
                          ProbeFeatures *out, Err *e) {
     if (n <= 0 || n > set->n)
         return err_set(e, "probe: %d images asked of a split of %d", n, set->n);
@@ -385,7 +388,7 @@ int probe_features_input(ProbeInput input, const ImageSet *set, int n, AugKind f
     for (int l = 0; l < n_levels; l++) {
         AugParams p;
         aug_params_level(family, levels[l], &p);
-#pragma omp parallel
+#pragma omp parallel num_threads(threads)
         {
             float *img = input == PROBE_INPUT_STATS ? xmalloc(sizeof(float) * CIFAR_PIXELS) : NULL;
 #pragma omp for schedule(static)
@@ -414,19 +417,20 @@ static int check_features(const ProbeConfig *c, const ProbeFeatures *f, const ch
     if (f->n_levels != c->n_levels)
         return err_set(e, "probe: the %s feature cache has %d levels, the config %d", which,
                        f->n_levels, c->n_levels);
-    if (c->passes < 1 || c->batch < 1 || c->epochs < 0)
-        return err_set(e, "probe: passes, batch must be >= 1 and epochs >= 0");
+    if (c->passes < 1 || c->batch < 1 || c->threads < 1 || c->epochs < 0)
+        return err_set(e, "probe: passes, batch and threads must be >= 1 and epochs >= 0");
     return 0;
 }
 
 /* Inference scores of every cached (level, image): [level][image]; NULL
- * when the head's device failed (net_error). */
-static float *score_all(ProbeHead *h, const ProbeFeatures *f) {
+ * when the head's device failed (net_error). A linear head scores on
+ * `threads` threads, an mlp on its network's. */
+static float *score_all(ProbeHead *h, const ProbeFeatures *f, int threads) {
     long rows = (long)f->n_levels * f->n_images;
     float *scores = xmalloc(sizeof(float) * (size_t)rows);
     if (h->kind == PROBE_HEAD_LINEAR) {
         const int D = f->dim;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for num_threads(threads) schedule(static)
         for (long k = 0; k < rows; k++) {
             const float *x = f->x + (size_t)k * D;
             double s = 0;
@@ -554,7 +558,7 @@ static float *train_linear(const ProbeConfig *c, const ProbeFeatures *train,
      * memory is read along rows, not down columns. */
     float *inv_sd = xmalloc(sizeof(float) * (size_t)D);
     enum { COLS = 64 };
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for num_threads(c->threads) schedule(static)
     for (int j0 = 0; j0 < D; j0 += COLS) {
         int nj = D - j0 < COLS ? D - j0 : COLS;
         double s[COLS] = {0}, q[COLS] = {0}, mean[COLS];
@@ -591,7 +595,7 @@ static float *train_linear(const ProbeConfig *c, const ProbeFeatures *train,
         double loss_sum = 0;
         for (int start = 0; start < m; start += B) {
             int nb = m - start < B ? m - start : B;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for num_threads(c->threads) schedule(static)
             for (int i = 0; i < nb; i++) {
                 int k = order[start + i];
                 const float *xa = feature_row(train, pairs->la[k], pairs->image[k]);
@@ -611,7 +615,7 @@ static float *train_linear(const ProbeConfig *c, const ProbeFeatures *train,
             for (int i = 0; i < nb; i++) batch_loss += pair_loss[i];
             /* grad_j = sum over the batch's pairs i, in order, of g_i dz_ij;
              * a block of features per thread walks the pairs' rows */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for num_threads(c->threads) schedule(static)
             for (int j0 = 0; j0 < D; j0 += COLS) {
                 int nj = D - j0 < COLS ? D - j0 : COLS;
                 double s[COLS] = {0};
@@ -622,7 +626,7 @@ static float *train_linear(const ProbeConfig *c, const ProbeFeatures *train,
                 for (int j = 0; j < nj; j++)
                     grad[j0 + j] = (float)(s[j] + PROBE_LINEAR_L2 * v[j0 + j]);
             }
-            adam_step(&opt, v, grad);
+            adam_step_threads(&opt, v, grad, c->threads);
             loss_sum += batch_loss;
         }
         epoch_loss = loss_sum / m;
@@ -656,7 +660,7 @@ int probe_head_train(const ProbeConfig *c, const ProbeFeatures *train, ProbeHead
         return err_set(e, "probe: cross pairs need at least 2 images");
     ProbePairs pairs;
     probe_pairs_make(&pairs, N, c->passes, c->levels, c->n_levels, c->seed, PROBE_SPLIT_TRAIN,
-                     c->pairs);
+                     c->pairs, c->threads);
     r->pairs_train = pairs.n;
     r->ties_train = pairs.ties;
     r->feature_dim = train->dim;
@@ -677,7 +681,7 @@ int probe_head_train(const ProbeConfig *c, const ProbeFeatures *train, ProbeHead
         h->mlp = train_mlp(c, train, &pairs, order, m, &r->train_loss, e);
         if (!h->mlp) rc = -1;
     }
-    float *scores = rc ? NULL : score_all(h, train);
+    float *scores = rc ? NULL : score_all(h, train, c->threads);
     if (scores) {
         int right = 0;
         for (int j = 0; j < m; j++) {
@@ -744,9 +748,10 @@ static void test_statistics(const ProbeConfig *c, const ProbePairs *pairs, int n
     Outcomes o;
     outcomes_make(&o, n_images, r->n_gaps, pairs->n, pairs->image, gap_of, r->outcome);
     const int B = c->boot > 0 ? c->boot : STATS_BOOT;
-    int *draws = stats_boot_draws(c->seed, probe_boot_group(c->family, c->pairs), n_images, B);
+    int *draws = stats_boot_draws(c->seed, probe_boot_group(c->family, c->pairs), n_images, B,
+                                  c->threads);
     double *boot = xmalloc(sizeof(double) * (size_t)B);
-    stats_boot_accuracy(&o, draws, B, boot);
+    stats_boot_accuracy(&o, draws, B, boot, c->threads);
     stats_interval95(boot, B, &r->acc_lo, &r->acc_hi);
     double gap[PROBE_MAX_GAPS];
     int k[PROBE_MAX_GAPS], n[PROBE_MAX_GAPS];
@@ -756,7 +761,7 @@ static void test_statistics(const ProbeConfig *c, const ProbePairs *pairs, int n
         n[g] = r->by_gap[g].total;
     }
     r->thr_where = stats_psy_fit(gap, k, n, r->n_gaps, &r->threshold, &r->thr_beta);
-    stats_boot_threshold(&o, gap, draws, B, boot);
+    stats_boot_threshold(&o, gap, draws, B, boot, c->threads);
     stats_interval95(boot, B, &r->thr_lo, &r->thr_hi);
     free(boot);
     free(draws);
@@ -775,8 +780,8 @@ int probe_head_eval(const ProbeConfig *c, ProbeHead *h, const ProbeFeatures *tes
         return err_set(e, "probe: cross pairs need at least 2 images");
     ProbePairs pairs;
     probe_pairs_make(&pairs, N, c->passes, c->levels, c->n_levels, c->seed, PROBE_SPLIT_TEST,
-                     c->pairs);
-    float *scores = score_all(h, test);
+                     c->pairs, c->threads);
+    float *scores = score_all(h, test, c->threads);
     if (!scores) {
         probe_pairs_free(&pairs);
         return err_set(e, "probe head: %s", net_error(h->mlp));
@@ -837,7 +842,7 @@ static int split_features(const ProbeConfig *c, Net *trunk, const ImageSet *set,
         ProbeInput in = !strcmp(c->layer, "stats") ? PROBE_INPUT_STATS : PROBE_INPUT_PIXELS;
         *ran = 0;
         return probe_features_input(in, set, n, c->family, c->levels, c->n_levels,
-                                    c->max_feature_bytes, f, e);
+                                    c->max_feature_bytes, c->threads, f, e);
     }
     ProbeTap tap = {c->layer, c->pool};
     return probe_features_compute_norm(trunk, set, n, c->family, c->levels, c->n_levels, &tap, 1,

@@ -100,7 +100,8 @@ typedef struct ProbeConfig {
     int batch;                     /* 32 pairs per step */
     uint64_t seed;                 /* 1 */
     uint64_t split_seed;           /* 1: the data's train/val split (only recorded) */
-    int threads;                   /* 1 */
+    int threads;                   /* 1: OpenMP threads of the head and of the probe's
+                                      own loops, >= 1 (a trunk's: its kctx.threads) */
     char device[16];               /* the head's: net_place(), "cpu" */
     ProbePairMode pairs;           /* PROBE_PAIRS_SAME (the notebook's) */
     ProbeHeadKind head;            /* PROBE_HEAD_MLP (the notebook's) */
@@ -178,11 +179,12 @@ typedef struct ProbePairs {
 /* Pair (pass p, image i) draws its two levels from
  * rng_stream(seed, rng_mix(RNG_TAG_PROBE, rng_mix(split, p * 2^32 + i))), so
  * the pairs of the first N images do not depend on the split's size or on
- * the thread count. In cross mode the same stream then draws b's image,
- * uniform among the other n_images - 1 (so the levels are those of same
- * mode; n_images >= 2). */
+ * the thread count (`threads` >= 1 OpenMP threads). In cross mode the same
+ * stream then draws b's image, uniform among the other n_images - 1 (so the
+ * levels are those of same mode; n_images >= 2). */
 void probe_pairs_make(ProbePairs *p, int n_images, int passes, const float *levels,
-                      int n_levels, uint64_t seed, ProbeSplit split, ProbePairMode mode);
+                      int n_levels, uint64_t seed, ProbeSplit split, ProbePairMode mode,
+                      int threads);
 void probe_pairs_free(ProbePairs *p);
 
 /* ---- feature cache ---- */
@@ -208,7 +210,8 @@ size_t probe_tap_dim(const Net *trunk, int layer_index, ProbePool pool);
 /* Features of the first n images of set at each level of family, for n_taps
  * taps at once: each (image, level) is augmented (aug_params_level +
  * aug_apply) and run through the trunk once, in inference mode, up to the
- * deepest tap; out[t] receives tap t. Fails (nothing allocated) when a tap's
+ * deepest tap; out[t] receives tap t. Every parallel loop runs on the
+ * trunk's kctx.threads. Fails (nothing allocated) when a tap's
  * layer is unknown or the caches would exceed max_bytes in total (the message
  * says how much is needed and suggests --pool avg or --limit).
  * *forward_images (may be NULL) gets the number of images run. */
@@ -227,8 +230,9 @@ int probe_features_compute_norm(Net *trunk, const ImageSet *set, int n, AugKind 
 void probe_features_free(ProbeFeatures *f);
 /* A batch of layer ly's output act (nb examples of h*w*c, HWC) as the tap's
  * vectors in dst: flatten copies them ([nb][h*w*c]), avg averages over
- * space ([nb][c]). */
-void probe_tap_vectors(const Layer *ly, const float *act, int nb, ProbePool pool, float *dst);
+ * space ([nb][c]) on `threads` (>= 1) OpenMP threads. */
+void probe_tap_vectors(const Layer *ly, const float *act, int nb, ProbePool pool, float *dst,
+                       int threads);
 
 /* The floors' inputs, which need no network. */
 typedef enum ProbeInput {
@@ -243,9 +247,10 @@ typedef enum ProbeInput {
 void probe_stats_features(const float *img, int h, int w, float *out);
 
 /* Like probe_features_compute, for a floor: out gets layer "pixels" or
- * "stats", pool flatten. */
+ * "stats", pool flatten. Computed on `threads` (>= 1) OpenMP threads; the
+ * result does not depend on the count. */
 int probe_features_input(ProbeInput input, const ImageSet *set, int n, AugKind family,
-                         const float *levels, int n_levels, size_t max_bytes,
+                         const float *levels, int n_levels, size_t max_bytes, int threads,
                          ProbeFeatures *out, Err *e);
 
 /* ---- head ---- */

@@ -86,11 +86,11 @@ static void boot_make(const Grid *g, Boot *b) {
                 int n_levels = study_levels(fam, levels);
                 ProbePairs pairs;
                 probe_pairs_make(&pairs, g->n_test, c->passes, levels, n_levels, (uint64_t)s,
-                                 PROBE_SPLIT_TEST, pm);
+                                 PROBE_SPLIT_TEST, pm, c->threads);
                 int *gap_of = xmalloc(sizeof(int) * (size_t)(pairs.n > 0 ? pairs.n : 1));
                 for (int k = 0; k < pairs.n; k++) gap_of[k] = pairs.target[k] == 0 ? -1 : 0;
                 int *draws = stats_boot_draws((uint64_t)s, probe_boot_group(kind, pm), g->n_test,
-                                              b->B);
+                                              b->B, c->threads);
                 for (int ni = 0; ni < g->n_nets; ni++) {
                     int net = g->nets[ni];
                     int n_taps = study_is_floor(net) ? 1 : g->n_taps;
@@ -101,7 +101,8 @@ static void boot_make(const Grid *g, Boot *b) {
                         Outcomes o;
                         outcomes_make(&o, g->n_test, 1, pairs.n, pairs.image, gap_of, x->outcome);
                         size_t i = boot_index(s, net, fam, mode, tap);
-                        stats_boot_accuracy(&o, draws, b->B, b->rep + i * (size_t)b->B);
+                        stats_boot_accuracy(&o, draws, b->B, b->rep + i * (size_t)b->B,
+                                            c->threads);
                         b->present[i] = 1;
                         outcomes_free(&o);
                     }
@@ -573,17 +574,18 @@ static void notebook_diff(const Grid *g, Analysis *A) {
     int n_levels = aug_default_levels(AUG_ZOOM, levels);
     ProbePairs pairs;
     probe_pairs_make(&pairs, g->n_test, g->c->passes, levels, n_levels, 1, PROBE_SPLIT_TEST,
-                     PROBE_PAIRS_SAME);
+                     PROBE_PAIRS_SAME, g->c->threads);
     int *gap_of = xmalloc(sizeof(int) * (size_t)(pairs.n > 0 ? pairs.n : 1));
     for (int k = 0; k < pairs.n; k++) gap_of[k] = pairs.target[k] == 0 ? -1 : 0;
     const int B = g->c->boot;
-    int *draws = stats_boot_draws(1, probe_boot_group(AUG_ZOOM, PROBE_PAIRS_SAME), g->n_test, B);
+    int *draws = stats_boot_draws(1, probe_boot_group(AUG_ZOOM, PROBE_PAIRS_SAME), g->n_test, B,
+                                  g->c->threads);
     double *rm = xmalloc(sizeof(double) * (size_t)B), *rl = xmalloc(sizeof(double) * (size_t)B);
     Outcomes om, ol;
     outcomes_make(&om, g->n_test, 1, pairs.n, pairs.image, gap_of, m->outcome);
     outcomes_make(&ol, g->n_test, 1, pairs.n, pairs.image, gap_of, l->outcome);
-    stats_boot_accuracy(&om, draws, B, rm);
-    stats_boot_accuracy(&ol, draws, B, rl);
+    stats_boot_accuracy(&om, draws, B, rm, g->c->threads);
+    stats_boot_accuracy(&ol, draws, B, rl, g->c->threads);
     for (int r = 0; r < B; r++) rm[r] -= rl[r];
     A->nb_diff = m->accuracy - l->accuracy;
     stats_interval95(rm, B, &A->nb_lo, &A->nb_hi);
@@ -623,7 +625,7 @@ static void importance_make(const Grid *g, Analysis *A) {
                     if (!ic->have || ic->f.n_taps != T) continue;
                     x->seeds++;
                     importance_boot(&ic->f, g->n_test, c->passes, levels, n_levels, (uint64_t)s,
-                                    STUDY_FAMILY_KINDS[f], pm, B, rep_all, rep_wo);
+                                    STUDY_FAMILY_KINDS[f], pm, B, c->threads, rep_all, rep_wo);
                     all += ic->f.acc_all;
                     for (int t = 0; t < T; t++) without[t] += ic->f.acc_without[t];
                     for (int r = 0; r < B; r++) sum_all[r] += rep_all[r];

@@ -114,9 +114,9 @@ void stats_interval95(const double *v, int n, double *lo, double *hi) {
     free(s);
 }
 
-int *stats_boot_draws(uint64_t seed, uint64_t group, int n, int B) {
+int *stats_boot_draws(uint64_t seed, uint64_t group, int n, int B, int threads) {
     int *d = xmalloc(sizeof(int) * (size_t)n * (size_t)B);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for num_threads(threads) schedule(static)
     for (int r = 0; r < B; r++) {
         Rng rng = rng_stream(seed, rng_mix(RNG_TAG_BOOT, rng_mix(group, (uint64_t)r)));
         for (int i = 0; i < n; i++) d[(size_t)r * n + i] = (int)rng_below(&rng, (uint64_t)n);
@@ -154,7 +154,7 @@ double outcomes_accuracy(const Outcomes *o) {
     return count ? (double)right / count : NAN;
 }
 
-void stats_boot_accuracy(const Outcomes *o, const int *draws, int B, double *acc) {
+void stats_boot_accuracy(const Outcomes *o, const int *draws, int B, double *acc, int threads) {
     const int N = o->n_images, G = o->n_gaps;
     /* per-image totals first: a replicate is then N additions */
     int *r1 = xmalloc(sizeof(int) * (size_t)N), *c1 = xmalloc(sizeof(int) * (size_t)N);
@@ -165,7 +165,7 @@ void stats_boot_accuracy(const Outcomes *o, const int *draws, int B, double *acc
             c1[i] += o->count[(size_t)i * G + g];
         }
     }
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for num_threads(threads) schedule(static)
     for (int r = 0; r < B; r++) {
         long right = 0, count = 0;
         const int *d = draws + (size_t)r * N;
@@ -180,9 +180,9 @@ void stats_boot_accuracy(const Outcomes *o, const int *draws, int B, double *acc
 }
 
 void stats_boot_threshold(const Outcomes *o, const double *gap, const int *draws, int B,
-                          double *alpha) {
+                          double *alpha, int threads) {
     const int N = o->n_images, G = o->n_gaps;
-#pragma omp parallel
+#pragma omp parallel num_threads(threads)
     {
         int *k = xmalloc(sizeof(int) * (size_t)(G > 0 ? G : 1));
         int *n = xmalloc(sizeof(int) * (size_t)(G > 0 ? G : 1));

@@ -50,8 +50,9 @@ PsyWhere stats_psy_fit(const double *gap, const int *correct, const int *total, 
 void stats_interval95(const double *v, int n, double *lo, double *hi);
 
 /* Bootstrap draws: B replicates of n image indices in [0, n), from
- * rng_stream(seed, rng_mix(RNG_TAG_BOOT, rng_mix(group, r))). The caller frees. */
-int *stats_boot_draws(uint64_t seed, uint64_t group, int n, int B);
+ * rng_stream(seed, rng_mix(RNG_TAG_BOOT, rng_mix(group, r))), on `threads`
+ * (>= 1) OpenMP threads; the draws do not depend on it. The caller frees. */
+int *stats_boot_draws(uint64_t seed, uint64_t group, int n, int B, int threads);
 
 /* Per-image outcome counts of one probe on its test pairs: for each image
  * (the pair's first image) and gap index, pairs ranked right and pairs
@@ -70,13 +71,14 @@ void outcomes_free(Outcomes *o);
 double outcomes_accuracy(const Outcomes *o);
 
 /* Replicate r's accuracy (over all non-tie pairs of the drawn images) into
- * acc[r], for B replicates of draws [B][n_images]. Parallel over replicates;
- * the result does not depend on the thread count. */
-void stats_boot_accuracy(const Outcomes *o, const int *draws, int B, double *acc);
+ * acc[r], for B replicates of draws [B][n_images]. Parallel over replicates
+ * on `threads` (>= 1) threads; the result does not depend on the count. */
+void stats_boot_accuracy(const Outcomes *o, const int *draws, int B, double *acc, int threads);
 /* Replicate r's fitted threshold alpha into alpha[r]: the raw fit (inside
  * the search range, possibly outside the ladder; the caller reports
- * percentiles outside the ladder as "below"/"above"). gap[n_gaps]. */
+ * percentiles outside the ladder as "below"/"above"). gap[n_gaps].
+ * Parallel over replicates on `threads` (>= 1) threads, as above. */
 void stats_boot_threshold(const Outcomes *o, const double *gap, const int *draws, int B,
-                          double *alpha);
+                          double *alpha, int threads);
 
 #endif

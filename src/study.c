@@ -781,7 +781,7 @@ static int group_features(const Grid *g, Net *trunk, const ImageSet *set, int n_
         *n_feats = 1;
         ProbeInput in = tasks[0].net == STUDY_NET_STATS ? PROBE_INPUT_STATS : PROBE_INPUT_PIXELS;
         return probe_features_input(in, set, n_images, kind, levels, n_levels, MAX_FEATURE_BYTES,
-                                    feats, e);
+                                    c->threads, feats, e);
     }
     int want[STUDY_TAPS] = {0};
     for (int i = 0; i < n; i++) {
@@ -1333,7 +1333,6 @@ int study_run(const StudyConfig *c, const Cifar10 *data, StudyStats *stats, Err 
     if (rank == 0) r.n = build_tasks(&g, st, 0, &r.tasks);
     r.run = run_task;
     r.ctx = &ctx;
-    r.threads = c->threads;
     r.counters = ctx.counters;
     r.n_counters = N_CNT;
     int rc = mpi ? sched_mpi(&r, e) : sched_serial(&r, e);
@@ -1356,7 +1355,8 @@ int study_run(const StudyConfig *c, const Cifar10 *data, StudyStats *stats, Err 
         char *preview = path_join(c->out_dir, "preview.png");
         AugSpec spec;
         rc = aug_parse(&spec, TRAIN_DEFAULT_AUG, e);
-        if (rc == 0) rc = augment_preview_png(preview, data, &spec, c->split_seed, 4, NULL, e);
+        if (rc == 0)
+            rc = augment_preview_png(preview, data, &spec, c->split_seed, 4, c->threads, NULL, e);
         free(preview);
     }
     if (rank == 0 && rc == 0) rc = study_report(&g, data, st, clock, e);

@@ -105,9 +105,6 @@ int sched_mpi(SchedRun *r, Err *e) {
 #include <pthread.h>
 #include <signal.h>
 #include <time.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 static int g_active, g_rank, g_size = 1;
 
@@ -271,9 +268,6 @@ typedef struct Local {
 
 static void *local_main(void *arg) {
     Local *L = arg;
-#ifdef _OPENMP
-    omp_set_num_threads(L->r->threads); /* a new thread starts from the global default */
-#endif
     int started = 0;
     for (;;) {
         pthread_mutex_lock(&L->mu);

@@ -40,7 +40,6 @@ typedef struct SchedRun {
     int n;
     int (*run)(void *ctx, const SchedTask *t, Err *e);
     void *ctx;
-    int threads;       /* OpenMP threads of the thread that computes */
     int *counters;     /* [n_counters] summed over ranks onto rank 0 at the end */
     int n_counters;
     /* out (rank 0): */

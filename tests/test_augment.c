@@ -7,10 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 #include "../src/augment.h"
 #include "../src/cifar10.h"
 #include "test.h"
@@ -434,18 +430,8 @@ TEST(aug_batch_is_independent_of_thread_count) {
     Err e;
     REQUIRE(aug_parse(&s, "hflip,vflip,zoom=0.5:1.0,rotation=-10:10,hue=-0.1:0.1", &e) == 0);
     float *a = xalloc_floats(8 * NPIX), *b = xalloc_floats(8 * NPIX), *c = xalloc_floats(NPIX);
-#ifdef _OPENMP
-    int saved = omp_get_max_threads();
-    omp_set_num_threads(1);
-#endif
-    aug_batch(&s, &set, idx, 8, 7, 99, a);
-#ifdef _OPENMP
-    omp_set_num_threads(2);
-#endif
-    aug_batch(&s, &set, idx, 8, 7, 99, b);
-#ifdef _OPENMP
-    omp_set_num_threads(saved);
-#endif
+    aug_batch(&s, &set, idx, 8, 7, 99, a, 1);
+    aug_batch(&s, &set, idx, 8, 7, 99, b, 2);
     CHECK(memcmp(a, b, sizeof(float) * 8 * NPIX) == 0);
     /* image i is aug_draw on its own stream, then aug_apply */
     for (int i = 0; i < 8; i++) {
@@ -457,10 +443,10 @@ TEST(aug_batch_is_independent_of_thread_count) {
     }
     /* same index twice in a batch: same augmentation; other stream: different */
     CHECK(memcmp(a + 3 * NPIX, a + 4 * NPIX, sizeof(float) * NPIX) == 0);
-    aug_batch(&s, &set, idx, 8, 7, 100, b);
+    aug_batch(&s, &set, idx, 8, 7, 100, b, 2);
     CHECK(memcmp(a, b, sizeof(float) * NPIX) != 0);
     /* no spec: plain conversion */
-    aug_batch(NULL, &set, idx, 2, 7, 99, b);
+    aug_batch(NULL, &set, idx, 2, 7, 99, b, 2);
     int plain = 1;
     for (int i = 0; i < NPIX; i++) plain &= b[i] == in[3 * NPIX + i] / 255.0f;
     CHECK(plain);

@@ -183,7 +183,7 @@ static const char *linked_copy(const char *except) {
 static void expect_load_error(const char *path, const char *want1, const char *want2) {
     Cifar10 d;
     Err e = {{0}};
-    int rc = cifar10_load(&d, path, 0, 1, &e);
+    int rc = cifar10_load(&d, path, 0, 1, 2, &e);
     CHECK_INT_EQ(rc, -1);
     CHECK_STR_CONTAINS(e.msg, want1);
     if (want2) CHECK_STR_CONTAINS(e.msg, want2);
@@ -241,7 +241,7 @@ TEST(cifar10_offline_copy_counts_and_hwc_layout) {
     Cifar10 d;
     Err e = {{0}};
     double t0 = now_seconds();
-    int rc = cifar10_load(&d, dir, 0, 1, &e);
+    int rc = cifar10_load(&d, dir, 0, 1, 2, &e);
     double secs = now_seconds() - t0;
     if (rc) printf("    %s\n", e.msg);
     REQUIRE(rc == 0);
@@ -322,7 +322,7 @@ TEST(cifar10_synthetic_dir_loads_every_pixel) {
     REQUIRE(dir);
     Cifar10 d;
     Err e = {{0}};
-    int rc = cifar10_load(&d, dir, 0, 1, &e);
+    int rc = cifar10_load(&d, dir, 0, 1, 2, &e);
     if (rc) printf("    %s\n", e.msg);
     REQUIRE(rc == 0);
     CHECK_INT_EQ(d.verified, 0);
@@ -352,8 +352,8 @@ TEST(cifar10_targz_equals_directory) {
     REQUIRE(dir && tgz);
     Cifar10 a, b;
     Err e = {{0}};
-    REQUIRE(cifar10_load(&a, dir, 0, 1, &e) == 0);
-    int rc = cifar10_load(&b, tgz, 0, 1, &e);
+    REQUIRE(cifar10_load(&a, dir, 0, 1, 2, &e) == 0);
+    int rc = cifar10_load(&b, tgz, 0, 1, 2, &e);
     if (rc) printf("    %s\n", e.msg);
     if (rc) cifar10_free(&a);
     REQUIRE(rc == 0);
@@ -371,7 +371,7 @@ TEST(cifar10_targz_equals_directory) {
     char parent[512];
     snprintf(parent, sizeof parent, "%s", tgz);
     *strrchr(parent, '/') = 0;
-    REQUIRE(cifar10_load(&b, parent, 0, 1, &e) == 0);
+    REQUIRE(cifar10_load(&b, parent, 0, 1, 2, &e) == 0);
     CHECK(!strcmp(b.source, tgz));
     cifar10_free(&b);
 }

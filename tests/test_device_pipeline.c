@@ -65,7 +65,7 @@ static int tiny_train(const char *device, const char *out, int epochs, int resum
     const char *data_dir = test_data_dir();
     Cifar10 data;
     memset(&data, 0, sizeof data);
-    if (cifar10_load(&data, data_dir, 0, 1, e)) return -1;
+    if (cifar10_load(&data, data_dir, 0, 1, 2, e)) return -1;
     cifar10_split(&data, 1);
     TrainConfig cfg;
     train_config_default(&cfg);

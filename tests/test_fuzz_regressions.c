@@ -25,7 +25,7 @@ TEST(fuzz_regress_meta_nul_bytes_in_class_name) {
     REQUIRE(file_write_atomic(path, meta, sizeof meta - 1, &e) == 0);
     Cifar10 d;
     memset(&d, 0, sizeof d);
-    int rc = cifar10_load(&d, dir, 0, 1, &e);
+    int rc = cifar10_load(&d, dir, 0, 1, 2, &e);
     CHECK(rc != 0);
     if (rc) {
         CHECK_STR_CONTAINS(e.msg, "batches.meta.txt: line of class name 8 has control byte 0x00");
@@ -44,7 +44,7 @@ TEST(fuzz_regress_meta_control_byte_in_class_name) {
     REQUIRE(file_write_atomic(path, meta, sizeof meta - 1, &e) == 0);
     Cifar10 d;
     memset(&d, 0, sizeof d);
-    int rc = cifar10_load(&d, dir, 0, 1, &e);
+    int rc = cifar10_load(&d, dir, 0, 1, 2, &e);
     CHECK(rc != 0);
     if (rc) {
         CHECK_STR_CONTAINS(e.msg, "batches.meta.txt: line of class name 10 has control byte 0x1b");

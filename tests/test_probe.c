@@ -8,10 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 #include "../src/augment.h"
 #include "../src/checkpoint.h"
 #include "../src/cifar10.h"
@@ -23,17 +19,9 @@
 
 static const float ZOOM_LEVELS[5] = {0.5f, 0.6f, 0.7f, 0.8f, 0.9f};
 
-static void set_threads(int n) {
-#ifdef _OPENMP
-    omp_set_num_threads(n);
-#else
-    (void)n;
-#endif
-}
-
 TEST(probe_pairs_counts_targets_and_ties) {
     ProbePairs p;
-    probe_pairs_make(&p, 1000, 4, ZOOM_LEVELS, 5, 7, PROBE_SPLIT_TRAIN, PROBE_PAIRS_SAME);
+    probe_pairs_make(&p, 1000, 4, ZOOM_LEVELS, 5, 7, PROBE_SPLIT_TRAIN, PROBE_PAIRS_SAME, 2);
     CHECK_INT_EQ(p.n, 4000);
     int ties = 0, use[5] = {0}, bad = 0;
     for (int k = 0; k < p.n; k++) {
@@ -52,7 +40,7 @@ TEST(probe_pairs_counts_targets_and_ties) {
     for (int l = 0; l < 5; l++) CHECK_NEAR(use[l], 1600, 160);
     /* test pairs come from their own streams */
     ProbePairs q;
-    probe_pairs_make(&q, 1000, 4, ZOOM_LEVELS, 5, 7, PROBE_SPLIT_TEST, PROBE_PAIRS_SAME);
+    probe_pairs_make(&q, 1000, 4, ZOOM_LEVELS, 5, 7, PROBE_SPLIT_TEST, PROBE_PAIRS_SAME, 2);
     int same = 0;
     for (int k = 0; k < q.n; k++) same += q.la[k] == p.la[k] && q.lb[k] == p.lb[k];
     CHECK(same < 600); /* ~4000/25 = 160 agree by chance */
@@ -62,12 +50,9 @@ TEST(probe_pairs_counts_targets_and_ties) {
 
 TEST(probe_pairs_independent_of_threads_and_split_size) {
     ProbePairs p1, p4, small;
-    set_threads(1);
-    probe_pairs_make(&p1, 3000, 4, ZOOM_LEVELS, 5, 11, PROBE_SPLIT_TRAIN, PROBE_PAIRS_SAME);
-    set_threads(4);
-    probe_pairs_make(&p4, 3000, 4, ZOOM_LEVELS, 5, 11, PROBE_SPLIT_TRAIN, PROBE_PAIRS_SAME);
-    probe_pairs_make(&small, 100, 4, ZOOM_LEVELS, 5, 11, PROBE_SPLIT_TRAIN, PROBE_PAIRS_SAME);
-    set_threads(2);
+    probe_pairs_make(&p1, 3000, 4, ZOOM_LEVELS, 5, 11, PROBE_SPLIT_TRAIN, PROBE_PAIRS_SAME, 1);
+    probe_pairs_make(&p4, 3000, 4, ZOOM_LEVELS, 5, 11, PROBE_SPLIT_TRAIN, PROBE_PAIRS_SAME, 4);
+    probe_pairs_make(&small, 100, 4, ZOOM_LEVELS, 5, 11, PROBE_SPLIT_TRAIN, PROBE_PAIRS_SAME, 4);
     REQUIRE(p1.n == p4.n);
     CHECK(!memcmp(p1.la, p4.la, (size_t)p1.n));
     CHECK(!memcmp(p1.lb, p4.lb, (size_t)p1.n));
@@ -88,8 +73,8 @@ TEST(probe_pairs_independent_of_threads_and_split_size) {
 
 TEST(probe_cross_pairs_keep_the_levels_and_pair_other_images) {
     ProbePairs same, cross;
-    probe_pairs_make(&same, 500, 4, ZOOM_LEVELS, 5, 7, PROBE_SPLIT_TEST, PROBE_PAIRS_SAME);
-    probe_pairs_make(&cross, 500, 4, ZOOM_LEVELS, 5, 7, PROBE_SPLIT_TEST, PROBE_PAIRS_CROSS);
+    probe_pairs_make(&same, 500, 4, ZOOM_LEVELS, 5, 7, PROBE_SPLIT_TEST, PROBE_PAIRS_SAME, 2);
+    probe_pairs_make(&cross, 500, 4, ZOOM_LEVELS, 5, 7, PROBE_SPLIT_TEST, PROBE_PAIRS_CROSS, 2);
     REQUIRE(same.n == cross.n);
     CHECK(!memcmp(same.la, cross.la, (size_t)same.n)); /* the levels are those of same mode */
     CHECK(!memcmp(same.lb, cross.lb, (size_t)same.n));
@@ -298,7 +283,7 @@ TEST(probe_run_on_real_images_computes_features_once) {
     Cifar10 data;
     memset(&data, 0, sizeof data);
     Err e = {{0}};
-    REQUIRE(cifar10_load(&data, dir, 0, 1, &e) == 0);
+    REQUIRE(cifar10_load(&data, dir, 0, 1, 2, &e) == 0);
     cifar10_split(&data, 1);
     Net *trunk = random_trunk(64, &e);
     REQUIRE(trunk);

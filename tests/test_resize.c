@@ -64,7 +64,7 @@ TEST(probe_features_of_a_larger_input_are_the_resized_images) {
         for (int i = 0; i < N; i++) {
             AugParams p;
             aug_params_level(AUG_BRIGHTNESS, levels[l], &p);
-            aug_apply_batch(&p, &set, &i, 1, x32);
+            aug_apply_batch(&p, &set, &i, 1, x32, 1);
             resize_bilinear(x32, 32, 32, 3, big, S, S);
             resize_normalize(big, S * S, RESIZE_IMAGENET_MEAN, RESIZE_IMAGENET_STD);
             for (int c = 0; c < 3; c++) {

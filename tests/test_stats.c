@@ -4,7 +4,11 @@
  * the level plus Gaussian noise of sd sigma gives P(correct) =
  * Phi(gap / (sigma sqrt 2)), so the 75% threshold comes out near
  * 0.954 sigma; a bootstrap interval covers a simulated probe's true accuracy
- * about 95% of the time; the psychometric fit recovers its parameters. */
+ * about 95% of the time; the psychometric fit recovers its parameters; the
+ * bootstrap's and the probe's parallel loops run on the thread count they
+ * are passed, not on OpenMP's global default. */
+#define _POSIX_C_SOURCE 200809L
+#include <dirent.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -145,8 +149,8 @@ TEST(stats_bootstrap_interval_covers_a_simulated_probe_95_percent) {
         for (int k = 0; k < N * per; k++) outcome[k] = rng_float(&r) < p;
         Outcomes o;
         outcomes_make(&o, N, 1, N * per, image, gap_of, outcome);
-        int *draws = stats_boot_draws(99, (uint64_t)rep, N, B);
-        stats_boot_accuracy(&o, draws, B, acc);
+        int *draws = stats_boot_draws(99, (uint64_t)rep, N, B, 2);
+        stats_boot_accuracy(&o, draws, B, acc, 2);
         double lo, hi;
         stats_interval95(acc, B, &lo, &hi);
         covered += lo <= p && p <= hi;
@@ -194,17 +198,10 @@ TEST(stats_linear_head_is_deterministic_across_threads) {
     linear_config(&c, PROBE_PAIRS_CROSS);
     ProbeResult r1, r2;
     Err e = {{0}};
-#ifdef _OPENMP
-    omp_set_num_threads(1);
-#endif
+    c.threads = 1;
     REQUIRE(probe_fit_eval(&c, &train, &test, &r1, &e) == 0);
-#ifdef _OPENMP
-    omp_set_num_threads(3);
-#endif
+    c.threads = 3;
     REQUIRE(probe_fit_eval(&c, &train, &test, &r2, &e) == 0);
-#ifdef _OPENMP
-    omp_set_num_threads(2);
-#endif
     CHECK(!memcmp(&r1.train_loss, &r2.train_loss, sizeof r1.train_loss));
     CHECK(!memcmp(&r1.threshold, &r2.threshold, sizeof r1.threshold));
     CHECK(!memcmp(&r1.acc_lo, &r2.acc_lo, sizeof r1.acc_lo));
@@ -213,6 +210,108 @@ TEST(stats_linear_head_is_deterministic_across_threads) {
     probe_result_free(&r2);
     probe_features_free(&train);
     probe_features_free(&test);
+}
+
+/* This process's threads now (/proc/self/task), or -1 where unreadable. */
+static int os_threads(void) {
+    DIR *d = opendir("/proc/self/task");
+    if (!d) return -1;
+    int n = 0;
+    for (struct dirent *de; (de = readdir(d));) n += de->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+/* A loop that ignored the count it is given would run on OpenMP's global
+ * default, set to 1 here. libgomp keeps a team's threads after the loop, so
+ * a call asked for t threads, more than the process has, must leave it with
+ * at least t. Every result matches the one on 1 thread. */
+TEST(stats_loops_run_on_the_threads_passed_not_the_global_default) {
+#ifndef _OPENMP
+    SKIP("built without OpenMP");
+#else
+    if (os_threads() < 1) SKIP("no /proc/self/task");
+    int saved = omp_get_max_threads();
+    omp_set_num_threads(1);
+    enum { N = 64, B = 50, G = 6, M = 8 };
+    int t;
+    /* the bootstrap: draws, accuracies, thresholds */
+    int *d1 = stats_boot_draws(3, 4, N, B, 1);
+    t = os_threads() + 2;
+    int *dt = stats_boot_draws(3, 4, N, B, t);
+    CHECK(os_threads() >= t);
+    CHECK(!memcmp(d1, dt, sizeof(int) * N * B));
+    int image[2 * N], gap_of[2 * N];
+    uint8_t outcome[2 * N];
+    for (int k = 0; k < 2 * N; k++) {
+        image[k] = k % N;
+        gap_of[k] = k % G;
+        outcome[k] = k % 3 != 0;
+    }
+    Outcomes o;
+    outcomes_make(&o, N, G, 2 * N, image, gap_of, outcome);
+    double gap[G] = {0.01, 0.02, 0.05, 0.1, 0.2, 0.4}, v1[B], vt[B];
+    stats_boot_accuracy(&o, d1, B, v1, 1);
+    t = os_threads() + 2;
+    stats_boot_accuracy(&o, d1, B, vt, t);
+    CHECK(os_threads() >= t);
+    CHECK(!memcmp(v1, vt, sizeof v1));
+    stats_boot_threshold(&o, gap, d1, B, v1, 1);
+    t = os_threads() + 2;
+    stats_boot_threshold(&o, gap, d1, B, vt, t);
+    CHECK(os_threads() >= t);
+    CHECK(!memcmp(v1, vt, sizeof v1));
+    outcomes_free(&o);
+    free(d1);
+    free(dt);
+    /* the probe's pairs */
+    ProbePairs p1, pt;
+    probe_pairs_make(&p1, N, 2, LADDER, 7, 5, PROBE_SPLIT_TEST, PROBE_PAIRS_CROSS, 1);
+    t = os_threads() + 2;
+    probe_pairs_make(&pt, N, 2, LADDER, 7, 5, PROBE_SPLIT_TEST, PROBE_PAIRS_CROSS, t);
+    CHECK(os_threads() >= t);
+    CHECK(!memcmp(p1.image_b, pt.image_b, sizeof(int) * (size_t)p1.n));
+    CHECK(!memcmp(p1.la, pt.la, (size_t)p1.n));
+    probe_pairs_free(&p1);
+    probe_pairs_free(&pt);
+    /* augmented images, a floor's features, a tap's average */
+    uint8_t *img = xmalloc((size_t)M * CIFAR_PIXELS), lab[M] = {0};
+    for (size_t i = 0; i < (size_t)M * CIFAR_PIXELS; i++) img[i] = (uint8_t)(i * 7 % 251);
+    ImageSet set = {M, img, lab};
+    int idx[M] = {0, 1, 2, 3, 4, 5, 6, 7};
+    AugSpec spec;
+    Err e = {{0}};
+    REQUIRE(aug_parse(&spec, "hflip,zoom=0.5:1.0,hue=-0.1:0.1", &e) == 0);
+    float *x1 = xalloc_floats((size_t)M * CIFAR_PIXELS);
+    float *xt = xalloc_floats((size_t)M * CIFAR_PIXELS);
+    aug_batch(&spec, &set, idx, M, 9, 10, x1, 1);
+    t = os_threads() + 2;
+    aug_batch(&spec, &set, idx, M, 9, 10, xt, t);
+    CHECK(os_threads() >= t);
+    CHECK(!memcmp(x1, xt, sizeof(float) * M * CIFAR_PIXELS));
+    ProbeFeatures f1, ft;
+    REQUIRE(probe_features_input(PROBE_INPUT_STATS, &set, M, AUG_BRIGHTNESS, LADDER, 7, 1 << 20,
+                                 1, &f1, &e) == 0);
+    t = os_threads() + 2;
+    REQUIRE(probe_features_input(PROBE_INPUT_STATS, &set, M, AUG_BRIGHTNESS, LADDER, 7, 1 << 20,
+                                 t, &ft, &e) == 0);
+    CHECK(os_threads() >= t);
+    CHECK(!memcmp(f1.x, ft.x, sizeof(float) * 7 * M * PROBE_STATS_DIM));
+    Layer ly;
+    memset(&ly, 0, sizeof ly);
+    ly.h = ly.w = 32, ly.c = 3; /* the augmented images as a 32x32x3 activation */
+    probe_tap_vectors(&ly, x1, M, PROBE_POOL_AVG, xt, 1);
+    t = os_threads() + 2;
+    probe_tap_vectors(&ly, x1, M, PROBE_POOL_AVG, xt + M * 3, t);
+    CHECK(os_threads() >= t);
+    CHECK(!memcmp(xt, xt + M * 3, sizeof(float) * M * 3));
+    probe_features_free(&f1);
+    probe_features_free(&ft);
+    free(x1);
+    free(xt);
+    free(img);
+    omp_set_num_threads(saved);
+#endif
 }
 
 TEST(floor_pixels_matches_numpy) {
@@ -231,7 +330,7 @@ TEST(floor_pixels_matches_numpy) {
     free(text);
     Cifar10 data;
     memset(&data, 0, sizeof data);
-    REQUIRE(cifar10_load(&data, dir, 0, 1, &e) == 0);
+    REQUIRE(cifar10_load(&data, dir, 0, 1, 2, &e) == 0);
     ImageSet tr = {500, data.test.images, data.test.labels};
     ImageSet te = {500, data.test.images + (size_t)500 * CIFAR_PIXELS, data.test.labels + 500};
     ProbeConfig c;
@@ -239,9 +338,9 @@ TEST(floor_pixels_matches_numpy) {
     c.epochs = 15;
     ProbeFeatures ftr, fte;
     REQUIRE(probe_features_input(PROBE_INPUT_PIXELS, &tr, 500, AUG_BRIGHTNESS, c.levels, 7,
-                                 (size_t)1 << 30, &ftr, &e) == 0);
+                                 (size_t)1 << 30, 2, &ftr, &e) == 0);
     REQUIRE(probe_features_input(PROBE_INPUT_PIXELS, &te, 500, AUG_BRIGHTNESS, c.levels, 7,
-                                 (size_t)1 << 30, &fte, &e) == 0);
+                                 (size_t)1 << 30, 2, &fte, &e) == 0);
     CHECK_INT_EQ(fte.dim, 3072);
     ProbeResult r;
     REQUIRE(probe_fit_eval(&c, &ftr, &fte, &r, &e) == 0);

@@ -171,8 +171,8 @@ static void fit_importance(ProbeFeatures *tr, ProbeFeatures *te, int n, double *
     CHECK_INT_EQ(f.pairs_test, 2 * N_IMG);
     enum { B = 400 };
     double *ra = xmalloc(sizeof(double) * B), *rw = xmalloc(sizeof(double) * B * n);
-    importance_boot(&f, N_IMG, c.passes, c.levels, c.n_levels, c.seed, c.family, c.pairs, B, ra,
-                    rw);
+    importance_boot(&f, N_IMG, c.passes, c.levels, c.n_levels, c.seed, c.family, c.pairs, B,
+                    c.threads, ra, rw);
     importance_shares(n, f.acc_all, f.acc_without, loss, share);
     importance_intervals(n, B, ra, rw, loss_lo, loss_hi, share_lo, share_hi);
     *acc_all = f.acc_all;

@@ -137,7 +137,7 @@ TEST(train_learns_a_tiny_set) {
     Cifar10 data;
     memset(&data, 0, sizeof data);
     Err e;
-    REQUIRE(cifar10_load(&data, data_dir, 0, 1, &e) == 0);
+    REQUIRE(cifar10_load(&data, data_dir, 0, 1, 2, &e) == 0);
     cifar10_split(&data, 1);
     TrainConfig cfg;
     train_config_default(&cfg);
@@ -172,7 +172,7 @@ TEST(train_stop_request_stops_at_the_next_step) {
     Cifar10 data;
     memset(&data, 0, sizeof data);
     Err e;
-    REQUIRE(cifar10_load(&data, data_dir, 0, 1, &e) == 0);
+    REQUIRE(cifar10_load(&data, data_dir, 0, 1, 2, &e) == 0);
     cifar10_split(&data, 1);
     TrainConfig cfg;
     train_config_default(&cfg);

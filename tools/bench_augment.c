@@ -12,6 +12,7 @@
 #include <omp.h>
 
 #include "../src/augment.h"
+#include "../src/cifar10.h"
 
 int main(int argc, char **argv) {
     const char *text = argc > 1 ? argv[1] : "hflip,vflip,zoom=0.5:1.0";
@@ -30,7 +31,6 @@ int main(int argc, char **argv) {
     int idx[B];
     int threads[2] = {1, omp_get_max_threads()};
     for (int t = 0; t < 2; t++) {
-        omp_set_num_threads(threads[t]);
         double best = 1e9, best_cpu = 1e9;
         for (int trial = 0; trial < 3; trial++) {
             struct timespec c0, c1;
@@ -38,7 +38,7 @@ int main(int argc, char **argv) {
             double t0 = now_seconds();
             for (int rep = 0; rep < REPS; rep++) {
                 for (int i = 0; i < B; i++) idx[i] = (rep * B + i) % N;
-                aug_batch(&spec, &set, idx, B, 1, (uint64_t)rep, out);
+                aug_batch(&spec, &set, idx, B, 1, (uint64_t)rep, out, threads[t]);
             }
             double us = (now_seconds() - t0) / REPS * 1e6;
             clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
