@@ -116,6 +116,9 @@ TEST(kernels_conv_match_reference_on_odd_shapes) {
         /* Winograd dW with dIn on the GEMM path (Cout < 8); several chunks
          * per weight-gradient part (the first stores, the rest add) */
         {2, 4, 4, 16, 5, 3},  {4, 16, 16, 32, 32, 3}, {4, 16, 16, 3, 16, 3},
+        /* wide channels on few tiles: chunks sized by wino_chunk's floor
+         * (Cin*Cout/(Cin+Cout) tiles, not the cache budget), two of them */
+        {32, 4, 4, 128, 128, 3},
     };
     int ns = (int)(sizeof shapes / sizeof shapes[0]);
     for (int p = 0; p < np; p++)

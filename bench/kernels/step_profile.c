@@ -1,5 +1,5 @@
-/* step_profile.c - where a whole training step of the seed CNN spends its
- * time: wraps the Kernels table so every call (in net.c's order) is timed in
+/* step_profile.c - where a whole training step of a built-in network
+ * (--arch, default seed_cnn) spends its time: wraps the Kernels table so every call (in net.c's order) is timed in
  * wall seconds and process CPU seconds, and times the parts outside the
  * kernels (dropout, zero_grads, loss, Adam). Prints per call: mean wall ms,
  * mean CPU ms (summed over threads), and their ratio (a 2-thread call that
@@ -8,7 +8,11 @@
  * work, with spinning it also counts the waiting).
  *
  *   make build/bench/kernels/step_profile
- *   build/bench/kernels/step_profile [--threads T] [--steps S] [--batch B]
+ *   build/bench/kernels/step_profile [--arch NAME] [--threads T] [--steps S] [--batch B]
+ *
+ * arg: H*1000+Cout for convolutions and pools, In*10000+Out for dense
+ * calls (a strided convolution is a dense call with In = K*K*Cin), the
+ * element count for the rest.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <omp.h>
@@ -24,7 +28,7 @@
 #include "../../src/omp_defaults.h"
 #include "../../src/optim.h"
 
-enum { MAX_CALLS = 128 };
+enum { MAX_CALLS = 512 };
 
 typedef struct Prof {
     const Kernels *real;
@@ -81,13 +85,13 @@ static void dense_f(KernelCtx *c, float *out, const float *in, const float *w, c
                     int B, int In, int Out, int relu) {
     BEGIN;
     P.real->dense_forward(c, out, in, w, b, B, In, Out, relu);
-    END("dense fwd", Out);
+    END("dense fwd", (long)In * 10000 + Out);
 }
 static void dense_b(KernelCtx *c, float *din, float *dw, float *db, const float *dout,
                     const float *in, const float *w, int B, int In, int Out) {
     BEGIN;
     P.real->dense_backward(c, din, dw, db, dout, in, w, B, In, Out);
-    END("dense bwd", Out);
+    END("dense bwd", (long)In * 10000 + Out);
 }
 static void relu_b(KernelCtx *c, float *din, const float *dout, const float *out, long n) {
     BEGIN;
@@ -132,13 +136,17 @@ static const Kernels WRAP = {"profiled", conv_f, conv_b, dense_f, dense_b, relu_
 int main(int argc, char **argv) {
     omp_default_wait(argv);
     int threads = 1, steps = 20, B = 32;
+    const char *arch = "seed_cnn";
     for (int i = 1; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
+        if (!strcmp(argv[i], "--arch")) arch = argv[i + 1];
+        else if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--steps")) steps = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--batch")) B = atoi(argv[i + 1]);
     }
     Err e;
-    Net *net = net_create_text("seed_cnn", arch_builtin("seed_cnn"), 32, 32, 3, B, threads, &e);
+    const char *text = arch_builtin(arch);
+    if (!text) return fprintf(stderr, "step_profile: --arch %s: not a built-in network\n", arch), 1;
+    Net *net = net_create_text(arch, text, 32, 32, 3, B, threads, &e);
     if (!net) return fprintf(stderr, "step_profile: %s\n", e.msg), 1;
     net_init(net, 1);
     P.real = net->k;

@@ -345,9 +345,16 @@ static int wino_ok(int H, int W, int Cin, int K) {
 #endif
 
 /* Tiles per chunk: V and M of a chunk (16 * tc * (Cin + Cout) floats) take
- * WINO_BUDGET floats (512 KiB: half of a Zen 4 core's L2). */
+ * WINO_BUDGET floats (512 KiB: half of a Zen 4 core's L2), but at least
+ * Cin*Cout/(Cin+Cout): every chunk streams the 16 * Cin * Cout transformed
+ * weights (forward) or weight-gradient partials (read and written), so with
+ * ResNet-18's 256- and 512-channel stages the budget alone gave chunks of
+ * one MR block and a weight gradient bound by memory (layer4's was 3x its
+ * forward). This floor keeps that traffic below the chunk's own planes. */
 static int wino_chunk(int Cin, int Cout) {
     long tc = WINO_BUDGET / 16 / (ROUND_UP(Cin, MR) + ROUND_UP(Cout, NR)) / MR * MR;
+    long min_tc = (long)Cin * Cout / (Cin + Cout);
+    if (tc < min_tc) tc = ROUND_UP(min_tc, MR);
     if (tc < MR) tc = MR;
     if (tc > 64 * MR) tc = 64 * MR;
     return (int)tc;
