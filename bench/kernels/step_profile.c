@@ -1,7 +1,8 @@
 /* step_profile.c - where a whole training step of a built-in network
- * (--arch, default seed_cnn) spends its time: wraps the Kernels table so every call (in net.c's order) is timed in
- * wall seconds and process CPU seconds, and times the parts outside the
- * kernels (dropout, zero_grads, loss, Adam). Prints per call: mean wall ms,
+ * (--arch, default seed_cnn) spends its time: wraps the Kernels table so
+ * every call (in net.c's order) is timed in wall seconds and process CPU
+ * seconds, and times the parts outside the kernels (dropout, zero_grads,
+ * loss, Adam). Prints per call: mean wall ms,
  * mean CPU ms (summed over threads), and their ratio (a 2-thread call that
  * scaled perfectly shows CPU/wall = 2 on a quiet machine; on a loaded one
  * CPU ms is the steadier figure: with OMP_WAIT_POLICY=passive it is the
@@ -10,9 +11,9 @@
  *   make build/bench/kernels/step_profile
  *   build/bench/kernels/step_profile [--arch NAME] [--threads T] [--steps S] [--batch B]
  *
- * arg: H*1000+Cout for convolutions and pools, In*10000+Out for dense
- * calls (a strided convolution is a dense call with In = K*K*Cin), the
- * element count for the rest.
+ * arg: H*1000+Cout for convolutions and pools (a strided convolution is a
+ * 1x1 call on its im2col columns, H = 1: arg 1000+Cout), Out for dense
+ * calls, the element count for the rest.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <omp.h>
@@ -85,13 +86,13 @@ static void dense_f(KernelCtx *c, float *out, const float *in, const float *w, c
                     int B, int In, int Out, int relu) {
     BEGIN;
     P.real->dense_forward(c, out, in, w, b, B, In, Out, relu);
-    END("dense fwd", (long)In * 10000 + Out);
+    END("dense fwd", Out);
 }
 static void dense_b(KernelCtx *c, float *din, float *dw, float *db, const float *dout,
                     const float *in, const float *w, int B, int In, int Out) {
     BEGIN;
     P.real->dense_backward(c, din, dw, db, dout, in, w, B, In, Out);
-    END("dense bwd", (long)In * 10000 + Out);
+    END("dense bwd", Out);
 }
 static void relu_b(KernelCtx *c, float *din, const float *dout, const float *out, long n) {
     BEGIN;

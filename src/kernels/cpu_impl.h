@@ -349,8 +349,9 @@ static int wino_ok(int H, int W, int Cin, int K) {
  * Cin*Cout/(Cin+Cout): every chunk streams the 16 * Cin * Cout transformed
  * weights (forward) or weight-gradient partials (read and written), so with
  * ResNet-18's 256- and 512-channel stages the budget alone gave chunks of
- * one MR block and a weight gradient bound by memory (layer4's was 3x its
- * forward). This floor keeps that traffic below the chunk's own planes. */
+ * one MR block and a weight gradient bound by memory (layer4's backward
+ * took 5x its forward). This floor keeps that traffic below the chunk's
+ * own planes. */
 static int wino_chunk(int Cin, int Cout) {
     long tc = WINO_BUDGET / 16 / (ROUND_UP(Cin, MR) + ROUND_UP(Cout, NR)) / MR * MR;
     long min_tc = (long)Cin * Cout / (Cin + Cout);

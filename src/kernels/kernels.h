@@ -6,7 +6,8 @@
  * own ops (device.h). Signatures and semantics are those of the ref_*
  * functions in layers.h, plus a KernelCtx that owns scratch memory and the
  * thread count (no global state). A strided convolution runs as a strided
- * im2col (kinds.c) and dense_forward/dense_backward, its GEMM. */
+ * im2col (kinds.c) and a 1x1 conv2d_forward/backward over the columns (one
+ * image of 1 x B*Ho*Wo pixels, K*K*Cin channels). */
 #ifndef AUGPROBE_KERNELS_H
 #define AUGPROBE_KERNELS_H
 
